@@ -1,0 +1,346 @@
+"""Pydantic models of a flow file: the single source of truth for the format.
+
+Every model is frozen and forbids unknown keys. ``Flow.model_json_schema()``
+(``dialogue schema``) is the JSON Schema editors use. Shorthands a designer
+may write (a single reply instead of a list, ``on: {track: tracking}``) are
+normalised here by ``BeforeValidator``s, so the rest of the code sees one shape.
+
+Cross-references (a ``goto`` naming a state that exists, a template naming a
+slot that exists) are checked by the compiler, which has the whole flow.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+NAME_RE = r"^[^\W\d]\w*$"
+"""Slot, intent and state names: identifiers (letters of any script, digits, ``_``)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _as_tuple(value: Any) -> Any:
+    """Let a designer write one string where a list of strings is expected."""
+    if isinstance(value, str):
+        return (value,)
+    return value
+
+
+def _as_transitions(value: Any) -> Any:
+    """``target`` -> ``[{goto: target}]``; one mapping -> a list of one."""
+    if isinstance(value, str):
+        return [{"goto": value}]
+    if isinstance(value, dict):
+        return [value]
+    return value
+
+
+def _as_enum_values(value: Any) -> Any:
+    """``[a, b]`` -> ``{a: [], b: []}``; ``{a: syn}`` -> ``{a: [syn]}``."""
+    if isinstance(value, list):
+        return {str(v) if not isinstance(v, str) else v: () for v in value}
+    if isinstance(value, dict):
+        return {k: ((v,) if isinstance(v, str) else (() if v is None else v)) for k, v in value.items()}
+    return value
+
+
+Texts = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
+"""One string or a list of strings. For replies, a list means variations."""
+
+Name = Annotated[str, Field(pattern=NAME_RE)]
+
+Normalize = Literal["none", "upper", "lower", "title", "strip_spaces"]
+
+
+# --------------------------------------------------------------------------- slots
+
+
+class _SlotBase(_Model):
+    description: str = ""
+    ask: Texts = ()
+    """The question asked when the slot is missing; several strings are variations."""
+    invalid: Texts = ()
+    """The reprompt ladder: message N is said after the Nth invalid answer (the last repeats)."""
+    max_attempts: int = Field(3, ge=1, le=50)
+    """Invalid answers tolerated before ``on_exhausted``."""
+    on_exhausted: str | None = None
+    """State to go to when attempts run out; without it the slot is asked again."""
+    normalize: Normalize = "none"
+
+
+class TextSlot(_SlotBase):
+    type: Literal["text"]
+    min_length: int = Field(1, ge=0)
+    max_length: int = Field(500, ge=1)
+
+
+class IntegerSlot(_SlotBase):
+    type: Literal["integer"]
+    min: int | None = None
+    max: int | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> IntegerSlot:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class NumberSlot(_SlotBase):
+    type: Literal["number"]
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> NumberSlot:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class BooleanSlot(_SlotBase):
+    type: Literal["boolean"]
+
+
+class EnumSlot(_SlotBase):
+    type: Literal["enum"]
+    values: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_as_enum_values)]
+    """Canonical value -> synonyms. A list of values means no synonyms."""
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> EnumSlot:
+        if not self.values:
+            raise ValueError("an enum slot needs at least one value")
+        return self
+
+
+class PatternSlot(_SlotBase):
+    type: Literal["pattern"]
+    pattern: str
+    """A regular expression; the whole match (or group ``value``) is the slot value."""
+
+    @model_validator(mode="after")
+    def _compiles(self) -> PatternSlot:
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        return self
+
+
+class EmailSlot(_SlotBase):
+    type: Literal["email"]
+
+
+class PhoneSlot(_SlotBase):
+    type: Literal["phone"]
+
+
+class DateSlot(_SlotBase):
+    type: Literal["date"]
+    allow_past: bool = True
+    allow_future: bool = True
+
+
+class TimeSlot(_SlotBase):
+    type: Literal["time"]
+
+
+class AnySlot(_SlotBase):
+    """A value set only by ``set`` or a business action; never taken from user text."""
+
+    type: Literal["any"]
+
+
+Slot = Annotated[
+    TextSlot
+    | IntegerSlot
+    | NumberSlot
+    | BooleanSlot
+    | EnumSlot
+    | PatternSlot
+    | EmailSlot
+    | PhoneSlot
+    | DateSlot
+    | TimeSlot
+    | AnySlot,
+    Field(discriminator="type"),
+]
+
+SLOT_TYPES: tuple[str, ...] = (
+    "text", "integer", "number", "boolean", "enum", "pattern",
+    "email", "phone", "date", "time", "any",
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- intents
+
+
+class Intent(_Model):
+    description: str = ""
+    keywords: Texts = ()
+    """Words or phrases; case-, width- and (for English) plural-insensitive; CJK by substring."""
+    patterns: Texts = ()
+    """Regular expressions; named groups fill the slots of the same name."""
+    examples: Texts = ()
+    """Example utterances: documentation and, later, example-trained matching."""
+    scope: Literal["local", "global"] = "local"
+    """``global`` intents are available in every state of the flow (and of its sub-flows)."""
+    say: Texts = ()
+    """Global intents: the answer. Alone, it is a digression: answer, then resume."""
+    goto: str | None = None
+    """Global intents: switch task to this state (no return)."""
+    flow: str | None = None
+    """Global intents: run this sub-flow, then resume where we were."""
+    clear: tuple[str, ...] = ()
+    """Global intents: slots to clear when it fires."""
+
+    @model_validator(mode="after")
+    def _shape(self) -> Intent:
+        if not self.keywords and not self.patterns:
+            raise ValueError("an intent needs 'keywords' or 'patterns', or it can never match")
+        acts = [k for k in ("say", "goto", "flow", "clear") if getattr(self, k)]
+        if self.scope == "local" and acts:
+            raise ValueError(
+                f"'{acts[0]}' is only for global intents; a local intent's moves are "
+                "written in each state's 'on'"
+            )
+        if self.scope == "global" and not (self.say or self.goto or self.flow):
+            raise ValueError("a global intent needs 'say', 'goto' or 'flow' to say what it does")
+        if self.goto and self.flow:
+            raise ValueError("a global intent takes 'goto' (switch) or 'flow' (digress), not both")
+        for pattern in self.patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
+        return self
+
+
+# --------------------------------------------------------------------------- steps
+
+
+class Call(_Model):
+    """A call to a business action registered with the engine."""
+
+    action: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    """Argument name -> expression over slots (strings) or a literal value."""
+    into: Name | None = None
+    """Slot that receives the result."""
+    timeout: float | None = Field(None, gt=0)
+    """Seconds; default ``settings.action_timeout``."""
+    on_error: str | None = None
+    """State to go to when the action raises or times out."""
+    error_say: Texts = ()
+    """Said when the action fails (default: the flow's ``settings.action_error_reply``)."""
+
+
+class Transition(_Model):
+    """A guarded move. Steps run in this order: set, clear, call, say, goto."""
+
+    if_: str | None = Field(None, alias="if")
+    """A Jinja expression over slots; the transition is taken only when it is true."""
+    set: dict[str, Any] = Field(default_factory=dict)
+    """Slot -> expression (strings) or literal value."""
+    clear: tuple[str, ...] = ()
+    call: Call | None = None
+    say: Texts = ()
+    goto: str | None = None
+    """Target state. Without it the conversation stays in the current state."""
+
+
+Transitions = Annotated[tuple[Transition, ...], BeforeValidator(_as_transitions)]
+
+
+class NoMatch(_Model):
+    """What happens when nothing the user says matches, without any LLM."""
+
+    say: Texts = ()
+    """The ladder: message N after the Nth consecutive no-match (the last repeats)."""
+    max: int = Field(3, ge=1, le=50)
+    """Consecutive no-matches before ``goto``."""
+    goto: str | None = None
+    """Escalation target (e.g. ``handoff``); without it the ladder keeps repeating."""
+
+
+class State(_Model):
+    """A step of the conversation. On entry: clear, set, say, collect, call, flow, next."""
+
+    description: str = ""
+    clear: tuple[str, ...] = ()
+    set: dict[str, Any] = Field(default_factory=dict)
+    say: Texts = ()
+    collect: Texts = ()
+    """Slots to fill, asked in order; a slot already filled is not asked again."""
+    call: Call | None = None
+    flow: str | None = None
+    """Run this sub-flow (by its ``flow`` name) to its end, then continue with ``next``."""
+    next: tuple[Transition, ...] = ()
+    """Conditional moves evaluated in order once collect/call/flow are done."""
+    on: Annotated[dict[str, Transitions], Field(default_factory=dict)]
+    """Intent -> target state, or guarded transitions tried in order."""
+    no_match: NoMatch | None = None
+    final: bool = False
+    """The flow ends here (a sub-flow returns to its caller)."""
+
+
+# --------------------------------------------------------------------------- flow
+
+
+class Fallback(_Model):
+    """Flow-wide no-match handling (states may override it with ``no_match``)."""
+
+    no_match: Texts = ()
+    """The no-match ladder; default: built-in messages in the flow's language."""
+    max_no_match: int = Field(3, ge=1, le=50)
+    on_exhausted: str | None = None
+
+
+class Settings(_Model):
+    max_text_length: int = Field(2000, ge=1)
+    """Longer messages get ``too_long_reply`` and leave the session unchanged."""
+    action_timeout: float = Field(5.0, gt=0)
+    history_turns: int = Field(10, ge=0, le=1000)
+    """How many recent turns a session keeps (for the LLM fallback and traces)."""
+    action_error_reply: Texts = ()
+    too_long_reply: Texts = ()
+
+
+class Flow(_Model):
+    """A flow file."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra={"title": "dialogue flow"},
+    )
+
+    flow: Name
+    """The flow's name; sub-flows are called by it."""
+    description: str = ""
+    version: str = "1"
+    language: Literal["en", "zh"] = "en"
+    start: str
+    imports: tuple[str, ...] = ()
+    """Other flow files (paths relative to this one) whose flows this flow calls."""
+    actions_module: str | None = None
+    """A Python file (relative to this one) or dotted module providing business actions."""
+    settings: Settings = Field(default_factory=Settings)
+    slots: dict[Name, Slot] = Field(default_factory=dict)
+    intents: dict[Name, Intent] = Field(default_factory=dict)
+    states: dict[Name, State] = Field(min_length=1)
+    fallback: Fallback = Field(default_factory=Fallback)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the flow format, for editors (yaml-language-server)."""
+    schema = Flow.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
