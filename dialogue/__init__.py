@@ -1,25 +1,58 @@
-"""dialogue: rule-plus-LLM dialogue management."""
+"""dialogue: rule-plus-LLM dialogue management.
 
+Flows written in YAML are validated, compiled into state machines, and run by
+an ``Engine`` that answers each message with rules first::
+
+    import dialogue
+
+    engine = dialogue.Engine.from_path("flows/customer_service.yaml")
+    result = engine.handle("session-1", "where is my order AB123456?")
+    result.replies, result.state, result.slots, result.trace
+"""
+
+from dialogue.compiler import Bot, CompiledFlow, compile_flows
+from dialogue.engine import Engine
 from dialogue.errors import (
     ActionError,
     ActionTimeout,
     ConfigurationError,
     ConflictError,
+    Diagnostic,
     DialogueError,
     FlowError,
     FlowErrors,
     SessionError,
     StoreError,
 )
+from dialogue.loader import load_flow, load_flows, parse_flow
+from dialogue.session import Session
+from dialogue.stores import AsyncSessionStore, MemoryStore, SessionStore
+from dialogue.trace import Trace, TurnResult
+
+__version__ = "0.1.0"
 
 __all__ = [
     "ActionError",
     "ActionTimeout",
+    "AsyncSessionStore",
+    "Bot",
+    "CompiledFlow",
     "ConfigurationError",
     "ConflictError",
+    "Diagnostic",
     "DialogueError",
+    "Engine",
     "FlowError",
     "FlowErrors",
+    "MemoryStore",
+    "Session",
     "SessionError",
+    "SessionStore",
     "StoreError",
+    "Trace",
+    "TurnResult",
+    "compile_flows",
+    "load_flow",
+    "load_flows",
+    "parse_flow",
 ]

@@ -45,7 +45,9 @@ def _as_enum_values(value: Any) -> Any:
     if isinstance(value, list):
         return {str(v) if not isinstance(v, str) else v: () for v in value}
     if isinstance(value, dict):
-        return {k: ((v,) if isinstance(v, str) else (() if v is None else v)) for k, v in value.items()}
+        return {
+            k: ((v,) if isinstance(v, str) else (() if v is None else v)) for k, v in value.items()
+        }
     return value
 
 
@@ -218,7 +220,9 @@ class Intent(_Model):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
+                raise ValueError(
+                    f"pattern {pattern!r} is not a valid regular expression: {exc}"
+                ) from None
         return self
 
 
@@ -242,7 +246,7 @@ class Call(_Model):
 
 
 class Transition(_Model):
-    """A guarded move. Steps run in this order: set, clear, call, say, goto."""
+    """A guarded move. Its steps run in this order: set, call, say, clear, goto."""
 
     if_: str | None = Field(None, alias="if")
     """A Jinja expression over slots; the transition is taken only when it is true."""
@@ -332,11 +336,11 @@ class Flow(_Model):
     """Other flow files (paths relative to this one) whose flows this flow calls."""
     actions_module: str | None = None
     """A Python file (relative to this one) or dotted module providing business actions."""
-    settings: Settings = Field(default_factory=Settings)
+    settings: Settings = Field(default_factory=lambda: Settings.model_validate({}))
     slots: dict[Name, Slot] = Field(default_factory=dict)
     intents: dict[Name, Intent] = Field(default_factory=dict)
     states: dict[Name, State] = Field(min_length=1)
-    fallback: Fallback = Field(default_factory=Fallback)
+    fallback: Fallback = Field(default_factory=lambda: Fallback.model_validate({}))
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,0 +1,293 @@
+"""Numbers, dates and times found in folded text (see :mod:`dialogue.slots`).
+
+Each finder returns every candidate in text order as ``(start, end, value)``, with
+``value`` ``None`` when the text has the shape of a date or time but names none
+(``Feb 30``, ``25:00``). All regular expressions are compiled at import.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from dialogue.rules import WORD
+
+Found = tuple[int, int, object]
+
+# --------------------------------------------------------------------------- Chinese numerals
+
+_ZH_DIGITS = {
+    "零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4,
+    "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
+}  # fmt: skip
+_ZH_UNITS = {"十": 10, "百": 100, "千": 1000}
+ZH_NUMERAL = "[零〇一二两三四五六七八九十百千万]"
+
+
+def zh_number(text: str) -> int:
+    """``十二`` -> 12, ``一百零五`` -> 105, ``两百五`` -> 250, ``二〇二六`` -> 2026."""
+    if not any(c in _ZH_UNITS or c == "万" for c in text):
+        return int("".join(str(_ZH_DIGITS[c]) for c in text))
+    total = section = digit = last_unit = 0
+    for char in text:
+        if char in _ZH_DIGITS:
+            digit = _ZH_DIGITS[char]
+            if char in "零〇":
+                last_unit = 0
+        elif char == "万":
+            total += (section + digit or 1) * 10000
+            section = digit = last_unit = 0
+        else:
+            last_unit = _ZH_UNITS[char]
+            section += (digit or 1) * last_unit
+            digit = 0
+    if digit and last_unit > 10:  # 两百五 is 250: a bare digit after a unit is the next place
+        digit *= last_unit // 10
+    return total + section + digit
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() else zh_number(text)
+
+
+_EN_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
+_EN_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_EN_NUMBERS = {w: i for i, w in enumerate(_EN_UNITS)}
+_EN_NUMBERS |= {w: 20 + 10 * i for i, w in enumerate(_EN_TENS)}
+_EN_NUMBERS |= {"dozen": 12, "hundred": 100}
+_EN_WORDS = (
+    rf"(?:{'|'.join(_EN_TENS)})(?:[\s-](?:{'|'.join(_EN_UNITS[1:10])}))?"
+    rf"|(?:a\s|one\s)?hundred|a\sdozen|dozen|{'|'.join(sorted(_EN_UNITS, key=len, reverse=True))}"
+)
+_ZH_NOT_NUMBERS = "一起|一下|一样|一直|一定|一般|一些|一切|一共|一会|一点点|千万|万一"
+_NUMBER_RE = re.compile(
+    rf"(?<!{WORD}|[.,])(?P<num>[+-]?(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?|[+-]?\.\d+)"
+    rf"(?!{WORD}|[.,]\d)"
+    rf"|(?<!{WORD})(?P<word>{_EN_WORDS})(?!{WORD})"
+    rf"|(?<![统唯])(?!{_ZH_NOT_NUMBERS})(?P<zh>{ZH_NUMERAL}+)"
+)
+
+
+def find_numbers(folded: str) -> list[int | float | None]:
+    """Numbers in ``folded``: digits, English number words, Chinese numerals.
+
+    ``None`` stands for a vague amount such as ``两三`` (two or three).
+    """
+    found: list[int | float | None] = []
+    for m in _NUMBER_RE.finditer(folded):
+        if (digits := m.group("num")) is not None:
+            number = float(digits.replace(",", ""))
+            found.append(number if "." in digits else int(number))
+        elif (words := m.group("word")) is not None:
+            parts = re.split(r"[\s-]", words)
+            found.append(
+                _EN_NUMBERS[parts[-1]]
+                if parts[-1] in ("dozen", "hundred")
+                else sum(_EN_NUMBERS[w] for w in parts)
+            )
+        else:
+            zh = m.group("zh")
+            vague = len(zh) == 2 and not any(c in "十百千万零〇" for c in zh)
+            found.append(None if vague else zh_number(zh))
+    return found
+
+
+# --------------------------------------------------------------------------- dates
+
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}  # fmt: skip
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_RELATIVE = {
+    "today": 0, "tonight": 0, "tomorrow": 1, "tmrw": 1, "tmr": 1, "yesterday": -1,
+    "day after tomorrow": 2, "day before yesterday": -2,
+    "今天": 0, "今日": 0, "今晚": 0, "明天": 1, "明日": 1, "明晚": 1, "明早": 1,
+    "后天": 2, "大后天": 3, "昨天": -1, "前天": -2,
+}  # fmt: skip
+_WEEKDAYS = {
+    "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
+    "一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6,
+}  # fmt: skip
+_EN_DAY = (
+    r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    r"|mon|tues?|weds?|thu(?:rs?)?|fri)"
+)
+_ORD = r"(?:st|nd|rd|th)?"
+_YEAR = r"(?:,?\s(?P<{}>\d{{4}}))?"
+_ZH_DAY_NUM = r"\d{1,2}|[一二三四五六七八九十]{1,3}"
+
+_DATE_RE = re.compile(
+    "|".join(
+        (
+            r"(?<![\d/.-])(?P<iy>\d{4})(?P<sep>[-/.])(?P<im>\d{1,2})(?P=sep)(?P<id>\d{1,2})(?![\d/.-]?\d)",
+            r"(?<![\d/.-])(?P<sm>\d{1,2})/(?P<sd>\d{1,2})(?:/(?P<sy>\d{4}|\d{2}))?(?![\d/]|\.\d)",
+            rf"(?<!{WORD})(?P<am>{_MONTH})\s?(?P<ad>\d{{1,2}}){_ORD}{_YEAR.format('ay')}(?!{WORD})",
+            rf"(?<!{WORD})(?P<bd>\d{{1,2}}){_ORD}\s(?:of\s)?(?P<bm>{_MONTH}){_YEAR.format('by')}(?!{WORD})",
+            rf"(?<!{WORD})(?:the\s)?(?P<rel>day after tomorrow|day before yesterday|today|tonight"
+            rf"|tomorrow|tmrw|tmr|yesterday)(?!{WORD})",
+            rf"(?<!{WORD})(?:(?P<wm>next|this|coming|on)\s)?(?P<wd>{_EN_DAY})(?!{WORD})",
+            rf"(?<!{WORD})(?P<wm2>next|this|coming|on)\s(?P<wd2>sat|sun)(?!{WORD})",
+            r"(?P<zrel>大后天|今天|今日|今晚|明天|明日|明晚|明早|后天|昨天|前天)",
+            r"(?<!一)(?P<zwm>下下|下|这|本|上)?个?(?:周|星期|礼拜)(?P<zwd>[一二三四五六日天])",
+            rf"(?:(?P<zy>\d{{4}}|[〇零一二三四五六七八九]{{4}})年)?(?<!\d)(?P<zm>{_ZH_DAY_NUM})月"
+            rf"(?P<zd>{_ZH_DAY_NUM})(?:[日号]|(?!\d))",
+        )
+    )
+)
+
+
+def _on_or_after(today: datetime.date, month: int, day: int) -> datetime.date | None:
+    """The first ``month``/``day`` on or after ``today`` (``None`` if there is none)."""
+    for year in range(today.year, today.year + 9):  # 8 years covers a Feb 29
+        try:
+            candidate = datetime.date(year, month, day)
+        except ValueError:
+            continue
+        if candidate >= today:
+            return candidate
+    return None
+
+
+def _ymd(year: str | None, month: int, day: int, today: datetime.date) -> datetime.date | None:
+    if year is None:
+        return _on_or_after(today, month, day)
+    y = _int(year)
+    try:
+        return datetime.date(y + 2000 if y < 100 else y, month, day)
+    except ValueError:
+        return None
+
+
+def _weekday(name: str, mod: str | None, today: datetime.date) -> datetime.date:
+    target = _WEEKDAYS[name[:3]]
+    if mod in ("下下", "下", "这", "本", "上"):  # Chinese: a day of this, next, last week
+        week = {"下下": 14, "下": 7, "这": 0, "本": 0, "上": -7}[mod]
+        return today + datetime.timedelta(days=week + target - today.weekday())
+    if mod == "this":  # this friday: today if today is friday
+        return today + datetime.timedelta(days=(target - today.weekday()) % 7)
+    return today + datetime.timedelta(days=(target - today.weekday() - 1) % 7 + 1)
+
+
+def _date_of(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    g = m.group
+    if g("iy"):
+        return _ymd(g("iy"), int(g("im")), int(g("id")), today)
+    if g("sm"):
+        return _ymd(g("sy"), int(g("sm")), int(g("sd")), today)
+    if g("am"):
+        return _ymd(g("ay"), _MONTHS[g("am")[:3]], int(g("ad")), today)
+    if g("bm"):
+        return _ymd(g("by"), _MONTHS[g("bm")[:3]], int(g("bd")), today)
+    if g("rel") or g("zrel"):
+        return today + datetime.timedelta(days=_RELATIVE[g("rel") or g("zrel")])
+    if g("wd"):
+        return _weekday(g("wd"), g("wm"), today)
+    if g("wd2"):
+        return _weekday(g("wd2"), g("wm2"), today)
+    if g("zwd"):
+        return _weekday(g("zwd"), g("zwm"), today)
+    return _ymd(g("zy"), _int(g("zm")), _int(g("zd")), today)
+
+
+def find_dates(folded: str, today: datetime.date) -> list[Found]:
+    """Every date mentioned in ``folded``: ``(start, end, datetime.date | None)``."""
+    return [(m.start(), m.end(), _date_of(m, today)) for m in _DATE_RE.finditer(folded)]
+
+
+# --------------------------------------------------------------------------- times
+
+_EN_HOURS = {
+    w: i for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    )
+}  # fmt: skip
+_ZH_PM = ("下午", "傍晚", "晚上", "今晚", "明晚", "夜里", "夜间")
+_ZH_PERIOD = "早上|早晨|清晨|上午|中午|凌晨|" + "|".join(_ZH_PM)
+_ZH_MIN = r"\d{1,2}|[零〇一二三四五六七八九十]{1,3}"
+
+_TIME_RE = re.compile(
+    "|".join(
+        (
+            rf"(?<!{WORD}|[:.])(?P<h>\d{{1,2}})(?:[:.](?P<mi>\d{{2}}))?\s?(?P<ap>[ap])(?:m|\.m\.?)(?!{WORD})",
+            r"(?<![\d:.])(?P<h2>\d{1,2}):(?P<mi2>\d{2})(?![\d:])",
+            rf"(?<!{WORD})(?P<noon>noon|midday|midnight)(?!{WORD})",
+            rf"(?<!{WORD})(?P<h3>\d{{1,2}}|{'|'.join(_EN_HOURS)})\so'?clock(?!{WORD})",
+            rf"(?P<zp>{_ZH_PERIOD})?(?<!\d)(?P<zh>\d{{1,2}}|[零一二两三四五六七八九十]{{1,3}})[点點时時]"
+            rf"(?!间|候)(?:(?P<zhalf>半)|(?P<zq>[一三])刻|(?P<zmi>{_ZH_MIN})分?)?钟?",
+        )
+    )
+)
+
+
+def _hhmm(hour: int, minute: int) -> str | None:
+    return f"{hour:02d}:{minute:02d}" if 0 <= hour <= 23 and 0 <= minute <= 59 else None
+
+
+def _en_time(m: re.Match[str]) -> str | None:
+    g = m.group
+    if g("h2"):
+        return _hhmm(int(g("h2")), int(g("mi2")))
+    if g("noon"):
+        return "00:00" if g("noon") == "midnight" else "12:00"
+    if g("h3"):
+        hour = int(g("h3")) if g("h3").isdigit() else _EN_HOURS[g("h3")]
+        return _hhmm(hour, 0) if hour <= 12 else None
+    hour = int(g("h"))
+    if not 1 <= hour <= 12:
+        return None
+    return _hhmm(hour % 12 + (12 if g("ap") == "p" else 0), int(g("mi") or 0))
+
+
+def _zh_time(m: re.Match[str]) -> str | None:
+    g = m.group
+    hour, period = _int(g("zh")), g("zp")
+    if g("zhalf"):
+        minute = 30
+    elif g("zq"):
+        minute = 15 * _ZH_DIGITS[g("zq")]
+    else:
+        minute = _int(g("zmi")) if g("zmi") else 0
+    if period in _ZH_PM:
+        hour = 0 if hour == 12 and period in ("晚上", "夜里", "夜间") else hour % 12 + 12
+    elif period == "中午" and hour < 3:
+        hour += 12
+    elif period == "凌晨" and hour == 12:
+        hour = 0
+    return _hhmm(hour, minute)
+
+
+def _zh_is_clear(m: re.Match[str]) -> bool:
+    """Chinese ``一点`` is also "a little": without a period word or minutes, trust digits only."""
+    return bool(m.group("zp") or m.group("zh").isdigit() or m.end("zh") + 1 < m.end())
+
+
+def find_times(folded: str, *, strict: bool) -> list[Found]:
+    """Every time of day in ``folded``: ``(start, end, "HH:MM" | None)``.
+
+    ``strict`` drops Chinese times that could be ordinary words (``便宜一点``).
+    """
+    found: list[Found] = []
+    for m in _TIME_RE.finditer(folded):
+        if m.group("zh") is None:
+            found.append((m.start(), m.end(), _en_time(m)))
+        elif not strict or _zh_is_clear(m):
+            found.append((m.start(), m.end(), _zh_time(m)))
+    return found
+
+
+_BARE_HOUR = re.compile(
+    r"(?:at\s)?(\d{1,2}|[零一二两三四五六七八九十]{1,3})(?:\s?(?:h|hrs?|hours?|o'?clock|点钟?))?"
+)
+
+
+def bare_hour(folded: str) -> str | None:
+    """A message that is only an hour (``7``, ``at 7``): ``"07:00"``, for a time question."""
+    m = _BARE_HOUR.fullmatch(folded)
+    return None if m is None else _hhmm(_int(m.group(1)), 0)

@@ -1,0 +1,167 @@
+"""Business actions: plain sync or async Python callables, registered by name.
+
+A flow calls an action with keyword arguments built from slots; the result
+lands in a slot. Actions run outside the state machine: the sync face runs a
+sync action in a worker thread (so its timeout can be enforced) and an async
+action in a private event loop of that thread; the async face awaits async
+actions and runs sync ones with ``asyncio.to_thread``. An exception, a timeout
+or a result that is not JSON data becomes an ``ActionError``, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import json
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dialogue.errors import ActionError, ActionTimeout, ConfigurationError
+
+Action = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionCall:
+    """A request, from the turn logic to whichever face drives it, to run an action."""
+
+    name: str
+    arguments: Mapping[str, Any]
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    ok: bool
+    value: Any = None
+    error: ActionError | None = None
+    seconds: float = 0.0
+
+
+def check_result(name: str, value: Any) -> Any:
+    """Action results are stored in slots, so they must be JSON data."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ActionError(name, f"returned {type(value).__name__}, which is not JSON data") from exc
+    return value
+
+
+class ActionRunner:
+    """The registered actions of one engine, and the means to run them."""
+
+    def __init__(
+        self, actions: Mapping[str, Action] | None = None, *, max_workers: int = 8
+    ) -> None:
+        self._actions: dict[str, Action] = {}
+        for name, fn in (actions or {}).items():
+            if not callable(fn):
+                raise ConfigurationError(f"action {name!r} is not callable: {fn!r}")
+            self._actions[name] = fn
+        self._max_workers = max_workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._actions
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self._actions)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._max_workers, "dialogue-action")
+            return self._executor
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+
+    def _get(self, name: str) -> Action:
+        fn = self._actions.get(name)
+        if fn is None:
+            raise ActionError(name, "is not registered with the engine")
+        return fn
+
+    def run(self, call: ActionCall) -> Any:
+        """Run an action from synchronous code; raises ActionError / ActionTimeout."""
+        fn = self._get(call.name)
+        target: Callable[[], Any]
+        if inspect.iscoroutinefunction(fn):
+            target = lambda: asyncio.run(fn(**call.arguments))  # noqa: E731
+        else:
+            target = lambda: fn(**call.arguments)  # noqa: E731
+        future = self._pool().submit(target)
+        try:
+            value = future.result(timeout=call.timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise ActionTimeout(call.name, f"did not finish within {call.timeout:g} s") from None
+        except Exception as exc:  # the action's own failure, whatever it is
+            raise ActionError(call.name, f"raised {type(exc).__name__}: {exc}") from exc
+        return check_result(call.name, value)
+
+    async def arun(self, call: ActionCall) -> Any:
+        """Run an action from a coroutine without blocking the event loop."""
+        fn = self._get(call.name)
+        if inspect.iscoroutinefunction(fn):
+            pending = fn(**call.arguments)
+        else:
+            pending = asyncio.to_thread(fn, **call.arguments)
+        try:
+            value = await asyncio.wait_for(pending, call.timeout)
+        except asyncio.TimeoutError:
+            raise ActionTimeout(call.name, f"did not finish within {call.timeout:g} s") from None
+        except Exception as exc:  # the action's own failure, whatever it is
+            raise ActionError(call.name, f"raised {type(exc).__name__}: {exc}") from exc
+        return check_result(call.name, value)
+
+
+def load_actions_module(spec: str, *, base: Path | None = None) -> dict[str, Action]:
+    """Import the module a flow names in ``actions_module`` and return its actions.
+
+    ``spec`` is a ``.py`` path (relative to ``base``, the flow file's folder) or a
+    dotted module name. The module's actions are its ``ACTIONS`` mapping if it
+    has one, else every public function defined in it.
+    """
+    if spec.endswith(".py"):
+        path = Path(spec) if base is None else base / spec
+        if not path.is_file():
+            raise ConfigurationError(
+                f"actions module {str(path)!r} not found",
+                hint="actions_module is a .py path relative to the flow file, or a module name",
+            )
+        name = "dialogue_actions_" + path.stem
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ConfigurationError(f"cannot import actions module {str(path)!r}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(spec)
+        except ImportError as exc:
+            raise ConfigurationError(f"cannot import actions module {spec!r}: {exc}") from exc
+    table = getattr(module, "ACTIONS", None)
+    if table is not None:
+        if not isinstance(table, Mapping):
+            raise ConfigurationError(f"{spec}: ACTIONS must be a mapping of name -> callable")
+        return dict(table)
+    return {
+        name: fn
+        for name, fn in vars(module).items()
+        if inspect.isfunction(fn) and fn.__module__ == module.__name__ and not name.startswith("_")
+    }

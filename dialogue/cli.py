@@ -1,0 +1,148 @@
+"""The ``dialogue`` command: a thin layer over the Python API.
+
+dialogue validate PATH...     check flow files; exit 1 on errors
+dialogue chat PATH            talk to a flow in the terminal
+dialogue schema               the JSON Schema of the flow format
+dialogue graph PATH           a Mermaid (or DOT) state diagram
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import click
+
+from dialogue.compiler import Bot, compile_flows
+from dialogue.errors import DialogueError, FlowError, FlowErrors
+from dialogue.loader import load_flows
+
+
+def _diagnostics(exc: FlowError) -> list[str]:
+    if isinstance(exc, FlowErrors):
+        return [str(d) for d in exc.diagnostics]
+    return [str(exc.diagnostic)]
+
+
+def _compile(path: str, main: str | None = None) -> Bot:
+    return compile_flows(load_flows(path), main=main)
+
+
+@click.group()
+@click.version_option(package_name="dialogue")
+def main() -> None:
+    """Rule-plus-LLM dialogue flows: validate, chat, draw."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def validate(paths: tuple[str, ...], strict: bool) -> None:
+    """Check flow files (and the flows they import)."""
+    failed = False
+    for path in paths:
+        try:
+            bot = _compile(path)
+        except FlowError as exc:
+            for line in _diagnostics(exc):
+                click.echo(line, err=True)
+            failed = True
+            continue
+        for warning in bot.warnings:
+            click.echo(str(warning), err=True)
+        failed = failed or (strict and bool(bot.warnings))
+        flows = ", ".join(bot.flows)
+        count = len(bot.warnings)
+        click.echo(f"ok: {path} ({flows}; {count} warning{'s' if count != 1 else ''})")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the flow format (for editors)."""
+    from dialogue.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+@click.option(
+    "--flow", "flow_name", default=None, help="Which flow to draw (default: the main one)."
+)
+def graph(path: str, fmt: str, flow_name: str | None) -> None:
+    """Draw a flow as a state diagram."""
+    from dialogue import graph as drawing
+
+    try:
+        bot = _compile(path)
+    except FlowError as exc:
+        for line in _diagnostics(exc):
+            click.echo(line, err=True)
+        sys.exit(1)
+    name = flow_name or bot.main
+    if name not in bot.flows:
+        raise click.BadParameter(
+            f"no flow {name!r}; flows: {', '.join(bot.flows)}", param_hint="--flow"
+        )
+    flow = bot.flows[name]
+    click.echo(drawing.mermaid(flow) if fmt == "mermaid" else drawing.dot(flow), nl=False)
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--trace", is_flag=True, help="Show what fired on every turn.")
+@click.option("--session", "session_id", default=None, help="Session id (default: a new one).")
+@click.option("--main", "main_flow", default=None, help="The flow to start in.")
+def chat(path: str, trace: bool, session_id: str | None, main_flow: str | None) -> None:
+    """Talk to a flow in the terminal. /reset starts over, /quit leaves."""
+    from dialogue.engine import Engine
+
+    try:
+        engine = Engine.from_path(Path(path), main=main_flow)
+    except FlowError as exc:
+        for line in _diagnostics(exc):
+            click.echo(line, err=True)
+        sys.exit(1)
+    except DialogueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    sid = session_id or uuid.uuid4().hex[:8]
+    click.echo(
+        f"Chatting with flow '{engine.bot.main}'. Type /quit to leave, /reset to start over."
+    )
+    with engine:
+        _show(engine.start(sid), trace)
+        while True:
+            try:
+                text = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
+            except (EOFError, click.Abort):
+                click.echo()
+                break
+            if text.strip() in ("/quit", "/exit"):
+                break
+            if text.strip() == "/reset":
+                engine.reset(sid)
+                _show(engine.start(sid), trace)
+                continue
+            result = engine.handle(sid, text)
+            _show(result, trace)
+            if result.ended:
+                click.echo("(conversation ended; type to start again, /quit to leave)")
+
+
+def _show(result: object, trace: bool) -> None:
+    from dialogue.trace import TurnResult
+
+    assert isinstance(result, TurnResult)
+    for reply in result.replies:
+        click.echo(f"bot> {reply}")
+    if trace:
+        click.secho(f"     {result.trace.summary()}", fg="cyan")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,416 @@
+"""The engine: sessions in, replies out. Sync and async faces over one core.
+
+A turn is atomic. The engine loads a copy of the session, runs ``Turn`` on it,
+and saves it; if anything fails on the way (a template, the store) the
+stored session stays as it was and the caller gets a degraded reply (or, for
+the store, a ``StoreError``). Turns of one session never interleave: they
+queue on a per-session lock (a thread lock for ``handle``, an asyncio lock for
+``ahandle``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dialogue.actions import Action, ActionCall, ActionOutcome, ActionRunner, load_actions_module
+from dialogue.compiler import Bot, compile_flows
+from dialogue.errors import ActionError, DialogueError, FlowErrors, StoreError
+from dialogue.loader import load_flows
+from dialogue.rules import prepare
+from dialogue.session import Session
+from dialogue.stores.base import SessionStore
+from dialogue.stores.memory import MemoryStore
+from dialogue.templates import RenderError
+from dialogue.trace import Trace, TurnResult
+from dialogue.turn import Steps, Turn
+
+log = logging.getLogger("dialogue")
+
+_CONTROL = {c: None for c in range(32) if c not in (9, 10, 13)} | {127: None}
+
+
+def sanitize(text: str) -> str:
+    """Drop control characters; replace lone surrogates so the text is valid UTF-8."""
+    text = text.translate(_CONTROL)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+class _Locks:
+    """Per-session locks, dropped when no turn holds or waits for them."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._sync: dict[str, tuple[threading.Lock, int]] = {}
+        self._async: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def acquire(self, key: str) -> threading.Lock:
+        with self._guard:
+            lock, users = self._sync.get(key) or (threading.Lock(), 0)
+            self._sync[key] = (lock, users + 1)
+        lock.acquire()
+        return lock
+
+    def release(self, key: str, lock: threading.Lock) -> None:
+        lock.release()
+        with self._guard:
+            _, users = self._sync[key]
+            if users == 1:
+                del self._sync[key]
+            else:
+                self._sync[key] = (lock, users - 1)
+
+    def alock(self, key: str) -> asyncio.Lock:
+        with self._guard:
+            lock, users = self._async.get(key) or (asyncio.Lock(), 0)
+            self._async[key] = (lock, users + 1)
+            return lock
+
+    def arelease(self, key: str, lock: asyncio.Lock) -> None:
+        with self._guard:
+            _, users = self._async[key]
+            if users == 1:
+                del self._async[key]
+            else:
+                self._async[key] = (lock, users - 1)
+
+
+class Engine:
+    """Runs conversations over compiled flows.
+
+    ``Engine(bot, *, actions=None, store=None, clock=None, max_text_length=None)``;
+    every dependency is a keyword argument and nothing is read from the
+    environment. ``Engine.from_path`` loads, validates and compiles flow files.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        actions: Mapping[str, Action] | None = None,
+        store: SessionStore | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
+        max_text_length: int | None = None,
+        history_turns: int | None = None,
+    ) -> None:
+        self.bot = bot
+        self.main = bot.flows[bot.main]
+        self.store: Any = MemoryStore() if store is None else store
+        self.actions = ActionRunner(actions)
+        self._clock = clock or datetime.datetime.now
+        self.max_text_length = max_text_length or self.main.settings.max_text_length
+        self.history_turns = (
+            self.main.settings.history_turns if history_turns is None else history_turns
+        )
+        self._locks = _Locks()
+        self._check_actions()
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        main: str | None = None,
+        actions: Mapping[str, Action] | None = None,
+        **options: Any,
+    ) -> Engine:
+        """Load the flow file (and the flows it imports), compile, and build an engine.
+
+        Actions come from ``actions`` if given, else from the main flow's
+        ``actions_module``.
+        """
+        loaded = load_flows(path)
+        bot = compile_flows(loaded, main=main)
+        if actions is None:
+            actions = {}
+            for lf in loaded:
+                module = lf.flow.actions_module
+                if module is not None:
+                    base = lf.path.parent if lf.path is not None else Path.cwd()
+                    actions = {**load_actions_module(module, base=base), **actions}
+        return cls(bot, actions=actions, **options)
+
+    def _check_actions(self) -> None:
+        problems = []
+        for flow in self.bot.flows.values():
+            for name, loc in flow.action_refs:
+                if name not in self.actions:
+                    known = sorted(self.actions.names)
+                    hint = (
+                        f"registered actions: {', '.join(known)}"
+                        if known
+                        else f"register it: Engine(..., actions={{'{name}': callable}}) "
+                        "or name an actions_module in the flow"
+                    )
+                    problems.append(
+                        flow.source.source.diagnostic(
+                            loc, "unknown_action", f"unknown action '{name}'", hint
+                        )
+                    )
+        if problems:
+            raise FlowErrors(problems)
+
+    # -- the core ------------------------------------------------------------
+
+    def _new_session(self, session_id: str, meta: dict[str, Any] | None = None) -> Session:
+        return Session(session_id, self.main.name, self.main.start, meta=meta or {})
+
+    def _begin(
+        self, session_id: str, stored: Session | None, text: str | None
+    ) -> tuple[Turn, Steps]:
+        fresh = stored is None or stored.ended
+        if stored is None:
+            session = self._new_session(session_id)
+        elif stored.ended:
+            session = self._new_session(session_id, stored.meta)
+            session.version = stored.version
+        else:
+            session = stored
+        trace = Trace(session_id, session.turn + 1, session.flow, session.state)
+        turn = Turn(self.bot, session, trace, today=lambda: self._clock().date())
+        return turn, self._steps(turn, text, fresh)
+
+    def _steps(self, turn: Turn, text: str | None, fresh: bool) -> Steps:
+        if fresh:
+            turn.trace.rule = "start"
+            turn.enter()
+            yield from turn.settle()
+        if text is None:
+            return
+        prepared = prepare(text)
+        if not prepared.folded:
+            if not fresh:
+                turn.no_input()
+            return
+        yield from turn.respond(prepared, first=fresh)
+
+    def _finish(self, turn: Turn, text: str | None, started: float) -> TurnResult:
+        s, trace = turn.session, turn.trace
+        s.turn += 1
+        old = turn.slots_before
+        trace.slot_changes = {
+            k: (old.get(k), s.slots.get(k))
+            for k in old.keys() | s.slots.keys()
+            if old.get(k) != s.slots.get(k)
+        }
+        if self.history_turns:
+            if text is not None:
+                s.history.append(text[:500])
+                s.history.append("\n".join(turn.replies))
+            del s.history[: max(0, len(s.history) - 2 * self.history_turns)]
+        trace.flow_after, trace.state_after = s.flow, s.state
+        trace.seconds = time.perf_counter() - started
+        return TurnResult(s.id, turn.replies, s.flow, s.state, s.slots, s.ended, trace)
+
+    def _degraded(
+        self,
+        session_id: str,
+        stored: Session | None,
+        error: Exception,
+        started: float,
+        rule: str = "error",
+    ) -> TurnResult:
+        """The turn failed: the stored session is untouched; say so politely."""
+        session = stored or self._new_session(session_id)
+        flow = self.bot.flows[session.flow]
+        trace = Trace(
+            session_id,
+            session.turn + 1,
+            session.flow,
+            session.state,
+            session.flow,
+            session.state,
+            rule=rule,
+            seconds=time.perf_counter() - started,
+        )
+        texts = flow.too_long if rule == "too_long" else flow.action_error
+        if rule != "too_long":
+            trace.errors.append(f"{type(error).__name__}: {error}")
+            log.error("turn failed for session %r: %s", session_id, error, exc_info=error)
+        replies = [texts[0].source] if texts else []
+        return TurnResult(
+            session_id,
+            replies,
+            session.flow,
+            session.state,
+            dict(session.slots),
+            session.ended,
+            trace,
+        )
+
+    def _check_text(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, not {type(text).__name__}")
+        return sanitize(text)
+
+    # -- the sync face -------------------------------------------------------
+
+    def handle(self, session_id: str, text: str) -> TurnResult:
+        """Answer one user message."""
+        return self._handle(session_id, self._check_text(text))
+
+    def start(self, session_id: str) -> TurnResult:
+        """Greet a new session (or return the state of an existing one, saying nothing)."""
+        return self._handle(session_id, None)
+
+    def _handle(self, session_id: str, text: str | None) -> TurnResult:
+        started = time.perf_counter()
+        lock = self._locks.acquire(session_id)
+        try:
+            stored = self._load(session_id)
+            if text is not None and len(text) > self.max_text_length:
+                return self._degraded(
+                    session_id, stored, ValueError("too long"), started, "too_long"
+                )
+            try:
+                turn, steps = self._begin(session_id, stored, text)
+                self._drive(steps)
+                result = self._finish(turn, text, started)
+            except (DialogueError, RenderError) as exc:
+                return self._degraded(session_id, stored, exc, started)
+            self._save(turn.session)
+            return result
+        finally:
+            self._locks.release(session_id, lock)
+
+    def _drive(self, steps: Steps) -> None:
+        try:
+            call = next(steps)
+            while True:
+                call = steps.send(self._run_action(call))
+        except StopIteration:
+            return
+
+    def _run_action(self, call: ActionCall) -> ActionOutcome:
+        started = time.perf_counter()
+        try:
+            value = self.actions.run(call)
+        except ActionError as exc:
+            log.warning("%s", exc)
+            return ActionOutcome(False, error=exc, seconds=time.perf_counter() - started)
+        return ActionOutcome(True, value, seconds=time.perf_counter() - started)
+
+    def _load(self, session_id: str) -> Session | None:
+        try:
+            session: Session | None = self.store.load(session_id)
+            return session
+        except DialogueError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"could not load session {session_id!r}: {exc}", session_id=session_id
+            ) from exc
+
+    def _save(self, session: Session) -> None:
+        try:
+            self.store.save(session)
+        except DialogueError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"could not save session {session.id!r}: {exc}", session_id=session.id
+            ) from exc
+
+    # -- the async face ------------------------------------------------------
+
+    async def ahandle(self, session_id: str, text: str) -> TurnResult:
+        """Answer one user message without blocking the event loop."""
+        return await self._ahandle(session_id, self._check_text(text))
+
+    async def astart(self, session_id: str) -> TurnResult:
+        return await self._ahandle(session_id, None)
+
+    async def _ahandle(self, session_id: str, text: str | None) -> TurnResult:
+        started = time.perf_counter()
+        lock = self._locks.alock(session_id)
+        try:
+            async with lock:
+                stored = await self._aload(session_id)
+                if text is not None and len(text) > self.max_text_length:
+                    return self._degraded(
+                        session_id, stored, ValueError("too long"), started, "too_long"
+                    )
+                try:
+                    turn, steps = self._begin(session_id, stored, text)
+                    await self._adrive(steps)
+                    result = self._finish(turn, text, started)
+                except (DialogueError, RenderError) as exc:
+                    return self._degraded(session_id, stored, exc, started)
+                await self._asave(turn.session)
+                return result
+        finally:
+            self._locks.arelease(session_id, lock)
+
+    async def _adrive(self, steps: Steps) -> None:
+        try:
+            call = next(steps)
+            while True:
+                started = time.perf_counter()
+                try:
+                    value = await self.actions.arun(call)
+                    outcome = ActionOutcome(True, value, seconds=time.perf_counter() - started)
+                except ActionError as exc:
+                    log.warning("%s", exc)
+                    outcome = ActionOutcome(False, error=exc, seconds=time.perf_counter() - started)
+                call = steps.send(outcome)
+        except StopIteration:
+            return
+
+    async def _aload(self, session_id: str) -> Session | None:
+        if not hasattr(self.store, "aload"):
+            return await asyncio.to_thread(self._load, session_id)
+        try:
+            session: Session | None = await self.store.aload(session_id)
+            return session
+        except DialogueError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"could not load session {session_id!r}: {exc}", session_id=session_id
+            ) from exc
+
+    async def _asave(self, session: Session) -> None:
+        if not hasattr(self.store, "asave"):
+            await asyncio.to_thread(self._save, session)
+            return
+        try:
+            await self.store.asave(session)
+        except DialogueError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"could not save session {session.id!r}: {exc}", session_id=session.id
+            ) from exc
+
+    # -- sessions ------------------------------------------------------------
+
+    def session(self, session_id: str) -> Session | None:
+        """A copy of a stored session (``None`` if there is none)."""
+        return self._load(session_id)
+
+    def reset(self, session_id: str) -> None:
+        """Forget a session: its next message starts a new conversation."""
+        self.store.delete(session_id)
+
+    def close(self) -> None:
+        """Stop the action worker threads."""
+        self.actions.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,89 @@
+"""The state machine of a flow: the only module that imports ``transitions``.
+
+One ``transitions.Machine`` per flow is built at compile time and shared by
+every session. Sessions are never registered with it (``add_model`` costs
+memory per session and slows down as sessions grow): each move fires the
+machine's event on a tiny cursor object built from the stored state name.
+The machine is the authority on which moves exist: a move the flow does not
+declare raises ``IllegalMove``, whoever asked for it (a rule or, later, an LLM).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from dialogue.errors import DialogueError
+
+
+class IllegalMove(DialogueError):
+    """A move from a state to a state that the flow does not allow."""
+
+    code = "illegal_move"
+
+    def __init__(self, flow: str, source: str, dest: str) -> None:
+        self.flow, self.source, self.dest = flow, source, dest
+        super().__init__(f"flow {flow!r} has no move from {source!r} to {dest!r}")
+
+
+class _Cursor:
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+def _trigger(dest: str) -> str:
+    return "to:" + dest
+
+
+class FlowMachine:
+    """States and the moves between them, for one flow."""
+
+    def __init__(self, name: str, states: Sequence[str], moves: Iterable[tuple[str, str]]) -> None:
+        # INFO-level logging of every trigger made transitions several times slower.
+        logger = logging.getLogger("transitions")
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+        self.name = name
+        by_dest: dict[str, set[str]] = {}
+        for source, dest in moves:
+            by_dest.setdefault(dest, set()).add(source)
+        self._machine = Machine(
+            model=None,
+            states=list(states),
+            initial=states[0],
+            auto_transitions=False,
+            model_override=True,
+            send_event=False,
+        )
+        for dest, sources in sorted(by_dest.items()):
+            self._machine.add_transition(_trigger(dest), list[Any](sorted(sources)), dest)
+        self._allowed = {
+            state: frozenset(d for d, sources in by_dest.items() if state in sources)
+            for state in states
+        }
+        self._events = {dest: self._machine.events[_trigger(dest)] for dest in by_dest}
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return tuple(self._machine.states)
+
+    def allowed(self, state: str) -> frozenset[str]:
+        """The states one move away from ``state``."""
+        return self._allowed.get(state, frozenset())
+
+    def fire(self, state: str, dest: str) -> str:
+        """Move from ``state`` to ``dest``; returns the new state or raises IllegalMove."""
+        event = self._events.get(dest)
+        if event is None:
+            raise IllegalMove(self.name, state, dest)
+        cursor = _Cursor(state)
+        try:
+            event.trigger(cursor)
+        except (MachineError, ValueError) as exc:
+            raise IllegalMove(self.name, state, dest) from exc
+        return cursor.state

@@ -1,0 +1,27 @@
+"""Built-in replies, per language, used where a flow does not give its own."""
+
+from __future__ import annotations
+
+BUILTIN: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {
+        "no_match": (
+            "Sorry, I didn't get that.",
+            "Sorry, I still didn't understand. Could you say it another way?",
+        ),
+        "invalid": ("Sorry, that doesn't look right.",),
+        "too_long": ("That message is too long for me. Could you say it in fewer words?",),
+        "action_error": ("Sorry, something went wrong on our side.",),
+        "ended": ("This conversation has ended.",),
+    },
+    "zh": {
+        "no_match": ("抱歉，我没听懂。", "抱歉，我还是没明白，能换个说法吗？"),
+        "invalid": ("抱歉，这个回答好像不对。",),
+        "too_long": ("消息太长了，请说得简短一些。",),
+        "action_error": ("抱歉，我们这边出了点问题。",),
+        "ended": ("本次对话已结束。",),
+    },
+}
+
+
+def builtin(language: str, key: str) -> tuple[str, ...]:
+    return BUILTIN.get(language, BUILTIN["en"])[key]

@@ -1,0 +1,110 @@
+"""The per-session state: plain, JSON-serialisable data.
+
+A session holds where the conversation is (flow, state, the slot being asked,
+counters, the stack of calling flows) and what it knows (slots, a bounded
+history). It never holds compiled objects: those are shared by every session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialogue.errors import SessionError
+
+FORMAT = 1
+"""Version of the serialised form; bumped when ``to_dict`` changes shape."""
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    flow: str
+    state: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    pending: str | None = None
+    """The slot whose question was just asked."""
+    attempts: int = 0
+    """Invalid answers to the pending slot so far."""
+    no_match: int = 0
+    """Consecutive turns nothing matched."""
+    step: int = 0
+    """Progress inside the current state: 0 collecting, 1 action called, 2 sub-flow done."""
+    stack: list[list[Any]] = field(default_factory=list)
+    """Calling flows: ``[flow, state, mode, pending]``; mode ``next`` or ``resume``."""
+    turn: int = 0
+    history: list[str] = field(default_factory=list)
+    """Alternating user text and bot reply (replies joined by a newline), newest last."""
+    ended: bool = False
+    version: int = 0
+    """How many times the store has saved this session (optimistic locking)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Free data of the embedding code (channel, user id ...); never read by the engine."""
+
+    def copy(self) -> Session:
+        """A copy safe to mutate during a turn (slot values are treated as immutable)."""
+        return Session(
+            self.id,
+            self.flow,
+            self.state,
+            dict(self.slots),
+            self.pending,
+            self.attempts,
+            self.no_match,
+            self.step,
+            [list(frame) for frame in self.stack],
+            self.turn,
+            list(self.history),
+            self.ended,
+            self.version,
+            dict(self.meta) if self.meta else {},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "id": self.id,
+            "flow": self.flow,
+            "state": self.state,
+            "slots": self.slots,
+            "pending": self.pending,
+            "attempts": self.attempts,
+            "no_match": self.no_match,
+            "step": self.step,
+            "stack": self.stack,
+            "turn": self.turn,
+            "history": self.history,
+            "ended": self.ended,
+            "version": self.version,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Session:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise SessionError("stored session has an unknown format", session_id=_id_of(data))
+        try:
+            return cls(
+                id=str(data["id"]),
+                flow=str(data["flow"]),
+                state=str(data["state"]),
+                slots=dict(data["slots"]),
+                pending=data["pending"],
+                attempts=int(data["attempts"]),
+                no_match=int(data["no_match"]),
+                step=int(data["step"]),
+                stack=[list(frame) for frame in data["stack"]],
+                turn=int(data["turn"]),
+                history=[str(item) for item in data["history"]],
+                ended=bool(data["ended"]),
+                version=int(data["version"]),
+                meta=dict(data.get("meta") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SessionError(
+                f"stored session is corrupt: {exc!r}", session_id=_id_of(data)
+            ) from exc
+
+
+def _id_of(data: object) -> str:
+    return str(data.get("id", "")) if isinstance(data, dict) else ""
