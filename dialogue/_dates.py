@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from dialogue.rules import WORD
-
-Found = tuple[int, int, object]
+from dialogue.rules import CJK_RANGES, WORD
 
 # --------------------------------------------------------------------------- Chinese numerals
 
@@ -95,6 +93,42 @@ def find_numbers(folded: str) -> list[int | float | None]:
     return found
 
 
+# --------------------------------------------------------------------------- scanning
+#
+# Python's regex engine skips quickly only to a literal or a character set that
+# starts the whole pattern. So each finder runs up to three small patterns, each
+# from where it can first match: numeric forms from the first digit, Chinese forms
+# from the first CJK character, English words at word starts (a leading space).
+
+_FIRST_DIGIT = re.compile("[0-9]").search
+_FIRST_CJK = re.compile(f"[{CJK_RANGES}]").search
+
+
+def _scan(folded: str, numeric: re.Pattern[str], english: re.Pattern[str],
+          chinese: re.Pattern[str], back: int) -> list[re.Match[str]]:  # fmt: skip
+    """Matches of the three patterns, leftmost-longest, not overlapping.
+
+    ``english`` runs on ``" " + folded``: its matches' ``start()`` is that of the word
+    in ``folded``, their ``end()`` one more. ``chinese`` starts ``back`` characters
+    before the first CJK character.
+    """
+    found: list[re.Match[str]] = []
+    if digit := _FIRST_DIGIT(folded):
+        found += numeric.finditer(folded, digit.start())
+    if cjk := _FIRST_CJK(folded):
+        found += chinese.finditer(folded, max(0, cjk.start() - back))
+    found += english.finditer(" " + folded)
+    if len(found) < 2:
+        return found
+    found.sort(key=lambda m: (m.start(), -m.end()))  # an english match's space stands before
+    kept, end = [], 0
+    for m in found:
+        if m.start() >= end:
+            kept.append(m)
+            end = m.end() - (m.re is english)
+    return kept
+
+
 # --------------------------------------------------------------------------- dates
 
 _MONTHS = {
@@ -115,31 +149,28 @@ _WEEKDAYS = {
     "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
     "一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6,
 }  # fmt: skip
-_EN_DAY = (
-    r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-    r"|mon|tues?|weds?|thu(?:rs?)?|fri)"
-)
-_ORD = r"(?:st|nd|rd|th)?"
-_YEAR = r"(?:,?\s(?P<{}>\d{{4}}))?"
-_ZH_DAY_NUM = r"\d{1,2}|[一二三四五六七八九十]{1,3}"
+_EN_DAY = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|weds?|thu(?:rs?)?|fri"
+_ORD = "(?:st|nd|rd|th)?"
+_ZH_DAY = "[0-9]{1,2}|[一二三四五六七八九十]{1,3}"
 
-_DATE_RE = re.compile(
-    "|".join(
-        (
-            r"(?<![\d/.-])(?P<iy>\d{4})(?P<sep>[-/.])(?P<im>\d{1,2})(?P=sep)(?P<id>\d{1,2})(?![\d/.-]?\d)",
-            r"(?<![\d/.-])(?P<sm>\d{1,2})/(?P<sd>\d{1,2})(?:/(?P<sy>\d{4}|\d{2}))?(?![\d/]|\.\d)",
-            rf"(?<!{WORD})(?P<am>{_MONTH})\s?(?P<ad>\d{{1,2}}){_ORD}{_YEAR.format('ay')}(?!{WORD})",
-            rf"(?<!{WORD})(?P<bd>\d{{1,2}}){_ORD}\s(?:of\s)?(?P<bm>{_MONTH}){_YEAR.format('by')}(?!{WORD})",
-            rf"(?<!{WORD})(?:the\s)?(?P<rel>day after tomorrow|day before yesterday|today|tonight"
-            rf"|tomorrow|tmrw|tmr|yesterday)(?!{WORD})",
-            rf"(?<!{WORD})(?:(?P<wm>next|this|coming|on)\s)?(?P<wd>{_EN_DAY})(?!{WORD})",
-            rf"(?<!{WORD})(?P<wm2>next|this|coming|on)\s(?P<wd2>sat|sun)(?!{WORD})",
-            r"(?P<zrel>大后天|今天|今日|今晚|明天|明日|明晚|明早|后天|昨天|前天)",
-            r"(?<!一)(?P<zwm>下下|下|这|本|上)?个?(?:周|星期|礼拜)(?P<zwd>[一二三四五六日天])",
-            rf"(?:(?P<zy>\d{{4}}|[〇零一二三四五六七八九]{{4}})年)?(?<!\d)(?P<zm>{_ZH_DAY_NUM})月"
-            rf"(?P<zd>{_ZH_DAY_NUM})(?:[日号]|(?!\d))",
-        )
-    )
+_DATE_NUMERIC = re.compile(
+    "(?<![0-9a-z/.-])(?:"
+    "(?P<iy>[0-9]{4})(?P<sep>[-/.])(?P<im>[0-9]{1,2})(?P=sep)(?P<id>[0-9]{1,2})(?![-/.]?[0-9])"
+    "|(?P<sm>[0-9]{1,2})/(?P<sd>[0-9]{1,2})(?:/(?P<sy>[0-9]{4}|[0-9]{2}))?(?![0-9/]|\\.[0-9])"
+    f"|(?P<bd>[0-9]{{1,2}}){_ORD} (?:of )?(?P<bm>{_MONTH})(?:,? (?P<by>[0-9]{{4}}))?(?!{WORD})"
+    f"|(?:(?P<zy>[0-9]{{4}})年)?(?P<zm>[0-9]{{1,2}})月(?P<zd>{_ZH_DAY})(?:[日号]|(?![0-9])))"
+)
+_DATE_ENGLISH = re.compile(
+    f" (?:(?P<am>{_MONTH}) ?(?P<ad>[0-9]{{1,2}}){_ORD}(?:,? (?P<ay>[0-9]{{4}}))?"
+    "|(?P<rel>day after tomorrow|day before yesterday|today|tonight|tomorrow|tmrw|tmr|yesterday)"
+    f"|(?:(?P<wm>next|this|coming|on) )?(?P<wd>{_EN_DAY})"
+    f"|(?P<wm2>next|this|coming|on) (?P<wd2>sat|sun))(?!{WORD})"
+)
+_DATE_CHINESE = re.compile(
+    "(?P<zrel>大后天|今天|今日|今晚|明天|明日|明晚|明早|后天|昨天|前天)"
+    "|(?<!一)(?P<zwm>下下|下|这|本|上)?个?(?:周|星期|礼拜)(?P<zwd>[一二三四五六日天])"
+    "|(?:(?P<zy2>[〇零一二三四五六七八九]{4})年)?(?P<zm2>[一二三四五六七八九十]{1,3})月"
+    f"(?P<zd2>{_ZH_DAY})[日号]?"
 )
 
 
@@ -175,54 +206,55 @@ def _weekday(name: str, mod: str | None, today: datetime.date) -> datetime.date:
     return today + datetime.timedelta(days=(target - today.weekday() - 1) % 7 + 1)
 
 
-def _date_of(m: re.Match[str], today: datetime.date) -> datetime.date | None:
-    g = m.group
-    if g("iy"):
-        return _ymd(g("iy"), int(g("im")), int(g("id")), today)
-    if g("sm"):
-        return _ymd(g("sy"), int(g("sm")), int(g("sd")), today)
-    if g("am"):
-        return _ymd(g("ay"), _MONTHS[g("am")[:3]], int(g("ad")), today)
-    if g("bm"):
-        return _ymd(g("by"), _MONTHS[g("bm")[:3]], int(g("bd")), today)
-    if g("rel") or g("zrel"):
-        return today + datetime.timedelta(days=_RELATIVE[g("rel") or g("zrel")])
-    if g("wd"):
-        return _weekday(g("wd"), g("wm"), today)
-    if g("wd2"):
-        return _weekday(g("wd2"), g("wm2"), today)
-    if g("zwd"):
-        return _weekday(g("zwd"), g("zwm"), today)
-    return _ymd(g("zy"), _int(g("zm")), _int(g("zd")), today)
+def _date_of(m: re.Match[str], today: datetime.date) -> datetime.date | None:  # noqa: C901
+    g = m.groupdict()
+    if g.get("iy"):
+        return _ymd(g["iy"], int(g["im"]), int(g["id"]), today)
+    if g.get("sm"):
+        return _ymd(g["sy"], int(g["sm"]), int(g["sd"]), today)
+    if g.get("zm"):
+        return _ymd(g["zy"], int(g["zm"]), _int(g["zd"]), today)
+    if g.get("bm"):
+        return _ymd(g["by"], _MONTHS[g["bm"][:3]], int(g["bd"]), today)
+    if g.get("am"):
+        return _ymd(g["ay"], _MONTHS[g["am"][:3]], int(g["ad"]), today)
+    if rel := g.get("rel") or g.get("zrel"):
+        return today + datetime.timedelta(days=_RELATIVE[rel])
+    if g.get("wd"):
+        return _weekday(g["wd"], g["wm"], today)
+    if g.get("wd2"):
+        return _weekday(g["wd2"], g["wm2"], today)
+    if g.get("zwd"):
+        return _weekday(g["zwd"], g["zwm"], today)
+    return _ymd(g["zy2"], _int(g["zm2"]), _int(g["zd2"]), today)
 
 
-def find_dates(folded: str, today: datetime.date) -> list[Found]:
-    """Every date mentioned in ``folded``: ``(start, end, datetime.date | None)``."""
-    return [(m.start(), m.end(), _date_of(m, today)) for m in _DATE_RE.finditer(folded)]
+def find_dates(folded: str, today: datetime.date) -> list[datetime.date | None]:
+    """Every date mentioned in ``folded``, in order; ``None`` for one that does not exist."""
+    found = _scan(folded, _DATE_NUMERIC, _DATE_ENGLISH, _DATE_CHINESE, back=0)
+    return [_date_of(m, today) for m in found]
 
 
 # --------------------------------------------------------------------------- times
 
-_EN_HOURS = {
-    w: i for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve".split()
-    )
-}  # fmt: skip
+_EN_HOURS = {w: i for i, w in enumerate(_EN_UNITS[:13])}
 _ZH_PM = ("下午", "傍晚", "晚上", "今晚", "明晚", "夜里", "夜间")
 _ZH_PERIOD = "早上|早晨|清晨|上午|中午|凌晨|" + "|".join(_ZH_PM)
-_ZH_MIN = r"\d{1,2}|[零〇一二三四五六七八九十]{1,3}"
+_ZH_HOUR = "[0-9]{1,2}|[零一二两三四五六七八九十]{1,3}"
+_ZH_MIN = "[0-9]{1,2}|[零〇一二三四五六七八九十]{1,3}"
 
-_TIME_RE = re.compile(
-    "|".join(
-        (
-            rf"(?<!{WORD}|[:.])(?P<h>\d{{1,2}})(?:[:.](?P<mi>\d{{2}}))?\s?(?P<ap>[ap])(?:m|\.m\.?)(?!{WORD})",
-            r"(?<![\d:.])(?P<h2>\d{1,2}):(?P<mi2>\d{2})(?![\d:])",
-            rf"(?<!{WORD})(?P<noon>noon|midday|midnight)(?!{WORD})",
-            rf"(?<!{WORD})(?P<h3>\d{{1,2}}|{'|'.join(_EN_HOURS)})\so'?clock(?!{WORD})",
-            rf"(?P<zp>{_ZH_PERIOD})?(?<!\d)(?P<zh>\d{{1,2}}|[零一二两三四五六七八九十]{{1,3}})[点點时時]"
-            rf"(?!间|候)(?:(?P<zhalf>半)|(?P<zq>[一三])刻|(?P<zmi>{_ZH_MIN})分?)?钟?",
-        )
-    )
+_TIME_NUMERIC = re.compile(
+    "(?<![0-9a-z:.])(?:"
+    f"(?P<h>[0-9]{{1,2}})(?:[:.](?P<mi>[0-9]{{2}}))? ?(?P<ap>[ap])(?:m|\\.m\\.?)(?!{WORD})"
+    "|(?P<h2>[0-9]{1,2}):(?P<mi2>[0-9]{2})(?![0-9:])"
+    f"|(?P<h3>[0-9]{{1,2}}) o'?clock(?!{WORD}))"
+)
+_TIME_ENGLISH = re.compile(
+    f" (?:(?P<noon>noon|midday|midnight)|(?P<h3>{'|'.join(_EN_HOURS)}) o'?clock)(?!{WORD})"
+)
+_TIME_CHINESE = re.compile(
+    f"(?P<zp>{_ZH_PERIOD})?(?<![0-9])(?P<zh>{_ZH_HOUR})[点點时時](?!间|候)"
+    f"(?:(?P<zhalf>半)|(?P<zq>[一三])刻|(?P<zmi>{_ZH_MIN})分?)?钟?"
 )
 
 
@@ -231,18 +263,18 @@ def _hhmm(hour: int, minute: int) -> str | None:
 
 
 def _en_time(m: re.Match[str]) -> str | None:
-    g = m.group
-    if g("h2"):
-        return _hhmm(int(g("h2")), int(g("mi2")))
-    if g("noon"):
-        return "00:00" if g("noon") == "midnight" else "12:00"
-    if g("h3"):
-        hour = int(g("h3")) if g("h3").isdigit() else _EN_HOURS[g("h3")]
+    g = m.groupdict()
+    if g.get("h2"):
+        return _hhmm(int(g["h2"]), int(g["mi2"]))
+    if g.get("noon"):
+        return "00:00" if g["noon"] == "midnight" else "12:00"
+    if g.get("h3"):
+        hour = int(g["h3"]) if g["h3"].isdigit() else _EN_HOURS[g["h3"]]
         return _hhmm(hour, 0) if hour <= 12 else None
-    hour = int(g("h"))
+    hour = int(g["h"])
     if not 1 <= hour <= 12:
         return None
-    return _hhmm(hour % 12 + (12 if g("ap") == "p" else 0), int(g("mi") or 0))
+    return _hhmm(hour % 12 + (12 if g["ap"] == "p" else 0), int(g["mi"] or 0))
 
 
 def _zh_time(m: re.Match[str]) -> str | None:
@@ -268,22 +300,22 @@ def _zh_is_clear(m: re.Match[str]) -> bool:
     return bool(m.group("zp") or m.group("zh").isdigit() or m.end("zh") + 1 < m.end())
 
 
-def find_times(folded: str, *, strict: bool) -> list[Found]:
-    """Every time of day in ``folded``: ``(start, end, "HH:MM" | None)``.
+def find_times(folded: str, *, strict: bool) -> list[str | None]:
+    """Every time of day in ``folded``, in order, as ``"HH:MM"``; ``None`` for ``25:00``.
 
     ``strict`` drops Chinese times that could be ordinary words (``便宜一点``).
     """
-    found: list[Found] = []
-    for m in _TIME_RE.finditer(folded):
-        if m.group("zh") is None:
-            found.append((m.start(), m.end(), _en_time(m)))
+    found: list[str | None] = []
+    for m in _scan(folded, _TIME_NUMERIC, _TIME_ENGLISH, _TIME_CHINESE, back=2):
+        if m.re is not _TIME_CHINESE:
+            found.append(_en_time(m))
         elif not strict or _zh_is_clear(m):
-            found.append((m.start(), m.end(), _zh_time(m)))
+            found.append(_zh_time(m))
     return found
 
 
 _BARE_HOUR = re.compile(
-    r"(?:at\s)?(\d{1,2}|[零一二两三四五六七八九十]{1,3})(?:\s?(?:h|hrs?|hours?|o'?clock|点钟?))?"
+    r"(?:at )?([0-9]{1,2}|[零一二两三四五六七八九十]{1,3})(?: ?(?:h|hrs?|hours?|o'?clock|点钟?))?"
 )
 
 

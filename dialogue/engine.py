@@ -14,12 +14,12 @@ import asyncio
 import datetime
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dialogue._locks import SessionLocks
 from dialogue.actions import Action, ActionCall, ActionOutcome, ActionRunner, load_actions_module
 from dialogue.compiler import Bot, compile_flows
 from dialogue.errors import ActionError, DialogueError, FlowErrors, StoreError
@@ -45,45 +45,6 @@ def sanitize(text: str) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
-
-
-class _Locks:
-    """Per-session locks, dropped when no turn holds or waits for them."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._sync: dict[str, tuple[threading.Lock, int]] = {}
-        self._async: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    def acquire(self, key: str) -> threading.Lock:
-        with self._guard:
-            lock, users = self._sync.get(key) or (threading.Lock(), 0)
-            self._sync[key] = (lock, users + 1)
-        lock.acquire()
-        return lock
-
-    def release(self, key: str, lock: threading.Lock) -> None:
-        lock.release()
-        with self._guard:
-            _, users = self._sync[key]
-            if users == 1:
-                del self._sync[key]
-            else:
-                self._sync[key] = (lock, users - 1)
-
-    def alock(self, key: str) -> asyncio.Lock:
-        with self._guard:
-            lock, users = self._async.get(key) or (asyncio.Lock(), 0)
-            self._async[key] = (lock, users + 1)
-            return lock
-
-    def arelease(self, key: str, lock: asyncio.Lock) -> None:
-        with self._guard:
-            _, users = self._async[key]
-            if users == 1:
-                del self._async[key]
-            else:
-                self._async[key] = (lock, users - 1)
 
 
 class Engine:
@@ -113,7 +74,7 @@ class Engine:
         self.history_turns = (
             self.main.settings.history_turns if history_turns is None else history_turns
         )
-        self._locks = _Locks()
+        self._locks = SessionLocks()
         self._check_actions()
 
     @classmethod

@@ -11,12 +11,19 @@ declare raises ``IllegalMove``, whoever asked for it (a rule or, later, an LLM).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable, Sequence
+from types import ModuleType
 from typing import Any
 
-from transitions import Machine, MachineError
-
 from dialogue.errors import DialogueError
+
+
+def _transitions() -> ModuleType:
+    """Import ``transitions`` on first use, keeping the warning filters it would add."""
+    with warnings.catch_warnings():
+        import transitions
+    return transitions
 
 
 class IllegalMove(DialogueError):
@@ -52,7 +59,9 @@ class FlowMachine:
         by_dest: dict[str, set[str]] = {}
         for source, dest in moves:
             by_dest.setdefault(dest, set()).add(source)
-        self._machine = Machine(
+        lib = _transitions()
+        self._machine_error: type[Exception] = lib.MachineError
+        self._machine = lib.Machine(
             model=None,
             states=list(states),
             initial=states[0],
@@ -84,6 +93,6 @@ class FlowMachine:
         cursor = _Cursor(state)
         try:
             event.trigger(cursor)
-        except (MachineError, ValueError) as exc:
+        except (self._machine_error, ValueError) as exc:
             raise IllegalMove(self.name, state, dest) from exc
         return cursor.state

@@ -132,6 +132,8 @@ class PatternSlot(_SlotBase):
             re.compile(self.pattern)
         except re.error as exc:
             raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        except RecursionError:
+            raise ValueError("pattern is nested too deeply to compile") from None
         return self
 
 
@@ -223,6 +225,8 @@ class Intent(_Model):
                 raise ValueError(
                     f"pattern {pattern!r} is not a valid regular expression: {exc}"
                 ) from None
+            except RecursionError:
+                raise ValueError(f"pattern {pattern!r} is nested too deeply to compile") from None
         return self
 
 
@@ -332,7 +336,7 @@ class Flow(_Model):
     version: str = "1"
     language: Literal["en", "zh"] = "en"
     start: str
-    imports: tuple[str, ...] = ()
+    imports: Texts = ()
     """Other flow files (paths relative to this one) whose flows this flow calls."""
     actions_module: str | None = None
     """A Python file (relative to this one) or dotted module providing business actions."""

@@ -345,7 +345,7 @@ class DateParser(SlotParser):
         self._past, self._future = slot.allow_past, slot.allow_future
 
     def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
-        found = [d for _, _, d in _dates.find_dates(text.folded, today)]
+        found = _dates.find_dates(text.folded, today)
         none = "invalid_date" if found else "no_match"
         result = _single((d for d in found if d is not None), none)
         return self._typed(result.value, today) if result.ok else result
@@ -371,7 +371,7 @@ class TimeParser(SlotParser):
     __slots__ = ()
 
     def _find(self, text: Prepared, *, strict: bool) -> ParseResult:
-        found = [t for _, _, t in _dates.find_times(text.folded, strict=strict)]
+        found: list[str | None] = _dates.find_times(text.folded, strict=strict)
         if not found and not strict:
             found = [_dates.bare_hour(text.folded)] if _dates.bare_hour(text.folded) else []
         none = "invalid_time" if found else "no_match"

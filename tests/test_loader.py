@@ -268,7 +268,7 @@ SETTINGS = "in the flow's settings"
         ("description: [a, b]", f"'description' {TOP}: expected a string, got a list"),
         ("version: {a: 1}", f"'version' {TOP}: expected a string, got a mapping"),
         ("actions_module: true", f"'actions_module' {TOP}: expected a string, got a boolean"),
-        ("imports: x.yaml", f"'imports' {TOP}: expected a list, got a string"),
+        ("imports: {a: 1}", f"'imports' {TOP}: expected a string or a list of strings, got a mapping"),
         ("settings: 5", f"'settings' {TOP}: expected a mapping, got a number"),
         (
             "settings: {history_turns: many}",
@@ -521,8 +521,9 @@ def test_deep_regex_is_an_error_not_a_crash() -> None:
         "states: {m: {}}",
     )
     exc = first(text)
-    assert exc.code == "too_deep"
-    assert exc.message == "the flow is nested too deeply to check (a regular expression?)"
+    assert exc.code == "invalid"
+    assert (exc.line, exc.col) == (4, 22)
+    assert "pattern is nested too deeply to compile" in exc.message
 
 
 def test_random_damage_gives_flow_errors_only() -> None:

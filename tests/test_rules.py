@@ -205,7 +205,11 @@ def test_several_patterns_of_one_intent() -> None:
     m = matcher(time={"patterns": [r"\d{1,2}pm", r"at (?P<h>\d{1,2}) ?pm"]})
     found = m.match(prepare("see you at 7 pm"))
     assert found is not None
-    assert (found.matched, found.groups, found.span) == (r"at (?P<h>\d{1,2}) ?pm", {"h": "7"}, (8, 15))
+    assert (found.matched, found.groups, found.span) == (
+        r"at (?P<h>\d{1,2}) ?pm",
+        {"h": "7"},
+        (8, 15),
+    )
 
 
 @pytest.mark.parametrize("text", ["", " ", "\n\t"])

@@ -574,7 +574,9 @@ def test_any() -> None:
     p = parser("any")
     assert parse(p, "anything") == "not_from_text"
     assert extract(p, "anything") is None
-    assert p.validate({"a": [1, 2.5, None]}, today=TODAY) == ParseResult(True, {"a": [1, 2.5, None]})
+    assert p.validate({"a": [1, 2.5, None]}, today=TODAY) == ParseResult(
+        True, {"a": [1, 2.5, None]}
+    )
     assert p.validate("text", today=TODAY) == ParseResult(True, "text")
     assert p.validate(object(), today=TODAY) == ParseResult(False, None, "not_json")
     assert p.validate(float("nan"), today=TODAY) == ParseResult(False, None, "not_json")
