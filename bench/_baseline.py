@@ -3,7 +3,7 @@
 Plain Python as one would write it without a framework: a dict of state name ->
 handler function, keyword checks with ``in``, ``str.format`` replies, one dict
 per session kept in a dict. It says exactly what the engine says for the
-benchmark conversation (the tests in ``turn_latency.py`` check that), but has
+benchmark conversation (``turn_latency.py`` checks that before timing), but has
 none of the engine's guarantees: no copy-on-load, no versioned save, no trace,
 no per-session lock, no history, no action timeouts, no Unicode folding.
 """
@@ -126,12 +126,17 @@ def return_confirm(s: Session, text: str, raw: str, replies: list[str]) -> None:
         replies.append("Please answer yes or no: shall I file the return?")
 
 
+def ended(s: Session, text: str, raw: str, replies: list[str]) -> None:
+    replies.append("This conversation has ended.")
+
+
 STATES: dict[str, Handler] = {
     "menu": menu,
     "tracking": tracking,
     "return_order": return_order,
     "return_reason": return_reason,
     "return_confirm": return_confirm,
+    "ended": ended,
 }
 
 

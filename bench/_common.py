@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import platform
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,7 +44,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        parts = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -61,8 +62,31 @@ def _cell(value: object) -> str:
 
 
 def machine() -> str:
-    impl = platform.python_implementation()
+    """Python, OS, CPU model and the number of CPUs this process may run on (as ``nproc``)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next(
+                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
+                model,
+            )
+    except OSError:
+        pass
     return (
-        f"{impl} {platform.python_version()} on {platform.system()} {platform.machine()}, "
-        f"nproc={os.cpu_count()}, executable={sys.executable}"
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}, nproc={cpus}, {model}"
     )
+
+
+def versions() -> str:
+    """Versions of the libraries a turn runs through."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in ("jinja2", "transitions", "pydantic", "pyyaml"):
+        try:
+            out.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            out.append(f"{name} -")
+    return ", ".join(out)

@@ -10,7 +10,8 @@ an ``Engine`` that answers each message with rules first::
     result.replies, result.state, result.slots, result.trace
 """
 
-from dialogue.compiler import Bot, CompiledFlow, compile_flows
+from dialogue.compiled import Bot, CompiledFlow
+from dialogue.compiler import compile_flows
 from dialogue.engine import Engine
 from dialogue.errors import (
     ActionError,

@@ -1,16 +1,17 @@
-"""Numbers, dates and times found in folded text (see :mod:`dialogue.slots`).
+"""The vocabulary of slot values in folded text: numbers, yes/no, dates, times.
 
-Each finder returns every candidate in text order as ``(start, end, value)``, with
-``value`` ``None`` when the text has the shape of a date or time but names none
-(``Feb 30``, ``25:00``). All regular expressions are compiled at import.
+English and Chinese, for :mod:`dialogue.slots`. Finders return every candidate in
+text order; a date or time value is ``None`` where the text has the shape of one
+but names none (``Feb 30``, ``25:00``). All patterns are compiled at import.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 
-from dialogue.rules import CJK_RANGES, WORD
+from dialogue.rules import CJK_RANGES, WORD, KeywordIndex, phrases_pattern
 
 # --------------------------------------------------------------------------- Chinese numerals
 
@@ -93,39 +94,90 @@ def find_numbers(folded: str) -> list[int | float | None]:
     return found
 
 
+# --------------------------------------------------------------------------- yes and no
+
+
+def _phrases(text: str, value: bool | None) -> list[tuple[str, bool | None]]:
+    """``|``-separated phrases; each ``'`` also stands for ``’`` and for nothing."""
+    forms = []
+    for phrase in text.split("|"):
+        forms.append((phrase, value))
+        if "'" in phrase:
+            forms += [(phrase.replace("'", "\u2019"), value), (phrase.replace("'", ""), value)]
+    return forms
+
+
+_YES = (
+    "yes|yeah|yea|ya|yep|yup|y|sure|ok|okay|k|correct|right|that's right|that's correct|"
+    "please|please do|yes please|of course|absolutely|definitely|certainly|indeed|confirm|"
+    "confirmed|go ahead|do it|sounds good|fine|that's fine|alright|all right|true|agreed|"
+    "no problem|no worries|not a problem|why not|"
+    "是|是的|是啊|对|对的|对啊|好|好的|好啊|好吧|可以|可以的|行|行吧|确认|确定|嗯|嗯嗯|"
+    "没问题|没有问题|没错|当然|同意|要|需要|不错"
+)
+_NO = (
+    "no|nope|nah|n|not really|don't|do not|no thanks|no thank you|never|negative|"
+    "not at all|not now|no way|wrong|incorrect|false|not correct|not right|not ok|not okay|"
+    "not fine|that's wrong|"
+    "不|不是|不要|不用|不用了|否|不对|算了|不行|不可以|不需要|别|不好|没有|不确认|不了|错|错了|"
+    "不同意|不必"
+)
+_UNSURE = (
+    "not sure|unsure|maybe|perhaps|possibly|i don't know|don't know|dunno|idk|no idea|"
+    "not certain|"
+    "不确定|不知道|不清楚|可能|也许|或许|说不好|不一定|看情况"
+)
+_YES_NO = KeywordIndex(_phrases(_NO, False) + _phrases(_UNSURE, None) + _phrases(_YES, True))
+
+
+def yes_no(folded: str) -> bool | str:
+    """``True``, ``False``, ``"uncertain"`` or ``"no_match"``; any "no" word wins."""
+    polarities = {hit.value for hit in _YES_NO.scan(folded)}  # "not sure" hides "sure"
+    if False in polarities:
+        return False
+    if None in polarities:
+        return "uncertain"
+    return True if polarities else "no_match"
+
+
 # --------------------------------------------------------------------------- scanning
 #
-# Python's regex engine skips quickly only to a literal or a character set that
-# starts the whole pattern. So each finder runs up to three small patterns, each
-# from where it can first match: numeric forms from the first digit, Chinese forms
-# from the first CJK character, English words at word starts (a leading space).
+# Python's regex engine skips quickly only to a literal or a set of characters that
+# starts the whole pattern. So each finder runs three small patterns, each from where
+# it can first match: numeric forms from the first digit, Chinese forms from the first
+# CJK character, English forms anchored at the words that start them.
 
 _FIRST_DIGIT = re.compile("[0-9]").search
 _FIRST_CJK = re.compile(f"[{CJK_RANGES}]").search
+Search = Callable[[str, int], "re.Match[str] | None"]
 
 
-def _scan(folded: str, numeric: re.Pattern[str], english: re.Pattern[str],
-          chinese: re.Pattern[str], back: int) -> list[re.Match[str]]:  # fmt: skip
+def _scan(folded: str, numeric: re.Pattern[str], chinese: re.Pattern[str], back: int,
+          anchor: Search, english: re.Pattern[str] | None) -> list[re.Match[str]]:  # fmt: skip
     """Matches of the three patterns, leftmost-longest, not overlapping.
 
-    ``english`` runs on ``" " + folded``: its matches' ``start()`` is that of the word
-    in ``folded``, their ``end()`` one more. ``chinese`` starts ``back`` characters
-    before the first CJK character.
+    ``chinese`` starts ``back`` characters before the first CJK character; ``english``
+    is tried where ``anchor`` finds a word (without it, that word is the match).
     """
     found: list[re.Match[str]] = []
     if digit := _FIRST_DIGIT(folded):
         found += numeric.finditer(folded, digit.start())
-    if cjk := _FIRST_CJK(folded):
+    if not folded.isascii() and (cjk := _FIRST_CJK(folded)):
         found += chinese.finditer(folded, max(0, cjk.start() - back))
-    found += english.finditer(" " + folded)
+    pos = 0
+    while (word := anchor(folded, pos)) is not None:
+        match = word if english is None else english.match(folded, word.start())
+        pos = word.end() if match is None else match.end()
+        if match is not None:
+            found.append(match)
     if len(found) < 2:
         return found
-    found.sort(key=lambda m: (m.start(), -m.end()))  # an english match's space stands before
+    found.sort(key=lambda m: (m.start(), -m.end()))
     kept, end = [], 0
     for m in found:
         if m.start() >= end:
             kept.append(m)
-            end = m.end() - (m.re is english)
+            end = m.end()
     return kept
 
 
@@ -139,16 +191,18 @@ _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-_RELATIVE = {
+_RELATIVE_DAYS = {
     "today": 0, "tonight": 0, "tomorrow": 1, "tmrw": 1, "tmr": 1, "yesterday": -1,
     "day after tomorrow": 2, "day before yesterday": -2,
     "今天": 0, "今日": 0, "今晚": 0, "明天": 1, "明日": 1, "明晚": 1, "明早": 1,
     "后天": 2, "大后天": 3, "昨天": -1, "前天": -2,
 }  # fmt: skip
+_RELATIVE = {word: datetime.timedelta(days=n) for word, n in _RELATIVE_DAYS.items()}
 _WEEKDAYS = {
     "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
     "一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6,
 }  # fmt: skip
+_ZH_WEEKS = {"下下": 14, "下": 7, "这": 0, "本": 0, "上": -7}
 _EN_DAY = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|weds?|thu(?:rs?)?|fri"
 _ORD = "(?:st|nd|rd|th)?"
 _ZH_DAY = "[0-9]{1,2}|[一二三四五六七八九十]{1,3}"
@@ -160,12 +214,20 @@ _DATE_NUMERIC = re.compile(
     f"|(?P<bd>[0-9]{{1,2}}){_ORD} (?:of )?(?P<bm>{_MONTH})(?:,? (?P<by>[0-9]{{4}}))?(?!{WORD})"
     f"|(?:(?P<zy>[0-9]{{4}})年)?(?P<zm>[0-9]{{1,2}})月(?P<zd>{_ZH_DAY})(?:[日号]|(?![0-9])))"
 )
+_DATE_WORDS = (
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday "
+    "friday saturday sunday mon tue tues wed weds thu thur thurs fri sat sun "
+    "today tonight tomorrow tmrw tmr yesterday"
+).split()
+_DATE_ANCHOR = re.compile(phrases_pattern(_DATE_WORDS), re.DOTALL).search
 _DATE_ENGLISH = re.compile(
-    f" (?:(?P<am>{_MONTH}) ?(?P<ad>[0-9]{{1,2}}){_ORD}(?:,? (?P<ay>[0-9]{{4}}))?"
-    "|(?P<rel>day after tomorrow|day before yesterday|today|tonight|tomorrow|tmrw|tmr|yesterday)"
-    f"|(?:(?P<wm>next|this|coming|on) )?(?P<wd>{_EN_DAY})"
-    f"|(?P<wm2>next|this|coming|on) (?P<wd2>sat|sun))(?!{WORD})"
+    f"(?:(?P<am>{_MONTH}) ?(?P<ad>[0-9]{{1,2}}){_ORD}(?:,? (?P<ay>[0-9]{{4}}))?"
+    "|(?P<rel>today|tonight|tomorrow|tmrw|tmr|yesterday)"
+    f"|(?P<wd>{_EN_DAY})|(?:(?<=next )|(?<=this )|(?<=coming )|(?<=on ))(?P<wd2>sat|sun))"
+    f"(?!{WORD})"
 )
+_MODIFIERS = ("next ", "this ", "coming ", "on ")
 _DATE_CHINESE = re.compile(
     "(?P<zrel>大后天|今天|今日|今晚|明天|明日|明晚|明早|后天|昨天|前天)"
     "|(?<!一)(?P<zwm>下下|下|这|本|上)?个?(?:周|星期|礼拜)(?P<zwd>[一二三四五六日天])"
@@ -198,46 +260,53 @@ def _ymd(year: str | None, month: int, day: int, today: datetime.date) -> dateti
 
 def _weekday(name: str, mod: str | None, today: datetime.date) -> datetime.date:
     target = _WEEKDAYS[name[:3]]
-    if mod in ("下下", "下", "这", "本", "上"):  # Chinese: a day of this, next, last week
-        week = {"下下": 14, "下": 7, "这": 0, "本": 0, "上": -7}[mod]
-        return today + datetime.timedelta(days=week + target - today.weekday())
+    if mod in _ZH_WEEKS:  # Chinese: a day of this, next, last week
+        return today + datetime.timedelta(days=_ZH_WEEKS[mod] + target - today.weekday())
     if mod == "this":  # this friday: today if today is friday
         return today + datetime.timedelta(days=(target - today.weekday()) % 7)
     return today + datetime.timedelta(days=(target - today.weekday() - 1) % 7 + 1)
 
 
-def _date_of(m: re.Match[str], today: datetime.date) -> datetime.date | None:  # noqa: C901
-    g = m.groupdict()
-    if g.get("iy"):
-        return _ymd(g["iy"], int(g["im"]), int(g["id"]), today)
-    if g.get("sm"):
-        return _ymd(g["sy"], int(g["sm"]), int(g["sd"]), today)
-    if g.get("zm"):
-        return _ymd(g["zy"], int(g["zm"]), _int(g["zd"]), today)
-    if g.get("bm"):
-        return _ymd(g["by"], _MONTHS[g["bm"][:3]], int(g["bd"]), today)
-    if g.get("am"):
-        return _ymd(g["ay"], _MONTHS[g["am"][:3]], int(g["ad"]), today)
-    if rel := g.get("rel") or g.get("zrel"):
-        return today + datetime.timedelta(days=_RELATIVE[rel])
-    if g.get("wd"):
-        return _weekday(g["wd"], g["wm"], today)
-    if g.get("wd2"):
-        return _weekday(g["wd2"], g["wm2"], today)
-    if g.get("zwd"):
-        return _weekday(g["zwd"], g["zwm"], today)
-    return _ymd(g["zy2"], _int(g["zm2"]), _int(g["zd2"]), today)
+def _english_date(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    g, before = m.group, m.string[: m.start()]
+    if g("am"):
+        return _ymd(g("ay"), _MONTHS[g("am")[:3]], int(g("ad")), today)
+    if rel := g("rel"):
+        for lead in ("day after ", "day before "):
+            if before.endswith(lead) and lead + rel in _RELATIVE:
+                rel = lead + rel
+        return today + _RELATIVE[rel]
+    modifier = next((w for w in _MODIFIERS if before.endswith(w)), " ")
+    return _weekday(g("wd") or g("wd2"), modifier[:-1], today)
+
+
+def _date_of(m: re.Match[str], today: datetime.date) -> datetime.date | None:
+    g = m.group
+    if m.re is _DATE_ENGLISH:
+        return _english_date(m, today)
+    if m.re is _DATE_CHINESE:
+        if g("zrel"):
+            return today + _RELATIVE[g("zrel")]
+        if g("zwd"):
+            return _weekday(g("zwd"), g("zwm"), today)
+        return _ymd(g("zy2"), _int(g("zm2")), _int(g("zd2")), today)
+    if g("iy"):
+        return _ymd(g("iy"), int(g("im")), int(g("id")), today)
+    if g("sm"):
+        return _ymd(g("sy"), int(g("sm")), int(g("sd")), today)
+    if g("bm"):
+        return _ymd(g("by"), _MONTHS[g("bm")[:3]], int(g("bd")), today)
+    return _ymd(g("zy"), int(g("zm")), _int(g("zd")), today)
 
 
 def find_dates(folded: str, today: datetime.date) -> list[datetime.date | None]:
     """Every date mentioned in ``folded``, in order; ``None`` for one that does not exist."""
-    found = _scan(folded, _DATE_NUMERIC, _DATE_ENGLISH, _DATE_CHINESE, back=0)
+    found = _scan(folded, _DATE_NUMERIC, _DATE_CHINESE, 0, _DATE_ANCHOR, _DATE_ENGLISH)
     return [_date_of(m, today) for m in found]
 
 
 # --------------------------------------------------------------------------- times
 
-_EN_HOURS = {w: i for i, w in enumerate(_EN_UNITS[:13])}
 _ZH_PM = ("下午", "傍晚", "晚上", "今晚", "明晚", "夜里", "夜间")
 _ZH_PERIOD = "早上|早晨|清晨|上午|中午|凌晨|" + "|".join(_ZH_PM)
 _ZH_HOUR = "[0-9]{1,2}|[零一二两三四五六七八九十]{1,3}"
@@ -247,11 +316,9 @@ _TIME_NUMERIC = re.compile(
     "(?<![0-9a-z:.])(?:"
     f"(?P<h>[0-9]{{1,2}})(?:[:.](?P<mi>[0-9]{{2}}))? ?(?P<ap>[ap])(?:m|\\.m\\.?)(?!{WORD})"
     "|(?P<h2>[0-9]{1,2}):(?P<mi2>[0-9]{2})(?![0-9:])"
-    f"|(?P<h3>[0-9]{{1,2}}) o'?clock(?!{WORD}))"
+    f"|(?P<h3>[0-9]{{1,2}}) ?o'?clock(?!{WORD}))"
 )
-_TIME_ENGLISH = re.compile(
-    f" (?:(?P<noon>noon|midday|midnight)|(?P<h3>{'|'.join(_EN_HOURS)}) o'?clock)(?!{WORD})"
-)
+_TIME_ENGLISH = re.compile(phrases_pattern(["noon", "midday", "midnight"]), re.DOTALL)
 _TIME_CHINESE = re.compile(
     f"(?P<zp>{_ZH_PERIOD})?(?<![0-9])(?P<zh>{_ZH_HOUR})[点點时時](?!间|候)"
     f"(?:(?P<zhalf>半)|(?P<zq>[一三])刻|(?P<zmi>{_ZH_MIN})分?)?钟?"
@@ -262,19 +329,16 @@ def _hhmm(hour: int, minute: int) -> str | None:
     return f"{hour:02d}:{minute:02d}" if 0 <= hour <= 23 and 0 <= minute <= 59 else None
 
 
-def _en_time(m: re.Match[str]) -> str | None:
-    g = m.groupdict()
-    if g.get("h2"):
-        return _hhmm(int(g["h2"]), int(g["mi2"]))
-    if g.get("noon"):
-        return "00:00" if g["noon"] == "midnight" else "12:00"
-    if g.get("h3"):
-        hour = int(g["h3"]) if g["h3"].isdigit() else _EN_HOURS[g["h3"]]
-        return _hhmm(hour, 0) if hour <= 12 else None
-    hour = int(g["h"])
+def _numeric_time(m: re.Match[str]) -> str | None:
+    g = m.group
+    if g("h2"):
+        return _hhmm(int(g("h2")), int(g("mi2")))
+    if g("h3"):
+        return _hhmm(int(g("h3")), 0) if int(g("h3")) <= 12 else None
+    hour = int(g("h"))
     if not 1 <= hour <= 12:
         return None
-    return _hhmm(hour % 12 + (12 if g["ap"] == "p" else 0), int(g["mi"] or 0))
+    return _hhmm(hour % 12 + (12 if g("ap") == "p" else 0), int(g("mi") or 0))
 
 
 def _zh_time(m: re.Match[str]) -> str | None:
@@ -306,9 +370,11 @@ def find_times(folded: str, *, strict: bool) -> list[str | None]:
     ``strict`` drops Chinese times that could be ordinary words (``便宜一点``).
     """
     found: list[str | None] = []
-    for m in _scan(folded, _TIME_NUMERIC, _TIME_ENGLISH, _TIME_CHINESE, back=2):
-        if m.re is not _TIME_CHINESE:
-            found.append(_en_time(m))
+    for m in _scan(folded, _TIME_NUMERIC, _TIME_CHINESE, 2, _TIME_ENGLISH.search, None):
+        if m.re is _TIME_NUMERIC:
+            found.append(_numeric_time(m))
+        elif m.re is _TIME_ENGLISH:
+            found.append("00:00" if m.group() == "midnight" else "12:00")
         elif not strict or _zh_is_clear(m):
             found.append(_zh_time(m))
     return found

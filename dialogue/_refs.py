@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from dialogue import schema
 from dialogue.errors import Diagnostic
+from dialogue.templates import UnknownFilter
 
 if TYPE_CHECKING:
     from dialogue._yaml import SourceMap
-    from dialogue.compiler import CState
+    from dialogue.compiled import CState
 
 Loc = tuple[str | int, ...]
 
@@ -75,9 +76,21 @@ class References:
         if name not in self.flow.states:
             self._unknown("state", name, self.flow.states, loc, what)
 
-    def slot(self, name: str, loc: Loc, what: str, *, key: bool = False) -> None:
+    def start(self) -> None:
+        name = self.flow.start
+        if name not in self.flow.states:
+            hint = did_you_mean(name, self.flow.states) or _listing("state", self.flow.states)
+            self.error(("start",), "unknown_state", f"unknown start state '{name}'", hint)
+
+    def slot(self, name: str, loc: Loc, what: str) -> None:
+        """Check a slot named by ``clear`` (which neither reads nor fills it)."""
         if name not in self.slot_names:
-            self._unknown("slot", name, self.slot_names, loc, what, at_key=key)
+            self._unknown("slot", name, self.slot_names, loc, what)
+
+    def fill(self, name: str, loc: Loc, what: str) -> None:
+        """Check a slot that ``set`` fills (``loc`` is its key)."""
+        if name not in self.slot_names:
+            self._unknown("slot", name, self.slot_names, loc, what, at_key=True)
         else:
             self.filled.add(name)
 
@@ -98,7 +111,8 @@ class References:
                 loc,
                 "no_question",
                 f"slot '{name}' is collected in {what} but has no 'ask'",
-                f"give slot '{name}' the question to ask, e.g. ask: \"What is your {name}?\"",
+                f"give slot '{name}' the question to ask, e.g. "
+                f'ask: "What is your {name.replace("_", " ")}?"',
             )
         else:
             self.filled.add(name)
@@ -120,22 +134,41 @@ class References:
         self.actions.append((name, loc))
 
     def template_error(self, loc: Loc, what: str, exc: Exception) -> None:
-        detail = getattr(exc, "message", None) or str(exc)
+        """A reply that does not compile."""
+        if isinstance(exc, UnknownFilter):
+            self._unknown(exc.kind, exc.unknown, exc.known, loc, what)
+            return
         self.error(
             loc,
             "template_syntax",
-            f"template error in {what}: {detail}",
+            f"template error in {what}: {_jinja_message(exc, 'template')}",
             "replies are Jinja templates: {{ slot }} for values, {% if %}...{% endif %} for logic",
         )
 
-    def read_names(self, names: Iterable[str], loc: Loc, what: str) -> None:
+    def expression_error(self, loc: Loc, what: str, kind: str, exc: Exception) -> None:
+        """A condition (``kind="condition"``) or a ``set``/``with`` value that does not compile."""
+        if isinstance(exc, UnknownFilter):
+            self._unknown(exc.kind, exc.unknown, exc.known, loc, what)
+            return
+        self.error(
+            loc,
+            f"invalid_{kind}",
+            f"invalid {kind} in {what}: {_jinja_message(exc, kind)}",
+            _EXPRESSION_HINTS[kind],
+        )
+
+    def read_names(self, names: Iterable[str], loc: Loc, what: str, *, value: bool = False) -> None:
+        """Names a reply, condition or (``value``) a ``set``/``with`` value reads."""
         for name in sorted(names):
             if name in self.slot_names:
                 self.reads.setdefault(name, loc)
-            else:
-                known = sorted(self.slot_names)
-                hint = did_you_mean(name, known) or _listing("slot", known)
-                self.error(loc, "unknown_name", f"unknown name '{name}' in {what}", hint)
+                continue
+            known = sorted(self.slot_names)
+            hint = did_you_mean(name, known)
+            if not hint:  # not a typo: perhaps text, which a value must quote
+                hint = _listing("slot", known)
+                hint += f"; values are expressions, so quote text: \"'{name}'\"" if value else ""
+            self.error(loc, "unknown_name", f"unknown name '{name}' in {what}", hint)
 
     def pattern_groups(self, intent: str, spec: schema.Intent) -> None:
         for i, pattern in enumerate(spec.patterns):
@@ -143,11 +176,7 @@ class References:
                 if group in self.flow.slots:
                     self.filled.add(group)
                     continue
-                loc: Loc = (
-                    ("intents", intent, "patterns", i)
-                    if len(spec.patterns) > 1
-                    else ("intents", intent, "patterns")
-                )
+                loc: Loc = ("intents", intent, "patterns", i)
                 hint = (
                     did_you_mean(group, self.flow.slots)
                     or "named groups fill the slot of the same name"
@@ -185,6 +214,26 @@ class References:
             targets += switches
             out += [(name, t) for t in targets if t is not None and t in flow.states]
         return out
+
+
+_EXPRESSION_HINTS = {
+    "condition": "conditions are Jinja expressions: use ==, and, or, not; "
+    "quote text: status == 'late'",
+    "value": "values are Jinja expressions over slots: order_id, count + 1; quote text: \"'late'\"",
+}
+
+
+def _jinja_message(exc: Exception, kind: str) -> str:
+    """Jinja's message in the designer's words: ``unexpected end of the condition``,
+    ``unexpected character '&' (character 12)`` rather than an offset from 0."""
+    text = getattr(exc, "message", None) or str(exc)
+    text = text.replace("'end of template'", f"end of the {kind}")
+    text = text.replace("end of template", f"end of the {kind}")
+    return re.sub(
+        r"unexpected char (.+) at (\d+)",
+        lambda m: f"unexpected character {m[1]} (character {int(m[2]) + 1})",
+        text,
+    )
 
 
 def _calls(flow: schema.Flow) -> Iterable[tuple[schema.Call, Loc]]:

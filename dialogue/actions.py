@@ -15,8 +15,10 @@ import importlib
 import importlib.util
 import inspect
 import json
+import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -27,6 +29,8 @@ from typing import Any
 from dialogue.errors import ActionError, ActionTimeout, ConfigurationError
 
 Action = Callable[..., Any]
+
+log = logging.getLogger("dialogue")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,26 @@ class ActionRunner:
         except Exception as exc:  # the action's own failure, whatever it is
             raise ActionError(call.name, f"raised {type(exc).__name__}: {exc}") from exc
         return check_result(call.name, value)
+
+    def outcome(self, call: ActionCall) -> ActionOutcome:
+        """Run an action from synchronous code; failures are part of the outcome."""
+        started = time.perf_counter()
+        try:
+            value = self.run(call)
+        except ActionError as exc:
+            log.warning("%s", exc)
+            return ActionOutcome(False, error=exc, seconds=time.perf_counter() - started)
+        return ActionOutcome(True, value, seconds=time.perf_counter() - started)
+
+    async def aoutcome(self, call: ActionCall) -> ActionOutcome:
+        """Run an action from a coroutine; failures are part of the outcome."""
+        started = time.perf_counter()
+        try:
+            value = await self.arun(call)
+        except ActionError as exc:
+            log.warning("%s", exc)
+            return ActionOutcome(False, error=exc, seconds=time.perf_counter() - started)
+        return ActionOutcome(True, value, seconds=time.perf_counter() - started)
 
     async def arun(self, call: ActionCall) -> Any:
         """Run an action from a coroutine without blocking the event loop."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from dialogue import schema
 from dialogue._refs import Loc, References
-from dialogue._yaml import SourceMap
+from dialogue._yaml import SourceMap, dotted
 from dialogue.errors import Diagnostic
 from dialogue.machine import FlowMachine
 
@@ -22,8 +22,11 @@ from dialogue.machine import FlowMachine
 class _Warn:
     source: SourceMap
 
-    def __call__(self, loc: Loc, code: str, message: str, hint: str) -> Diagnostic:
-        return self.source.diagnostic(loc, code, message, hint, severity="warning", at_key=True)
+    def __call__(
+        self, loc: Loc, code: str, message: str, hint: str, *, at_key: bool = True
+    ) -> Diagnostic:
+        """A warning about the thing named at ``loc`` (or, ``at_key=False``, about its value)."""
+        return self.source.diagnostic(loc, code, message, hint, severity="warning", at_key=at_key)
 
 
 def check_flow(
@@ -46,9 +49,9 @@ def check_flow(
                 "add it to a state's 'on', make it 'scope: global', or remove it",
             )
     for name, st in flow.states.items():
-        yield from _shadowed(st.next, ("states", name, "next"), f"state '{name}'", warn)
+        yield from _shadowed(st.next, ("states", name, "next"), warn)
         for on, ts in st.on.items():
-            yield from _shadowed(ts, ("states", name, "on", on), f"state '{name}'", warn)
+            yield from _shadowed(ts, ("states", name, "on", on), warn)
 
 
 def _states(flow: schema.Flow, machine: FlowMachine, warn: _Warn) -> Iterator[Diagnostic]:
@@ -61,7 +64,7 @@ def _states(flow: schema.Flow, machine: FlowMachine, warn: _Warn) -> Iterator[Di
                 f"state '{name}' can never be reached",
                 f"no transition leads to it from the start state '{flow.start}'",
             )
-        elif not st.final and not (machine.allowed(name) - {name}) and not st.flow:
+        elif not st.final and not st.flow and not _ways_out(st) - {name}:
             yield warn(
                 ("states", name),
                 "dead_end",
@@ -91,32 +94,47 @@ def _slots(
             )
         elif name not in refs.filled and name in refs.reads:
             yield warn(
-                refs.reads[name],
+                refs.reads[name],  # the text that reads it
                 "unfilled_slot",
                 f"slot '{name}' is used but never filled",
                 "collect it in a state, 'set' it, or fill it from an intent pattern group",
+                at_key=False,
             )
+
+
+def _ways_out(st: schema.State) -> set[str]:
+    """Where the state's own transitions lead. Error and exhaustion paths (a call's
+    ``on_error``, a slot's or the no-match ``goto``, global intents) are no way out:
+    a conversation that goes well never takes them."""
+    transitions = [*st.next, *(t for ts in st.on.values() for t in ts)]
+    return {t.goto for t in transitions if t.goto is not None}
 
 
 def _shadowed(
-    transitions: Sequence[schema.Transition], loc: Loc, what: str, warn: _Warn
+    transitions: Sequence[schema.Transition], loc: Loc, warn: _Warn
 ) -> Iterator[Diagnostic]:
-    seen: set[str | None] = set()
+    """The first transition of ``loc`` that an earlier one always beats."""
+    first: dict[str | None, int] = {}  # condition (None: none) -> its first transition
+    where = f"'{dotted(loc[2:])}' in state '{loc[1]}'"
     for i, t in enumerate(transitions):
-        if None in seen or t.if_ in seen:
-            earlier = (
-                "an earlier transition without 'if'"
-                if None in seen
-                else f"an earlier 'if: {t.if_}'"
+        if None in first:
+            reason = f"transition {first[None] + 1} has no 'if', so it is always taken"
+            hint = "put conditional transitions before the unconditional one"
+        elif t.if_ in first:
+            reason = (
+                f"transition {first[t.if_] + 1} has the same condition ({t.if_}) and comes first"
             )
-            yield warn(
-                loc + (i,),
-                "shadowed_transition",
-                f"transition {i + 1} in {what} can never be taken: {earlier} always wins",
-                "put conditional transitions before the unconditional one",
-            )
-            return
-        seen.add(t.if_)
+            hint = "change one of the conditions, or merge the two transitions"
+        else:
+            first[t.if_] = i
+            continue
+        yield warn(
+            loc + (i,),
+            "shadowed_transition",
+            f"transition {i + 1} of {where} can never be taken: {reason}",
+            hint,
+        )
+        return
 
 
 def _reachable(flow: schema.Flow, machine: FlowMachine) -> set[str]:

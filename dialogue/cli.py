@@ -15,7 +15,8 @@ from pathlib import Path
 
 import click
 
-from dialogue.compiler import Bot, compile_flows
+from dialogue.compiled import Bot
+from dialogue.compiler import compile_flows
 from dialogue.errors import DialogueError, FlowError, FlowErrors
 from dialogue.loader import load_flows
 
@@ -100,6 +101,7 @@ def graph(path: str, fmt: str, flow_name: str | None) -> None:
 def chat(path: str, trace: bool, session_id: str | None, main_flow: str | None) -> None:
     """Talk to a flow in the terminal. /reset starts over, /quit leaves."""
     from dialogue.engine import Engine
+    from dialogue.llm_service import OFFLINE_NOTICE
 
     try:
         engine = Engine.from_path(Path(path), main=main_flow)
@@ -114,6 +116,8 @@ def chat(path: str, trace: bool, session_id: str | None, main_flow: str | None) 
     click.echo(
         f"Chatting with flow '{engine.bot.main}'. Type /quit to leave, /reset to start over."
     )
+    if engine.offline:
+        click.secho(f"note: {OFFLINE_NOTICE}", fg="yellow")
     with engine:
         _show(engine.start(sid), trace)
         while True:

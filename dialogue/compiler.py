@@ -1,4 +1,4 @@
-"""Flow -> CompiledFlow: a pure function on frozen values.
+"""Flow -> CompiledFlow (see ``compiled.py``): a pure function on frozen values.
 
 Resolves every reference (states, slots, intents, sub-flows), compiles
 matchers, slot parsers, reply templates and conditions, builds the flow's
@@ -10,7 +10,8 @@ returns is shared, read-only, by every session.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
@@ -19,141 +20,40 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from dialogue import schema
 from dialogue._refs import Loc, References
 from dialogue.checks import check_flow
+from dialogue.compiled import (
+    Bot,
+    CCall,
+    CFallback,
+    CGlobal,
+    CNoMatch,
+    CompiledFlow,
+    Const,
+    CSlot,
+    CState,
+    CTransition,
+    Value,
+)
 from dialogue.errors import ConfigurationError, Diagnostic, FlowErrors
+from dialogue.fallback import PROMPT_NAMES, OpenSlot, answer_schema, make_prompt_environment
+from dialogue.llm import LLMSettings
 from dialogue.loader import LoadedFlow
 from dialogue.machine import FlowMachine
 from dialogue.messages import builtin
 from dialogue.rules import IntentMatcher
-from dialogue.slots import SlotParser, compile_slot
+from dialogue.slots import compile_slot
 from dialogue.templates import Expression, Text, compile_expression, compile_text, make_environment
-
-
-@dataclass(frozen=True, slots=True)
-class Const:
-    """A literal value in ``set`` or ``with``."""
-
-    value: Any
-
-    def evaluate(self, context: Mapping[str, Any]) -> Any:
-        return self.value
-
-
-Value = Expression | Const
-
-
-@dataclass(frozen=True, slots=True)
-class CCall:
-    action: str
-    arguments: tuple[tuple[str, Value], ...]
-    into: str | None
-    timeout: float
-    on_error: str | None
-    error_say: tuple[Text, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CTransition:
-    label: str
-    """Where it is written, for traces: ``menu.on.track[0]``, ``tracking.next[1]``."""
-    cond: Expression | None
-    set: tuple[tuple[str, Value], ...]
-    clear: tuple[str, ...]
-    call: CCall | None
-    say: tuple[Text, ...]
-    goto: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class CNoMatch:
-    say: tuple[Text, ...]
-    max: int
-    goto: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class CSlot:
-    name: str
-    parser: SlotParser
-    ask: tuple[Text, ...]
-    invalid: tuple[Text, ...]
-    max_attempts: int
-    on_exhausted: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class CState:
-    name: str
-    description: str
-    clear: tuple[str, ...]
-    set: tuple[tuple[str, Value], ...]
-    say: tuple[Text, ...]
-    collect: tuple[str, ...]
-    call: CCall | None
-    flow: str | None
-    next: tuple[CTransition, ...]
-    on: Mapping[str, tuple[CTransition, ...]]
-    no_match: CNoMatch
-    final: bool
-    matcher: IntentMatcher
-    """The state's own intents first, then the flow's global intents."""
-    extract: tuple[str, ...]
-    """Slots of ``collect`` that can be picked out of any message."""
-
-
-@dataclass(frozen=True, slots=True)
-class CGlobal:
-    name: str
-    say: tuple[Text, ...]
-    goto: str | None
-    flow: str | None
-    clear: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class CompiledFlow:
-    name: str
-    description: str
-    language: str
-    start: str
-    states: Mapping[str, CState]
-    slots: Mapping[str, CSlot]
-    globals: Mapping[str, CGlobal]
-    global_matcher: IntentMatcher
-    machine: FlowMachine
-    settings: schema.Settings
-    base_context: Mapping[str, Any]
-    """Every name a template may read, set to ``None``; slot values are laid over it."""
-    too_long: tuple[Text, ...]
-    action_error: tuple[Text, ...]
-    invalid_default: tuple[Text, ...]
-    definition: schema.Flow
-    source: LoadedFlow
-    warnings: tuple[Diagnostic, ...] = field(default=())
-    action_refs: tuple[tuple[str, Loc], ...] = field(default=())
-    """Every action the flow calls, with where: the engine checks them against its registry."""
-
-
-@dataclass(frozen=True)
-class Bot:
-    """Compiled flows that call each other; ``main`` is where conversations start."""
-
-    flows: Mapping[str, CompiledFlow]
-    main: str
-
-    @property
-    def warnings(self) -> tuple[Diagnostic, ...]:
-        return tuple(w for flow in self.flows.values() for w in flow.warnings)
 
 
 def compile_flows(loaded: Sequence[LoadedFlow], *, main: str | None = None) -> Bot:
     """Compile flows (the first is the main one unless ``main`` names another)."""
     if not loaded:
-        raise ValueError("compile_flows needs at least one flow")
-    flows = {lf.flow.flow: lf.flow for lf in loaded}
+        raise ConfigurationError(
+            "compile_flows needs at least one flow", hint="pass what load_flows returns"
+        )
+    flows, errors = _by_name(loaded)
     if main is not None and main not in flows:
         raise ConfigurationError(f"no flow named {main!r}", hint=f"flows: {', '.join(flows)}")
     built: list[tuple[CompiledFlow, References]] = []
-    errors: list[Diagnostic] = []
     for lf in loaded:
         refs = References(lf.flow, lf.source, flows)
         built.append((_Builder(lf, refs, make_environment()).build(), refs))
@@ -167,7 +67,21 @@ def compile_flows(loaded: Sequence[LoadedFlow], *, main: str | None = None) -> B
         lf = flow.source
         warnings = tuple(check_flow(lf.flow, lf.source, flow.machine, refs, read_elsewhere))
         compiled[flow.name] = replace(flow, warnings=warnings, action_refs=tuple(refs.actions))
-    return Bot(compiled, main or loaded[0].flow.flow)
+    return Bot(MappingProxyType(compiled), main or loaded[0].flow.flow)
+
+
+def _by_name(loaded: Sequence[LoadedFlow]) -> tuple[dict[str, schema.Flow], list[Diagnostic]]:
+    """Flows by their ``flow:`` name, and a ``duplicate_flow`` error for each name reused."""
+    first: dict[str, LoadedFlow] = {}
+    errors: list[Diagnostic] = []
+    for lf in loaded:
+        name = lf.flow.flow
+        other = first.setdefault(name, lf)
+        if other is not lf:
+            message = f"flow '{name}' is already defined in {other.source.path}"
+            hint = "give each flow its own 'flow:' name"
+            errors.append(lf.source.diagnostic(("flow",), "duplicate_flow", message, hint))
+    return {name: lf.flow for name, lf in first.items()}, errors
 
 
 def compile_flow(loaded: LoadedFlow) -> CompiledFlow:
@@ -182,13 +96,16 @@ class _Builder:
         self, lf: LoadedFlow, refs: References, env: ImmutableSandboxedEnvironment
     ) -> None:
         self.lf, self.flow, self.refs, self.env = lf, lf.flow, refs, env
+        self.prompt_env = make_prompt_environment()
+        self.prompts: dict[str, Text | None] = {}
+        self.fallback_say: tuple[Text, ...] = ()  # set by build, before the states
 
     # -- templates ---------------------------------------------------------
 
     def texts(self, sources: Sequence[str], loc: Loc, what: str) -> tuple[Text, ...]:
         out = []
         for i, source in enumerate(sources):
-            item_loc = loc + (i,) if len(sources) > 1 else loc
+            item_loc = loc + (i,)  # a lone string has no item: its position is the string's
             try:
                 text = compile_text(self.env, source)
             except TemplateSyntaxError as exc:
@@ -198,18 +115,19 @@ class _Builder:
             out.append(text)
         return tuple(out)
 
-    def expression(self, source: str, loc: Loc, what: str) -> Expression | None:
+    def expression(self, source: str, loc: Loc, what: str, kind: str) -> Expression | None:
+        """A condition (``kind="condition"``) or a ``set``/``with`` value (``"value"``)."""
         try:
             expr = compile_expression(self.env, source)
-        except (TemplateSyntaxError, ValueError) as exc:
-            self.refs.template_error(loc, what, exc)
+        except TemplateSyntaxError as exc:
+            self.refs.expression_error(loc, what, kind, exc)
             return None
-        self.refs.read_names(expr.names, loc, what)
+        self.refs.read_names(expr.names, loc, what, value=kind == "value")
         return expr
 
     def value(self, raw: Any, loc: Loc, what: str) -> Value:
         if isinstance(raw, str):
-            return self.expression(raw, loc, what) or Const(None)
+            return self.expression(raw, loc, what, "value") or Const(None)
         return Const(raw)
 
     def assignments(
@@ -217,7 +135,7 @@ class _Builder:
     ) -> tuple[tuple[str, Value], ...]:
         out = []
         for name, raw in mapping.items():
-            self.refs.slot(name, loc + (name,), what, key=True)
+            self.refs.fill(name, loc + (name,), what)
             out.append((name, self.value(raw, loc + (name,), what)))
         return tuple(out)
 
@@ -237,7 +155,7 @@ class _Builder:
         return CCall(call.action, args, call.into, timeout, call.on_error, error_say)
 
     def transition(self, t: schema.Transition, loc: Loc, label: str, what: str) -> CTransition:
-        cond = None if t.if_ is None else self.expression(t.if_, loc + ("if",), what)
+        cond = None if t.if_ is None else self.expression(t.if_, loc + ("if",), what, "condition")
         for i, name in enumerate(t.clear):
             self.refs.slot(name, loc + ("clear", i), what)
         if t.goto is not None:
@@ -253,21 +171,14 @@ class _Builder:
         )
 
     def no_match(self, state: schema.State, loc: Loc) -> CNoMatch:
-        fb = self.flow.fallback
-        if state.no_match is not None:
-            nm = state.no_match
-            if nm.goto is not None:
-                self.refs.state(nm.goto, loc + ("no_match", "goto"), f"state '{loc[-1]}'")
-            say = nm.say or fb.no_match or builtin(self.flow.language, "no_match")
-            return CNoMatch(
-                self.texts(say, loc + ("no_match", "say"), f"state '{loc[-1]}'"), nm.max, nm.goto
-            )
-        say = fb.no_match or builtin(self.flow.language, "no_match")
-        return CNoMatch(
-            self.texts(say, ("fallback", "no_match"), "the fallback"),
-            fb.max_no_match,
-            fb.on_exhausted,
-        )
+        fb, nm = self.flow.fallback, state.no_match
+        if nm is None:
+            return CNoMatch(self.fallback_say, fb.max_no_match, fb.on_exhausted)
+        what = f"state '{loc[-1]}'"
+        if nm.goto is not None:
+            self.refs.state(nm.goto, loc + ("no_match", "goto"), what)
+        say = self.texts(nm.say, loc + ("no_match", "say"), what) if nm.say else self.fallback_say
+        return CNoMatch(say, nm.max, nm.goto)
 
     def state(
         self, name: str, st: schema.State, globals_: list[tuple[str, schema.Intent]]
@@ -308,11 +219,97 @@ class _Builder:
                 self.transition(t, loc + ("next", i), f"{name}.next[{i}]", what)
                 for i, t in enumerate(st.next)
             ),
-            on=on,
+            on=MappingProxyType(on),
             no_match=self.no_match(st, loc),
             final=st.final,
             matcher=IntentMatcher(local + globals_),
             extract=extract,
+            fallback=self.fallback(name, st, local + globals_),
+        )
+
+    def prompt(self, name: str, loc: Loc) -> Text | None:
+        if name in self.prompts:
+            return self.prompts[name]
+        source = self.lf.assets.get(name)
+        text: Text | None = None
+        if source is None:
+            self.refs.error(
+                loc,
+                "prompt_not_found",
+                f"prompt file '{name}' not found",
+                "give the path relative to the flow file, or a built-in name: default",
+            )
+        else:
+            try:
+                text = compile_text(self.prompt_env, source)
+            except TemplateSyntaxError as exc:
+                self.refs.error(
+                    loc,
+                    "prompt_syntax",
+                    f"prompt '{name}' line {exc.lineno}: {exc.message}",
+                    "prompts are Jinja templates over: " + ", ".join(sorted(PROMPT_NAMES)),
+                )
+            else:
+                unknown = sorted(text.names - PROMPT_NAMES)
+                if unknown:
+                    self.refs.error(
+                        loc,
+                        "unknown_name",
+                        f"unknown name '{unknown[0]}' in prompt '{name}'",
+                        "prompts may use: " + ", ".join(sorted(PROMPT_NAMES)),
+                    )
+        self.prompts[name] = text
+        return text
+
+    def fallback(
+        self, name: str, st: schema.State, intents: list[tuple[str, schema.Intent]]
+    ) -> CFallback | None:
+        fb, own = self.flow.fallback, st.fallback or schema.StateFallback()
+        mode = own.mode or fb.mode
+        if mode == "off":
+            return None
+        here: Loc = ("states", name, "fallback")
+        prompt = self.prompt(
+            own.prompt or fb.prompt, here + ("prompt",) if own.prompt else ("fallback", "prompt")
+        )
+        knowledge_name = own.knowledge or fb.knowledge
+        knowledge = ""
+        if knowledge_name is not None:
+            knowledge = self.lf.assets.get(knowledge_name, "")
+            if knowledge_name not in self.lf.assets:
+                where = here + ("knowledge",) if own.knowledge else ("fallback", "knowledge")
+                self.refs.error(
+                    where,
+                    "knowledge_not_found",
+                    f"knowledge file '{knowledge_name}' not found",
+                    "give the path relative to the flow file",
+                )
+        slots = tuple(
+            OpenSlot(
+                s,
+                spec.type,
+                spec.description,
+                tuple(spec.values) if isinstance(spec, schema.EnumSlot) else (),
+            )
+            for s in st.collect
+            if (spec := self.flow.slots.get(s)) is not None and spec.type != "any"
+        )
+        names = tuple(dict.fromkeys(i for i, _ in intents))
+        info = tuple(
+            {"name": i, "description": spec.description, "examples": list(spec.examples)}
+            for i, spec in dict(intents).items()
+        )
+        if prompt is None:
+            return None
+        return CFallback(
+            mode,
+            own.prompt or fb.prompt,
+            prompt,
+            knowledge,
+            names,
+            info,
+            slots,
+            answer_schema(names, slots, mode=mode),
         )
 
     def slot(self, name: str, slot: schema.Slot) -> CSlot:
@@ -346,9 +343,18 @@ class _Builder:
             intent.clear,
         )
 
+    def flow_fallback(self) -> tuple[Text, ...]:
+        """Check the flow's no-match fallback once; its ladder is shared by the states."""
+        fb, what = self.flow.fallback, "the fallback"
+        if fb.on_exhausted is not None:
+            self.refs.state(fb.on_exhausted, ("fallback", "on_exhausted"), what)
+        say = fb.no_match or builtin(self.flow.language, "no_match")
+        return self.texts(say, ("fallback", "no_match"), what)
+
     def build(self) -> CompiledFlow:
         flow = self.flow
-        self.refs.state(flow.start, ("start",), "the flow")
+        self.refs.start()
+        self.fallback_say = self.flow_fallback()
         for name, intent in flow.intents.items():
             self.refs.pattern_groups(name, intent)
         globals_ = [(n, i) for n, i in flow.intents.items() if i.scope == "global"]
@@ -361,13 +367,13 @@ class _Builder:
             description=flow.description,
             language=lang,
             start=flow.start,
-            states=states,
-            slots=slots,
-            globals={n: self.global_intent(n, i) for n, i in globals_},
+            states=MappingProxyType(states),
+            slots=MappingProxyType(slots),
+            globals=MappingProxyType({n: self.global_intent(n, i) for n, i in globals_}),
             global_matcher=IntentMatcher(globals_),
             machine=FlowMachine(flow.flow, list(flow.states), self.refs.moves(states)),
             settings=settings,
-            base_context=dict.fromkeys(self.refs.context_names),
+            base_context=MappingProxyType(dict.fromkeys(self.refs.context_names)),
             too_long=self.texts(
                 settings.too_long_reply or builtin(lang, "too_long"),
                 ("settings", "too_long_reply"),
@@ -379,6 +385,14 @@ class _Builder:
                 "settings",
             ),
             invalid_default=self.texts(builtin(lang, "invalid"), ("slots",), "slots"),
+            llm=LLMSettings(
+                model=flow.llm.model,
+                temperature=flow.llm.temperature,
+                max_tokens=flow.llm.max_tokens,
+                timeout=flow.llm.timeout,
+                retries=flow.llm.retries,
+            ),
+            llm_config=flow.llm,
             definition=flow,
             source=self.lf,
         )

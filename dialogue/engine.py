@@ -20,14 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from dialogue._locks import SessionLocks
-from dialogue.actions import Action, ActionCall, ActionOutcome, ActionRunner, load_actions_module
-from dialogue.compiler import Bot, compile_flows
-from dialogue.errors import ActionError, DialogueError, FlowErrors, StoreError
+from dialogue.actions import Action, ActionCall, ActionRunner, load_actions_module
+from dialogue.compiled import Bot
+from dialogue.compiler import compile_flows
+from dialogue.errors import DialogueError, FlowErrors, StoreError
+from dialogue.llm import LLMClient, OpenAIChatClient
+from dialogue.llm_service import OFFLINE_NOTICE, LLMService
 from dialogue.loader import load_flows
 from dialogue.rules import prepare
 from dialogue.session import Session
 from dialogue.stores.base import SessionStore
 from dialogue.stores.memory import MemoryStore
+from dialogue.streaming import Sink, TurnStream
 from dialogue.templates import RenderError
 from dialogue.trace import Trace, TurnResult
 from dialogue.turn import Steps, Turn
@@ -64,6 +68,10 @@ class Engine:
         clock: Callable[[], datetime.datetime] | None = None,
         max_text_length: int | None = None,
         history_turns: int | None = None,
+        llm: LLMClient | None = None,
+        llm_settings: Mapping[str, Any] | None = None,
+        llm_cache: int = 0,
+        trace_prompts: bool = False,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
@@ -75,7 +83,16 @@ class Engine:
             self.main.settings.history_turns if history_turns is None else history_turns
         )
         self._locks = SessionLocks()
+        self.llm = LLMService(llm, cache_size=llm_cache)
+        self.llm_settings = dict(llm_settings or {})
+        self.trace_prompts = trace_prompts
         self._check_actions()
+        self.offline = not self.llm.enabled and any(
+            st.fallback is not None for f in bot.flows.values() for st in f.states.values()
+        )
+        """True when flows would use the LLM fallback but there is no LLM client."""
+        if self.offline:
+            log.info("%s", OFFLINE_NOTICE)
 
     @classmethod
     def from_path(
@@ -84,12 +101,15 @@ class Engine:
         *,
         main: str | None = None,
         actions: Mapping[str, Action] | None = None,
+        llm: LLMClient | None | str = "env",
         **options: Any,
     ) -> Engine:
         """Load the flow file (and the flows it imports), compile, and build an engine.
 
-        Actions come from ``actions`` if given, else from the main flow's
-        ``actions_module``.
+        Actions come from ``actions`` if given, else from the flows'
+        ``actions_module``. The LLM client is ``llm`` if given (``None``: offline);
+        by default it is made from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` when the
+        key is set, read now, not at import.
         """
         loaded = load_flows(path)
         bot = compile_flows(loaded, main=main)
@@ -100,7 +120,9 @@ class Engine:
                 if module is not None:
                     base = lf.path.parent if lf.path is not None else Path.cwd()
                     actions = {**load_actions_module(module, base=base), **actions}
-        return cls(bot, actions=actions, **options)
+        client = OpenAIChatClient.from_env() if llm == "env" else llm
+        assert not isinstance(client, str), "llm is an LLMClient, None, or 'env'"
+        return cls(bot, actions=actions, llm=client, **options)
 
     def _check_actions(self) -> None:
         problems = []
@@ -139,7 +161,15 @@ class Engine:
         else:
             session = stored
         trace = Trace(session_id, session.turn + 1, session.flow, session.state)
-        turn = Turn(self.bot, session, trace, today=lambda: self._clock().date())
+        turn = Turn(
+            self.bot,
+            session,
+            trace,
+            today=lambda: self._clock().date(),
+            llm_enabled=self.llm.enabled,
+            llm_overrides=self.llm_settings,
+            trace_prompts=self.trace_prompts,
+        )
         return turn, self._steps(turn, text, fresh)
 
     def _steps(self, turn: Turn, text: str | None, fresh: bool) -> Steps:
@@ -160,10 +190,9 @@ class Engine:
         s, trace = turn.session, turn.trace
         s.turn += 1
         old = turn.slots_before
+        names = [*old, *(k for k in s.slots if k not in old)]
         trace.slot_changes = {
-            k: (old.get(k), s.slots.get(k))
-            for k in old.keys() | s.slots.keys()
-            if old.get(k) != s.slots.get(k)
+            k: (old.get(k), s.slots.get(k)) for k in names if old.get(k) != s.slots.get(k)
         }
         if self.history_turns:
             if text is not None:
@@ -249,20 +278,14 @@ class Engine:
 
     def _drive(self, steps: Steps) -> None:
         try:
-            call = next(steps)
+            effect = next(steps)
             while True:
-                call = steps.send(self._run_action(call))
+                if isinstance(effect, ActionCall):
+                    effect = steps.send(self.actions.outcome(effect))
+                else:
+                    effect = steps.send(self.llm.complete(effect))
         except StopIteration:
             return
-
-    def _run_action(self, call: ActionCall) -> ActionOutcome:
-        started = time.perf_counter()
-        try:
-            value = self.actions.run(call)
-        except ActionError as exc:
-            log.warning("%s", exc)
-            return ActionOutcome(False, error=exc, seconds=time.perf_counter() - started)
-        return ActionOutcome(True, value, seconds=time.perf_counter() - started)
 
     def _load(self, session_id: str) -> Session | None:
         try:
@@ -294,7 +317,14 @@ class Engine:
     async def astart(self, session_id: str) -> TurnResult:
         return await self._ahandle(session_id, None)
 
-    async def _ahandle(self, session_id: str, text: str | None) -> TurnResult:
+    def astream(self, session_id: str, text: str) -> TurnStream:
+        """Answer one message as a stream of text deltas (a free-text LLM reply arrives
+        in pieces); ``stream.result`` is the same ``TurnResult`` ``ahandle`` gives."""
+        return TurnStream(lambda sink: self._ahandle(session_id, self._check_text(text), sink))
+
+    async def _ahandle(
+        self, session_id: str, text: str | None, sink: Sink | None = None
+    ) -> TurnResult:
         started = time.perf_counter()
         lock = self._locks.alock(session_id)
         try:
@@ -306,7 +336,9 @@ class Engine:
                     )
                 try:
                     turn, steps = self._begin(session_id, stored, text)
-                    await self._adrive(steps)
+                    await self._adrive(
+                        steps, None if sink is None else (lambda chunk: sink(turn.replies, chunk))
+                    )
                     result = self._finish(turn, text, started)
                 except (DialogueError, RenderError) as exc:
                     return self._degraded(session_id, stored, exc, started)
@@ -315,18 +347,14 @@ class Engine:
         finally:
             self._locks.arelease(session_id, lock)
 
-    async def _adrive(self, steps: Steps) -> None:
+    async def _adrive(self, steps: Steps, on_text: Callable[[str], Any] | None = None) -> None:
         try:
-            call = next(steps)
+            effect = next(steps)
             while True:
-                started = time.perf_counter()
-                try:
-                    value = await self.actions.arun(call)
-                    outcome = ActionOutcome(True, value, seconds=time.perf_counter() - started)
-                except ActionError as exc:
-                    log.warning("%s", exc)
-                    outcome = ActionOutcome(False, error=exc, seconds=time.perf_counter() - started)
-                call = steps.send(outcome)
+                if isinstance(effect, ActionCall):
+                    effect = steps.send(await self.actions.aoutcome(effect))
+                else:
+                    effect = steps.send(await self.llm.acomplete(effect, on_text))
         except StopIteration:
             return
 
@@ -367,8 +395,13 @@ class Engine:
         self.store.delete(session_id)
 
     def close(self) -> None:
-        """Stop the action worker threads."""
+        """Stop the action worker threads and close the LLM client."""
         self.actions.close()
+        self.llm.close()
+
+    async def aclose(self) -> None:
+        self.actions.close()
+        await self.llm.aclose()
 
     def __enter__(self) -> Engine:
         return self

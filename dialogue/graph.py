@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dialogue.compiler import CompiledFlow, CState
+from dialogue.compiled import CompiledFlow, CState
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,26 +43,49 @@ def _state_edges(flow: CompiledFlow, name: str, st: CState) -> Iterator[Edge]:
         target = flow.slots[slot].on_exhausted
         if target is not None:
             yield Edge(name, target, f"{slot} attempts exhausted")
-    if st.no_match.goto is not None:
+    if st.no_match.goto is not None and _waits(st):
         yield Edge(name, st.no_match.goto, f"{st.no_match.max} no-matches")
     if st.flow is not None:
         yield Edge(name, name, f"runs flow {st.flow}")
+
+
+def _waits(st: CState) -> bool:
+    """Whether the state can wait for a message, and so meet a no-match: a final
+    state, or one whose ``next`` always moves on, only waits to collect its slots."""
+    if st.collect:
+        return True
+    if st.final:
+        return False
+    for t in st.next:
+        if t.goto is None:
+            return True  # taken, it stays here
+        if t.cond is None:
+            return False
+    return True
 
 
 def _id(name: str) -> str:
     return "any_state" if name == ANY else name
 
 
-def _escape(label: str) -> str:
-    return label.replace('"', "'").replace(":", " ").replace("\n", " ")
+def _mermaid_text(text: str) -> str:
+    """Text after a ``:`` in Mermaid: one line; ``;`` would end the statement, so it
+    is written as the entity ``#59;``. Further colons are fine (Mermaid 11)."""
+    return " ".join(text.splitlines()).replace(";", "#59;")
+
+
+def _dot_text(text: str) -> str:
+    """Text inside a DOT ``"..."`` string: one line, backslashes and quotes escaped."""
+    return " ".join(text.splitlines()).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def mermaid(flow: CompiledFlow) -> str:
     """A Mermaid ``stateDiagram-v2`` of the flow."""
-    lines = ["stateDiagram-v2", f"    %% flow {flow.name}: {_escape(flow.description)}"]
+    about = f": {_mermaid_text(flow.description)}" if flow.description else ""
+    lines = ["stateDiagram-v2", f"    %% flow {flow.name}{about}"]
     lines.append(f"    [*] --> {flow.start}")
     for e in edges(flow):
-        lines.append(f"    {_id(e.source)} --> {_id(e.dest)}: {_escape(e.label)}")
+        lines.append(f"    {_id(e.source)} --> {_id(e.dest)}: {_mermaid_text(e.label)}")
     for name, st in flow.states.items():
         if st.final:
             lines.append(f"    {name} --> [*]")
@@ -81,6 +104,6 @@ def dot(flow: CompiledFlow) -> str:
             lines.append(f'    "{name}" [peripheries=2];')
     for e in edges(flow):
         source = "any state" if e.source == ANY else e.source
-        lines.append(f'    "{source}" -> "{e.dest}" [label="{_escape(e.label)}"];')
+        lines.append(f'    "{source}" -> "{e.dest}" [label="{_dot_text(e.label)}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from dialogue._assets import builtin_assets, read_assets
 from dialogue._explain import explain
 from dialogue._yaml import SourceMap, load_yaml, size_error
 from dialogue.errors import Diagnostic, FlowError, FlowErrors
@@ -37,10 +39,19 @@ class LoadedFlow:
     source: SourceMap
     path: Path | None
     """The file, or None when parsed from a string."""
+    assets: Mapping[str, str] = field(default_factory=dict)
+    """The text of every prompt template and knowledge file the flow names, by the
+    name as written (built-in prompts included), so that compiling needs no I/O."""
 
 
-def parse_flow(text: str | bytes, *, path: str = "<string>") -> LoadedFlow:
-    """Parse and validate one flow from its text; ``path`` is only used in messages."""
+def parse_flow(
+    text: str | bytes, *, path: str = "<string>", assets: Mapping[str, str] | None = None
+) -> LoadedFlow:
+    """Parse and validate one flow from its text; ``path`` is only used in messages.
+
+    ``assets`` gives the text of prompt and knowledge files the flow names (there
+    is no folder to read them from); built-in prompts need not be given.
+    """
     data, source = load_yaml(text, path=path, max_bytes=MAX_BYTES)
     try:
         flow = Flow.model_validate(data)
@@ -50,14 +61,18 @@ def parse_flow(text: str | bytes, *, path: str = "<string>") -> LoadedFlow:
         message = "the flow is nested too deeply to check (a regular expression?)"
         hint = "simplify the regular expressions in 'pattern' and 'patterns'"
         raise FlowError(source.diagnostic((), "too_deep", message, hint)) from None
-    return LoadedFlow(flow, source, None)
+    found = builtin_assets(flow)
+    found.update(assets or {})
+    return LoadedFlow(flow, source, None, found)
 
 
 def load_flow(path: str | os.PathLike[str]) -> LoadedFlow:
-    """Read, parse and validate one flow file."""
+    """Read, parse and validate one flow file, and the prompt and knowledge files it names."""
     file = Path(path)
     loaded = parse_flow(_read(file), path=os.fspath(path))
-    return LoadedFlow(loaded.flow, loaded.source, file)
+    assets = dict(loaded.assets)
+    assets.update(read_assets(loaded.flow, loaded.source, file.parent))
+    return LoadedFlow(loaded.flow, loaded.source, file, assets)
 
 
 def load_flows(path: str | os.PathLike[str]) -> list[LoadedFlow]:

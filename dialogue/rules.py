@@ -25,7 +25,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Generic, TypeVar
 
 from dialogue import schema
@@ -43,7 +42,7 @@ WORD = rf"[^\W{CJK_RANGES}]"
 """One character of a space-separated word: a letter, digit or ``_`` that is not CJK."""
 
 _CJK_RE = re.compile(f"[{CJK_RANGES}]")
-_NO_GROUPS: Mapping[str, str] = MappingProxyType({})
+_WORD_END = f"(?!{WORD})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +90,9 @@ def folded_span_to_nfkc(text: Prepared, span: tuple[int, int]) -> tuple[int, int
 # --------------------------------------------------------------------------- keywords
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class KeywordHit(Generic[T]):
-    """A keyword found in folded text."""
+    """A keyword found in folded text (not frozen: it is made on every turn, and cheaper so)."""
 
     start: int
     end: int
@@ -126,27 +125,59 @@ def _variants(keyword: str) -> list[str]:
     return forms
 
 
-def _trie_pattern(forms: Iterable[str]) -> str:
-    """One regular expression matching any of ``forms``, longest first, prefixes factored.
+def phrases_pattern(forms: Iterable[str]) -> str:
+    """A regular expression matching any of the folded ``forms``, longest first.
 
-    A form without CJK characters must stand as a whole word: its leaf checks the
-    character after it and, by a fixed-width look-behind, the one before it.
+    Shared prefixes are factored out (a trie), so the engine skips quickly to the
+    possible first characters. Forms with CJK characters match anywhere; the others
+    must stand as whole words, checked once before the word trie (no word character,
+    nor a contraction like the ``s`` of ``it's``, just before) and once after it (no
+    word character just after: backtracking into the trie then tries the shorter
+    forms, longest first). Compile it with ``re.DOTALL``.
     """
+    forms = list(forms)
+    cjk = [f for f in forms if is_cjk(f)]
+    words = [f for f in forms if not is_cjk(f)]
+    parts = []
+    if cjk:
+        parts.append(_emit(_trie(cjk), 0))
+    if words:
+        parts.append(f"(?<!{WORD})(?<!{WORD}['\u2019])(?:{_emit(_trie(words), 0)}){_WORD_END}")
+    return parts[0] if len(parts) == 1 else "|".join(f"(?:{p})" for p in parts)
+
+
+def _trie(forms: Iterable[str]) -> _Node:
     root = _Node()
     for form in forms:
         node = root
         for char in form:
             node = node.children.setdefault(char, _Node())
         node.leaf = is_cjk(form)
-    return _emit(root, 0)
+    return root
 
 
-def _word_end(length: int) -> str:
-    """The end of a word form of ``length`` characters: no word character after or before.
+def _restarts(forms: Iterable[str], root: _Node) -> dict[str, int]:
+    """Form -> where, after a hit on it, to look for the next hit (relative to its start).
 
-    Nor a contraction before it: the ``s`` of ``it's`` and the ``m`` of ``i'm`` are no words.
+    After its end, unless another form can start inside it and end after it (``my
+    order`` and ``order status`` in ``my order status``). Word forms start only
+    after a non-word character, so only CJK forms can start inside a word.
     """
-    return f"(?!{WORD})(?<!{WORD}.{{{length}}})(?<!{WORD}['\u2019].{{{length}}})"
+    forms = list(forms)
+    anywhere = any(is_cjk(form) for form in forms)
+    restarts = {}
+    for form in forms:
+        restarts[form] = len(form)
+        for start in range(1, len(form)):
+            if not anywhere and (form[start - 1].isalnum() or form[start - 1] == "_"):
+                continue
+            node: _Node | None = root
+            for char in form[start:]:
+                node = node.children.get(char) if node is not None else None
+            if node is not None and node.children:
+                restarts[form] = start
+                break
+    return restarts
 
 
 def _emit(node: _Node, depth: int) -> str:
@@ -157,7 +188,7 @@ def _emit(node: _Node, depth: int) -> str:
         depth += 1
     alternatives = [re.escape(c) + _emit(child, depth + 1) for c, child in node.children.items()]
     if node.leaf is not None:  # tried last, so the longest form wins
-        alternatives.append("" if node.leaf else _word_end(depth))
+        alternatives.append("")
     body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
     return "".join(prefix) + body
 
@@ -169,7 +200,7 @@ class KeywordIndex(Generic[T]):
     ``ValueError`` for a keyword that is empty once normalised.
     """
 
-    __slots__ = ("_finditer", "_search", "_table")
+    __slots__ = ("_finditer", "_restarts", "_search", "_table")
 
     def __init__(self, entries: Iterable[tuple[str, T]]) -> None:
         table: dict[str, tuple[tuple[bool, int], str, T]] = {}
@@ -182,12 +213,17 @@ class KeywordIndex(Generic[T]):
                 if form not in table or rank < table[form][0]:
                     table[form] = (rank, keyword, value)
         self._table = table
-        pattern = re.compile(_trie_pattern(table), re.DOTALL) if table else None
+        trie = _trie(table)
+        pattern = re.compile(phrases_pattern(table), re.DOTALL) if table else None
         self._search = pattern.search if pattern else None
         self._finditer = pattern.finditer if pattern else None
+        self._restarts = _restarts(table, trie)
 
     def scan(self, folded: str) -> list[KeywordHit[T]]:
-        """Keywords in text order, leftmost-longest, not overlapping (``not sure`` hides ``sure``)."""
+        """Keywords in text order, leftmost-longest and not overlapping.
+
+        So ``not sure`` hides the ``sure`` inside it.
+        """
         if self._finditer is None:
             return []
         table, hits = self._table, []
@@ -202,15 +238,16 @@ class KeywordIndex(Generic[T]):
         match = search(folded) if search is not None else None
         if match is None or search is None:
             return None
-        best, best_length = match, 0
+        best, best_length, restarts = match, 0, self._restarts
         rank = table[match.group()][0]
         while match is not None:
             start, end = match.span()
+            form = match.group()
             if end - start >= best_length:
-                form_rank = table[match.group()][0]
+                form_rank = table[form][0]
                 if end - start > best_length or form_rank < rank:
                     best, best_length, rank = match, end - start, form_rank
-            match = search(folded, start + 1)
+            match = search(folded, start + restarts[form])
         _, keyword, value = table[best.group()]
         return KeywordHit(best.start(), best.end(), keyword, value, rank)
 
@@ -228,7 +265,8 @@ class IntentMatch:
     matched: str
     """The keyword as written in the flow, or the pattern's source."""
     groups: Mapping[str, str]
-    """A pattern's named groups that took part in the match, from the NFKC text."""
+    """A pattern's named groups that took part in the match, from the NFKC text; a new
+    ``dict`` (empty for a keyword), JSON-ready."""
     span: tuple[int, int]
     """Where the match is in ``Prepared.nfkc``."""
 
@@ -236,7 +274,8 @@ class IntentMatch:
 class IntentMatcher:
     """Matches prepared messages against the keywords and patterns of several intents.
 
-    The longest match wins; on equal length a pattern beats a keyword, then the
+    The longest match wins; on equal length a pattern beats a keyword, a keyword as
+    written beats an inflected one (``orders`` beats ``order`` + ``s``), then the
     intent given first wins. Raises ``ValueError`` for an empty keyword or a
     pattern that matches the empty string (it would fire on every message).
     """
@@ -265,11 +304,12 @@ class IntentMatcher:
             found = pattern.search(text.nfkc)
             if found is not None and (best is None or found.end() - found.start() > _len(best)):
                 groups = {k: v for k, v in found.groupdict().items() if v is not None}
-                best = IntentMatch(name, "pattern", source, groups or _NO_GROUPS, found.span())
+                best = IntentMatch(name, "pattern", source, groups, found.span())
         hit = self._keywords.best(text.folded)
-        if hit is not None and (best is None or hit.end - hit.start > _len(best)):
+        if hit is not None:
             span = folded_span_to_nfkc(text, (hit.start, hit.end))
-            best = IntentMatch(hit.value, "keyword", hit.keyword, _NO_GROUPS, span)
+            if best is None or span[1] - span[0] > _len(best):
+                best = IntentMatch(hit.value, "keyword", hit.keyword, {}, span)
         return best
 
 

@@ -12,6 +12,7 @@ slot that exists) are checked by the compiler, which has the whole flow.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -49,6 +50,28 @@ def _as_enum_values(value: Any) -> Any:
             k: ((v,) if isinstance(v, str) else (() if v is None else v)) for k, v in value.items()
         }
     return value
+
+
+def _blank(word: str) -> bool:
+    """Whether a keyword or enum word is empty once normalised as messages are."""
+    return not unicodedata.normalize("NFKC", word).split()
+
+
+def _pattern_problem(pattern: str) -> str:
+    """What is wrong with a regular expression of the flow ("" if nothing): it must
+    compile, and must need some text (one that matches "" matches every message)."""
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        return f"is not a valid regular expression: {exc}"
+    except RecursionError:
+        return "is nested too deeply to compile"
+    if compiled.search("") is not None:
+        return "matches an empty text"
+    return ""
+
+
+_REQUIRE = "make at least one character required"
 
 
 Texts = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
@@ -118,6 +141,11 @@ class EnumSlot(_SlotBase):
     def _non_empty(self) -> EnumSlot:
         if not self.values:
             raise ValueError("an enum slot needs at least one value")
+        for value, synonyms in self.values.items():
+            if _blank(value):
+                raise ValueError(f"values include a blank one ({value!r}); remove it")
+            if any(_blank(s) for s in synonyms):
+                raise ValueError(f"values give {value!r} a blank synonym; remove it")
         return self
 
 
@@ -128,12 +156,11 @@ class PatternSlot(_SlotBase):
 
     @model_validator(mode="after")
     def _compiles(self) -> PatternSlot:
-        try:
-            re.compile(self.pattern)
-        except re.error as exc:
-            raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
-        except RecursionError:
-            raise ValueError("pattern is nested too deeply to compile") from None
+        problem = _pattern_problem(self.pattern)
+        if problem == "matches an empty text":
+            raise ValueError(f"pattern {problem}; {_REQUIRE}")
+        if problem:
+            raise ValueError(f"pattern {problem}")
         return self
 
 
@@ -218,15 +245,19 @@ class Intent(_Model):
             raise ValueError("a global intent needs 'say', 'goto' or 'flow' to say what it does")
         if self.goto and self.flow:
             raise ValueError("a global intent takes 'goto' (switch) or 'flow' (digress), not both")
+        blank = next((k for k in self.keywords if _blank(k)), None)
+        if blank is not None:
+            raise ValueError(f"keywords include a blank one ({blank!r}); remove it")
         for pattern in self.patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
+            problem = _pattern_problem(pattern)
+            if problem == "matches an empty text":
+                # starts with the key, so the loader points at 'patterns'
                 raise ValueError(
-                    f"pattern {pattern!r} is not a valid regular expression: {exc}"
-                ) from None
-            except RecursionError:
-                raise ValueError(f"pattern {pattern!r} is nested too deeply to compile") from None
+                    f"patterns include '{pattern}', which {problem}, so it would match "
+                    f"every message; {_REQUIRE}"
+                )
+            if problem:
+                raise ValueError(f"pattern '{pattern}' {problem}")
         return self
 
 
@@ -294,6 +325,8 @@ class State(_Model):
     on: Annotated[dict[str, Transitions], Field(default_factory=dict)]
     """Intent -> target state, or guarded transitions tried in order."""
     no_match: NoMatch | None = None
+    fallback: StateFallback | None = None
+    """This state's LLM fallback mode, prompt or knowledge."""
     final: bool = False
     """The flow ends here (a sub-flow returns to its caller)."""
 
@@ -301,13 +334,51 @@ class State(_Model):
 # --------------------------------------------------------------------------- flow
 
 
-class Fallback(_Model):
-    """Flow-wide no-match handling (states may override it with ``no_match``)."""
+FallbackMode = Literal["both", "understand", "respond", "off"]
+"""What the LLM fallback may do: ``understand`` (pick an allowed intent and slot
+values), ``respond`` (answer in free text from the knowledge; state unchanged),
+``both`` (either, from one request), ``off`` (no LLM: straight to no-match)."""
 
+
+class Fallback(_Model):
+    """What happens when no rule matches: the LLM (if configured), then the no-match ladder."""
+
+    mode: FallbackMode = "both"
+    prompt: str = "default"
+    """Prompt template: a path relative to this file (e.g. ``../prompts/shop.j2``) or
+    the name of a built-in template (``default``)."""
+    knowledge: str | None = None
+    """A text file (relative to this file) the LLM may answer from, e.g. an FAQ."""
     no_match: Texts = ()
     """The no-match ladder; default: built-in messages in the flow's language."""
     max_no_match: int = Field(3, ge=1, le=50)
     on_exhausted: str | None = None
+
+
+class StateFallback(_Model):
+    """A state's own LLM fallback settings (each defaults to the flow's)."""
+
+    mode: FallbackMode | None = None
+    prompt: str | None = None
+    knowledge: str | None = None
+
+
+class LLMConfig(_Model):
+    """The LLM used by the fallback; embedding code may override any of it."""
+
+    model: str = "gpt-4o-mini"
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(300, ge=1, le=100_000)
+    """Maximum completion tokens per call."""
+    timeout: float = Field(10.0, gt=0)
+    """Seconds per attempt."""
+    retries: int = Field(2, ge=0, le=10)
+    history_turns: int = Field(6, ge=0, le=100)
+    """Recent turns sent with each request (as user/assistant messages)."""
+    history_chars: int = Field(4000, ge=0)
+    """Cap on the characters of history sent."""
+    token_budget: int | None = Field(None, ge=1)
+    """Tokens one session may spend; once spent, no more calls (the no-match ladder answers)."""
 
 
 class Settings(_Model):
@@ -345,6 +416,7 @@ class Flow(_Model):
     intents: dict[Name, Intent] = Field(default_factory=dict)
     states: dict[Name, State] = Field(min_length=1)
     fallback: Fallback = Field(default_factory=lambda: Fallback.model_validate({}))
+    llm: LLMConfig = Field(default_factory=lambda: LLMConfig.model_validate({}))
 
 
 def json_schema() -> dict[str, Any]:

@@ -33,6 +33,8 @@ class Session:
     stack: list[list[Any]] = field(default_factory=list)
     """Calling flows: ``[flow, state, mode, pending]``; mode ``next`` or ``resume``."""
     turn: int = 0
+    tokens: int = 0
+    """LLM tokens this session has spent (prompt + completion)."""
     history: list[str] = field(default_factory=list)
     """Alternating user text and bot reply (replies joined by a newline), newest last."""
     ended: bool = False
@@ -54,6 +56,7 @@ class Session:
             self.step,
             [list(frame) for frame in self.stack],
             self.turn,
+            self.tokens,
             list(self.history),
             self.ended,
             self.version,
@@ -73,6 +76,7 @@ class Session:
             "step": self.step,
             "stack": self.stack,
             "turn": self.turn,
+            "tokens": self.tokens,
             "history": self.history,
             "ended": self.ended,
             "version": self.version,
@@ -95,6 +99,7 @@ class Session:
                 step=int(data["step"]),
                 stack=[list(frame) for frame in data["stack"]],
                 turn=int(data["turn"]),
+                tokens=int(data.get("tokens", 0)),
                 history=[str(item) for item in data["history"]],
                 ended=bool(data["ended"]),
                 version=int(data["version"]),

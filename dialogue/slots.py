@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from dialogue import _dates, schema
-from dialogue.rules import WORD, KeywordIndex, Prepared, fold, prepare
+from dialogue.rules import WORD, KeywordIndex, Prepared, prepare
 
 REASONS = (
     "above_max", "ambiguous", "below_min", "in_future", "in_past", "invalid_date",
@@ -59,7 +59,12 @@ _NORMALIZE: dict[str, Callable[[str], str]] = {
 
 
 class SlotParser:
-    """Reads one slot's values. Subclasses set ``type`` and ``extractable``."""
+    """Reads one slot's values. Subclasses set ``type`` and ``extractable``.
+
+    Subclasses implement ``_read`` (a whole answer), optionally ``_find`` (a value
+    inside any message; default ``_read``) and ``_check`` (a typed value). Each
+    returns the value, or a failed :class:`ParseResult`.
+    """
 
     type: ClassVar[str] = ""
     extractable: ClassVar[bool] = False
@@ -71,30 +76,43 @@ class SlotParser:
 
     def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
         """Interpret the whole of ``text`` as the answer to this slot's question."""
-        raise NotImplementedError
+        return _result(self._read(text, today))
 
     def extract(self, text: Prepared, *, today: datetime.date) -> object | None:
         """A value for this slot found inside ``text``, or ``None``."""
-        return None
+        if not self.extractable:
+            return None
+        found = self._find(text, today)
+        return None if isinstance(found, ParseResult) else found
 
     def validate(self, value: object, *, today: datetime.date) -> ParseResult:
         """Check and normalise a value: strings are parsed as text, typed values checked."""
         if isinstance(value, str):
             return self.parse(prepare(value), today=today)
-        return self._typed(value, today)
+        return _result(self._check(value, today))
 
-    def _typed(self, value: object, today: datetime.date) -> ParseResult:
+    def _read(self, text: Prepared, today: datetime.date) -> object:
+        raise NotImplementedError
+
+    def _find(self, text: Prepared, today: datetime.date) -> object:
+        return self._read(text, today)
+
+    def _check(self, value: object, today: datetime.date) -> object:
         return _FAIL["wrong_type"]
 
-    def _ok(self, value: object) -> ParseResult:
-        return ParseResult(True, self._normalize(value) if isinstance(value, str) else value)
+    def _norm(self, value: object) -> object:
+        return self._normalize(value) if isinstance(value, str) else value
 
 
-def _single(values: Iterable[object], none: str) -> ParseResult:
-    """The one distinct value among ``values``; ``none`` if there is none."""
+def _result(read: object) -> ParseResult:
+    return read if isinstance(read, ParseResult) else ParseResult(True, read)
+
+
+def _single(values: Iterable[object], none: str) -> object:
+    """The one distinct value among ``values``; else a failure: ``ambiguous`` or ``none``."""
     distinct = set(values)
     if len(distinct) == 1:
-        return ParseResult(True, distinct.pop())
+        return distinct.pop()
     return _FAIL["ambiguous" if distinct else none]
 
 
@@ -109,11 +127,11 @@ class TextParser(SlotParser):
         super().__init__(name, slot)
         self._min, self._max = slot.min_length, slot.max_length
 
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
+    def _read(self, text: Prepared, today: datetime.date) -> object:
         value = self._normalize(text.raw.strip())
         if len(value) < self._min:
             return _FAIL["too_short"]
-        return _FAIL["too_long"] if len(value) > self._max else ParseResult(True, value)
+        return _FAIL["too_long"] if len(value) > self._max else value
 
 
 class _NumericParser(SlotParser):
@@ -124,15 +142,13 @@ class _NumericParser(SlotParser):
         super().__init__(name, slot)
         self._min, self._max = slot.min, slot.max
 
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
-        result = _single(_dates.find_numbers(text.folded), "not_a_number")
-        if not result.ok:
-            return result
-        if result.value is None:
+    def _read(self, text: Prepared, today: datetime.date) -> object:
+        value = _single(_dates.find_numbers(text.folded), "not_a_number")
+        if value is None:  # a vague amount: 两三个
             return _FAIL["ambiguous"]
-        return self._typed(result.value, today)
+        return value if isinstance(value, ParseResult) else self._check(value, today)
 
-    def _typed(self, value: object, today: datetime.date) -> ParseResult:
+    def _check(self, value: object, today: datetime.date) -> object:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return _FAIL["wrong_type"]
         if not math.isfinite(value):
@@ -145,7 +161,7 @@ class _NumericParser(SlotParser):
             return _FAIL["below_min"]
         if self._max is not None and value > self._max:
             return _FAIL["above_max"]
-        return ParseResult(True, value)
+        return value
 
 
 class IntegerParser(_NumericParser):
@@ -163,89 +179,36 @@ class NumberParser(_NumericParser):
 # --------------------------------------------------------------------------- words
 
 
-def _phrases(text: str, value: bool | None) -> list[tuple[str, bool | None]]:
-    """``|``-separated phrases; each ``'`` also stands for ``’`` and for nothing."""
-    forms = []
-    for phrase in text.split("|"):
-        forms.append((phrase, value))
-        if "'" in phrase:
-            forms += [(phrase.replace("'", "\u2019"), value), (phrase.replace("'", ""), value)]
-    return forms
-
-
-_YES = (
-    "yes|yeah|yea|ya|yep|yup|y|sure|ok|okay|k|correct|right|that's right|that's correct|"
-    "please|please do|yes please|of course|absolutely|definitely|certainly|indeed|confirm|"
-    "confirmed|go ahead|do it|sounds good|fine|that's fine|alright|all right|true|agreed|"
-    "no problem|no worries|not a problem|why not|"
-    "是|是的|是啊|对|对的|对啊|好|好的|好啊|好吧|可以|可以的|行|行吧|确认|确定|嗯|嗯嗯|"
-    "没问题|没有问题|没错|当然|同意|要|需要|不错"
-)
-_NO = (
-    "no|nope|nah|n|not really|don't|do not|no thanks|no thank you|never|negative|"
-    "not at all|not now|no way|wrong|incorrect|false|not correct|not right|not ok|not okay|"
-    "not fine|that's wrong|"
-    "不|不是|不要|不用|不用了|否|不对|算了|不行|不可以|不需要|别|不好|没有|不确认|不了|错|错了|"
-    "不同意|不必"
-)
-_UNSURE = (
-    "not sure|unsure|maybe|perhaps|possibly|i don't know|don't know|dunno|idk|no idea|"
-    "not certain|"
-    "不确定|不知道|不清楚|可能|也许|或许|说不好|不一定|看情况"
-)
-_YES_NO = KeywordIndex(_phrases(_NO, False) + _phrases(_UNSURE, None) + _phrases(_YES, True))
-
-
-def yes_no(folded: str) -> bool | None | str:
-    """``True``, ``False``, ``"uncertain"`` or ``"no_match"``; any "no" word wins."""
-    polarities = {hit.value for hit in _YES_NO.scan(folded)}  # "not sure" hides "sure"
-    if False in polarities:
-        return False
-    if None in polarities:
-        return "uncertain"
-    return True if polarities else "no_match"
-
-
 class BooleanParser(SlotParser):
     type = "boolean"
     __slots__ = ()
 
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
-        answer = yes_no(text.folded)
-        return _FAIL[answer] if isinstance(answer, str) else ParseResult(True, answer)
+    def _read(self, text: Prepared, today: datetime.date) -> object:
+        answer = _dates.yes_no(text.folded)
+        return _FAIL[answer] if isinstance(answer, str) else answer
 
-    def _typed(self, value: object, today: datetime.date) -> ParseResult:
-        return ParseResult(True, value) if isinstance(value, bool) else _FAIL["wrong_type"]
+    def _check(self, value: object, today: datetime.date) -> object:
+        return value if isinstance(value, bool) else _FAIL["wrong_type"]
 
 
 class EnumParser(SlotParser):
     type = "enum"
     extractable = True
-    __slots__ = ("_canonical", "_index")
+    __slots__ = ("_index",)
 
     def __init__(self, name: str, slot: schema.EnumSlot) -> None:
         super().__init__(name, slot)
-        self._canonical = {fold(value): value for value in reversed(slot.values)}
         self._index = KeywordIndex(
             (word, value) for value, synonyms in slot.values.items() for word in (value, *synonyms)
         )
 
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
-        value = self._canonical.get(text.folded)
-        if value is None:
-            hit = self._index.best(text.folded)
-            if hit is None:
-                return _FAIL["no_match"]
-            value = hit.value
-        return self._ok(value)
-
-    def extract(self, text: Prepared, *, today: datetime.date) -> object | None:
+    def _read(self, text: Prepared, today: datetime.date) -> object:
         hit = self._index.best(text.folded)
-        return None if hit is None else self._normalize(hit.value)
+        return _FAIL["no_match"] if hit is None else self._normalize(hit.value)
 
-    def _typed(self, value: object, today: datetime.date) -> ParseResult:
+    def _check(self, value: object, today: datetime.date) -> object:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return self.validate(str(value), today=today)
+            return self._read(prepare(str(value)), today)
         return _FAIL["wrong_type"]
 
 
@@ -268,17 +231,13 @@ class PatternParser(SlotParser):
         self._search = pattern.search
         self._group: str | int = "value" if "value" in pattern.groupindex else 0
 
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
-        value = self.extract(text, today=today)
-        return _FAIL["no_match"] if value is None else ParseResult(True, value)
-
-    def extract(self, text: Prepared, *, today: datetime.date) -> str | None:
+    def _read(self, text: Prepared, today: datetime.date) -> object:
         found = self._search(text.nfkc)
         if found is None:
-            return None
+            return _FAIL["no_match"]
         value = found.group(self._group)
         value = found.group() if value is None else value  # group 'value' did not take part
-        return self._normalize(value) if value else None
+        return self._normalize(value) if value else _FAIL["no_match"]
 
 
 _EMAIL_RE = re.compile(
@@ -293,17 +252,16 @@ class EmailParser(SlotParser):
     extractable = True
     __slots__ = ()
 
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
+    def _read(self, text: Prepared, today: datetime.date) -> object:
+        if "@" not in text.nfkc:
+            return _FAIL["no_match"]
         found = [f"{m['local']}@{m['domain'].lower()}" for m in _EMAIL_RE.finditer(text.nfkc)]
-        result = _single(found, "no_match")
-        return self._ok(result.value) if result.ok else result
-
-    def extract(self, text: Prepared, *, today: datetime.date) -> object | None:
-        return self.parse(text, today=today).value
+        return self._norm(_single(found, "no_match"))
 
 
+_PHONE_START = re.compile(r"[+(\d]").search
 _PHONE_RE = re.compile(
-    rf"(?<!{WORD}|[+\-/.])"
+    rf"(?=[+(\d])(?<!{WORD}|[+\-/.])"
     r"(?!\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?!\d)|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}(?!\d))"  # dates
     r"\+?\s?(?:\(\d{1,5}\)[ -]?)?\d(?:[ -]?\d|[ -]?\(\d{1,5}\)[ -]?\d)*"
     rf"(?!{WORD}|[-/]\d)"
@@ -318,21 +276,19 @@ class PhoneParser(SlotParser):
     extractable = True
     __slots__ = ()
 
-    def _find(self, text: Prepared, *, strict: bool) -> ParseResult:
-        found = []
-        for m in _PHONE_RE.finditer(text.nfkc):
+    def _read(self, text: Prepared, today: datetime.date, *, strict: bool = False) -> object:
+        found: list[str] = []
+        start = _PHONE_START(text.nfkc)
+        for m in _PHONE_RE.finditer(text.nfkc, start.start()) if start else ():
             digits = "".join(c for c in m.group() if c.isdigit())
             if 7 <= len(digits) <= 15 and (
                 not strict or _SHAPED_PHONE(m.group()) or _CN_MOBILE(digits)
             ):
                 found.append("+" + digits if m.group().startswith("+") else digits)
-        return _single(found, "no_match")
+        return self._norm(_single(found, "no_match"))
 
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
-        return self._find(text, strict=False)
-
-    def extract(self, text: Prepared, *, today: datetime.date) -> object | None:
-        return self._find(text, strict=True).value
+    def _find(self, text: Prepared, today: datetime.date) -> object:
+        return self._read(text, today, strict=True)
 
 
 class DateParser(SlotParser):
@@ -344,16 +300,13 @@ class DateParser(SlotParser):
         super().__init__(name, slot)
         self._past, self._future = slot.allow_past, slot.allow_future
 
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
+    def _read(self, text: Prepared, today: datetime.date) -> object:
         found = _dates.find_dates(text.folded, today)
         none = "invalid_date" if found else "no_match"
-        result = _single((d for d in found if d is not None), none)
-        return self._typed(result.value, today) if result.ok else result
+        value = _single((d for d in found if d is not None), none)
+        return value if isinstance(value, ParseResult) else self._check(value, today)
 
-    def extract(self, text: Prepared, *, today: datetime.date) -> object | None:
-        return self.parse(text, today=today).value
-
-    def _typed(self, value: object, today: datetime.date) -> ParseResult:
+    def _check(self, value: object, today: datetime.date) -> object:
         if isinstance(value, datetime.datetime):
             value = value.date()
         if not isinstance(value, datetime.date):
@@ -362,7 +315,7 @@ class DateParser(SlotParser):
             return _FAIL["in_past"]
         if value > today and not self._future:
             return _FAIL["in_future"]
-        return self._ok(value.isoformat())
+        return self._normalize(value.isoformat())
 
 
 class TimeParser(SlotParser):
@@ -370,23 +323,19 @@ class TimeParser(SlotParser):
     extractable = True
     __slots__ = ()
 
-    def _find(self, text: Prepared, *, strict: bool) -> ParseResult:
+    def _read(self, text: Prepared, today: datetime.date, *, strict: bool = False) -> object:
         found: list[str | None] = _dates.find_times(text.folded, strict=strict)
-        if not found and not strict:
-            found = [_dates.bare_hour(text.folded)] if _dates.bare_hour(text.folded) else []
+        if not found and not strict and (bare := _dates.bare_hour(text.folded)):
+            found = [bare]
         none = "invalid_time" if found else "no_match"
-        result = _single((t for t in found if t is not None), none)
-        return self._ok(result.value) if result.ok else result
+        return self._norm(_single((t for t in found if t is not None), none))
 
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
-        return self._find(text, strict=False)
+    def _find(self, text: Prepared, today: datetime.date) -> object:
+        return self._read(text, today, strict=True)
 
-    def extract(self, text: Prepared, *, today: datetime.date) -> object | None:
-        return self._find(text, strict=True).value
-
-    def _typed(self, value: object, today: datetime.date) -> ParseResult:
+    def _check(self, value: object, today: datetime.date) -> object:
         if isinstance(value, datetime.time):
-            return self._ok(f"{value.hour:02d}:{value.minute:02d}")
+            return self._normalize(f"{value.hour:02d}:{value.minute:02d}")
         return _FAIL["wrong_type"]
 
 
@@ -394,7 +343,7 @@ class AnyParser(SlotParser):
     type = "any"
     __slots__ = ()
 
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
+    def _read(self, text: Prepared, today: datetime.date) -> object:
         return _FAIL["not_from_text"]
 
     def validate(self, value: object, *, today: datetime.date) -> ParseResult:
@@ -402,7 +351,7 @@ class AnyParser(SlotParser):
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
             return _FAIL["not_json"]
-        return self._ok(value)
+        return ParseResult(True, self._norm(value))
 
 
 _PARSERS: dict[str, type[SlotParser]] = {

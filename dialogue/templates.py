@@ -10,12 +10,14 @@ empty string); ``None`` renders as the empty string. User text is only ever a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, meta, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import TemplateError
+from jinja2.lexer import describe_token
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_OUTPUT = 4000
@@ -45,17 +47,43 @@ class RenderError(Exception):
     def __init__(self, source: str, error: BaseException) -> None:
         self.source = source
         self.error = error
-        super().__init__(f"{source!r}: {type(error).__name__}: {error}")
+        shown = source if len(source) <= 60 else source[:57] + "..."
+        super().__init__(f"{shown!r}: {type(error).__name__}: {error}")
+
+
+class UnknownFilter(TemplateSyntaxError):
+    """A template or expression names a filter (or, ``kind="test"``, a test) that does
+    not exist. Jinja only finds some of these when rendering (inside ``{% if %}``);
+    the compile functions here find them all, up front."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], lineno: int) -> None:
+        super().__init__(f"unknown {kind} '{name}'", lineno)
+        self.kind = kind
+        self.unknown = name  # ``name`` is Jinja's: the template's
+        self.known = tuple(sorted(known))
 
 
 def _has_jinja(source: str) -> bool:
     return "{{" in source or "{%" in source or "{#" in source
 
 
+def _names(tree: nodes.Template) -> frozenset[str]:
+    return frozenset(meta.find_undeclared_variables(tree) - BUILTIN_NAMES)
+
+
 def referenced_names(env: ImmutableSandboxedEnvironment, source: str) -> frozenset[str]:
     """Names a template reads from its context (raises TemplateSyntaxError)."""
-    found = meta.find_undeclared_variables(env.parse(source))
-    return frozenset(found - BUILTIN_NAMES)
+    return _names(env.parse(source))
+
+
+def _check_filters(env: ImmutableSandboxedEnvironment, tree: nodes.Node) -> None:
+    """Raise `UnknownFilter` for the first filter or test ``env`` does not have."""
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        kind, known = (
+            ("filter", env.filters) if isinstance(node, nodes.Filter) else ("test", env.tests)
+        )
+        if node.name not in known:
+            raise UnknownFilter(kind, node.name, known, node.lineno)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +107,13 @@ class Text:
 
 
 def compile_text(env: ImmutableSandboxedEnvironment, source: str) -> Text:
-    """Compile a reply (raises jinja2.TemplateSyntaxError)."""
+    """Compile a reply (raises jinja2.TemplateSyntaxError, or its subclass `UnknownFilter`)."""
     if not _has_jinja(source):
         return Text(source, frozenset(), None)
-    names = referenced_names(env, source)
-    template = env.from_string(source)
+    tree = env.parse(source)
+    _check_filters(env, tree)
+    names = _names(tree)
+    template = env.from_string(tree)
     return Text(source, names, template.render)
 
 
@@ -105,16 +135,26 @@ class Expression:
 
 
 def compile_expression(env: ImmutableSandboxedEnvironment, source: str) -> Expression:
-    """Compile an expression such as ``order is none`` (raises TemplateSyntaxError)."""
-    names = referenced_names(env, "{{ (" + source + ") }}")
-    _check_single_expression(env, source)
+    """Compile an expression such as ``order is none``.
+
+    Raises jinja2.TemplateSyntaxError (or `UnknownFilter`) with a message about
+    ``source`` as written; anything after one whole expression is an error, so
+    ``a }}{{ b`` cannot smuggle template code into a condition.
+    """
+    tree = nodes.Template([nodes.Output([_parse_expression(env, source)])], lineno=1)
+    tree.set_environment(env)
+    _check_filters(env, tree)
+    names = _names(tree)
     evaluate = env.compile_expression(source, undefined_to_none=False)
     return Expression(source, names, evaluate)
 
 
-def _check_single_expression(env: ImmutableSandboxedEnvironment, source: str) -> None:
-    """Reject ``a }} {{ b`` style sources that smuggle template code into a condition."""
-    tree = env.parse("{{ (" + source + ") }}")
-    body = tree.body
-    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
-        raise ValueError("a condition must be a single expression")
+def _parse_expression(env: ImmutableSandboxedEnvironment, source: str) -> nodes.Expr:
+    parser = Parser(env, source, state="variable")
+    expr = parser.parse_expression()
+    token = parser.stream.current
+    if token.type != "eof":
+        # '}}', '{%' ...: show what was written, not Jinja's name for it
+        shown = token.value if token.type.endswith(("_begin", "_end")) else describe_token(token)
+        raise TemplateSyntaxError(f"unexpected '{shown}'", token.lineno)
+    return expr

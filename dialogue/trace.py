@@ -15,6 +15,27 @@ class ActionTrace:
 
 
 @dataclass(slots=True)
+class LLMTrace:
+    """What the LLM fallback did in a turn."""
+
+    prompt: str
+    mode: str
+    outcome: str = ""
+    """``intent``, ``slots``, ``reply``, ``nothing``, ``rejected``, ``failed``,
+    ``budget`` (the session's token budget is spent: no call) or ``offline``."""
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+    """Token counts were estimated (a stream ended without usage)."""
+    seconds: float = 0.0
+    cached: bool = False
+    error: str = ""
+    messages: list[dict[str, str]] | None = None
+    """The rendered messages, when the engine runs with ``trace_prompts=True``."""
+
+
+@dataclass(slots=True)
 class Trace:
     """A record of one turn, for tests, logs and ``dialogue chat --trace``.
 
@@ -44,6 +65,8 @@ class Trace:
     """What happened, in order: ``enter tracking``, ``ask order_id``, ``call lookup_order`` ..."""
     actions: list[ActionTrace] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    llm: LLMTrace | None = None
+    """Set when the LLM fallback was consulted (or would have been: ``budget``, ``offline``)."""
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -57,6 +80,12 @@ class Trace:
         line = f"[{what}] {self.state_before} -> {self.state_after}"
         if changes:
             line += f" | {changes}"
+        if self.llm is not None:
+            llm = self.llm
+            line += f" | llm {llm.outcome}"
+            if llm.model:
+                line += f" ({llm.model}, {llm.prompt_tokens}+{llm.completion_tokens} tokens, "
+                line += f"{llm.seconds * 1000:.0f} ms)"
         if self.errors:
             line += " | errors: " + "; ".join(self.errors)
         return line

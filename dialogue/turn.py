@@ -19,12 +19,14 @@ Order of a user message, in the current state:
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 from dialogue.actions import ActionCall, ActionOutcome
-from dialogue.compiler import Bot, CCall, CompiledFlow, CState, CTransition
+from dialogue.compiled import Bot, CCall, CompiledFlow, CState, CTransition
+from dialogue.consult import consult
 from dialogue.errors import DialogueError
+from dialogue.fallback import LLMCall
 from dialogue.rules import IntentMatch, Prepared
 from dialogue.session import Session
 from dialogue.templates import Text
@@ -33,8 +35,10 @@ from dialogue.trace import ActionTrace, Trace
 MAX_STEPS = 64
 """Moves within one turn before the flow is declared to loop forever."""
 
-Steps = Generator[ActionCall, ActionOutcome, None]
-Moves = Generator[ActionCall, ActionOutcome, bool]
+Effects = ActionCall | LLMCall
+"""What a turn asks its driver to do: run a business action, or ask the LLM."""
+Steps = Generator[Effects, Any, None]
+Moves = Generator[Effects, Any, bool]
 
 
 class FlowLoopError(DialogueError):
@@ -49,6 +53,9 @@ class Turn:
         trace: Trace,
         *,
         today: Callable[[], datetime.date],
+        llm_enabled: bool = False,
+        llm_overrides: Mapping[str, Any] | None = None,
+        trace_prompts: bool = False,
     ) -> None:
         self.bot = bot
         self.session = session
@@ -56,6 +63,9 @@ class Turn:
         self.replies: list[str] = []
         self.slots_before = dict(session.slots)
         self._today = today
+        self.llm_enabled = llm_enabled
+        self.llm_overrides: Mapping[str, Any] = llm_overrides or {}
+        self.trace_prompts = trace_prompts
         self._date: datetime.date | None = None
 
     # -- small helpers -----------------------------------------------------
@@ -203,6 +213,7 @@ class Turn:
         arguments = {name: value.evaluate(ctx) for name, value in call.arguments}
         self.step(f"call {call.action}")
         outcome = yield ActionCall(call.action, arguments, call.timeout)
+        assert isinstance(outcome, ActionOutcome)
         error = "" if outcome.error is None else str(outcome.error)
         self.trace.actions.append(ActionTrace(call.action, outcome.ok, outcome.seconds, error))
         if outcome.ok:
@@ -240,15 +251,23 @@ class Turn:
     def match(self, text: Prepared) -> tuple[IntentMatch | None, str]:
         """The intent that fires, and the flow it belongs to."""
         s = self.session
-        found = self.state.matcher.match(text)
-        if found is not None:
-            return found, s.flow
+        found, owner = self.state.matcher.match(text), s.flow
         for frame in reversed(s.stack):
-            caller = self.bot.flows[frame[0]]
-            found = caller.global_matcher.match(text)
             if found is not None:
-                return found, caller.name
-        return None, s.flow
+                break
+            found, owner = self.bot.flows[frame[0]].global_matcher.match(text), frame[0]
+        if found is not None and self.answers_pending(found.intent, owner, text):
+            return None, s.flow
+        return found, owner
+
+    def answers_pending(self, intent: str, owner: str, text: Prepared) -> bool:
+        """A typed answer to the pending question beats a digression ("no thanks")."""
+        pending = self.session.pending
+        g = self.bot.flows[owner].globals.get(intent)
+        if pending is None or g is None or g.goto is not None or g.flow is not None:
+            return False
+        parser = self.flow.slots[pending].parser
+        return parser.type != "text" and parser.parse(text, today=self.today).ok
 
     def respond(self, text: Prepared, *, first: bool = False) -> Steps:
         """Answer a user message (``first``: the greeting was just given)."""
@@ -267,11 +286,13 @@ class Turn:
                 return
         filled, invalid = self.extract(text)
         if filled:
-            self.trace.rule = self.trace.rule or "slot"
+            self.trace.rule = "slot"
             self.session.no_match = 0
             yield from self.settle()
         elif first:
             self.trace.rule = self.trace.rule or "start"
+        elif (yield from consult(self, text)):
+            return
         elif invalid:
             self.trace.rule = "invalid"
             yield from self.reprompt()
@@ -280,6 +301,7 @@ class Turn:
             yield from self.no_match()
 
     def local_intent(self, found: IntentMatch, text: Prepared) -> Moves:
+        before = dict(self.session.slots)
         for name, raw in found.groups.items():
             result = self.flow.slots[name].parser.validate(raw, today=self.today)
             if result.ok:
@@ -287,6 +309,7 @@ class Turn:
         chosen = self.choose(self.state.on[found.intent])
         if chosen is None:
             self.trace.rule = "intent_blocked"
+            self.session.slots = before
             return False
         self.session.no_match = 0
         moved = yield from self.transition(chosen, carry=text)

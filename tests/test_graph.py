@@ -51,7 +51,7 @@ def test_mermaid() -> None:
     assert "    menu --> tracking: track" in lines
     assert "    handoff --> [*]" in lines
     assert "    any_state --> handoff: human" in lines
-    assert "    %% flow shop: A shop  orders" in lines
+    assert "    %% flow shop: A shop: orders" in lines
 
 
 def test_dot() -> None:
@@ -60,3 +60,59 @@ def test_dot() -> None:
     assert '    "menu" -> "tracking" [label="track"];' in text
     assert '    "handoff" [peripheries=2];' in text
     assert text.rstrip().endswith("}")
+
+
+NO_MATCH = """
+flow: f
+start: menu
+fallback: {on_exhausted: handoff, max_no_match: 2}
+slots:
+  size: {type: enum, values: [s, l], ask: "Size?"}
+intents:
+  go: {keywords: go}
+states:
+  menu:
+    on: {go: hop}
+  hop:
+    next: [{goto: asking}]
+  asking:
+    collect: size
+    next: [{goto: done}]
+  maybe:
+    next:
+      - {if: "size == 's'", say: "Small!"}
+      - goto: done
+  done: {say: "{{ size }}", final: true}
+  handoff: {say: bye, final: true}
+"""
+
+
+def test_no_match_edges_only_leave_states_that_wait_for_a_message() -> None:
+    flow = compile_flows([parse_flow(NO_MATCH, path="f.yaml")]).flows["f"]
+    sources = {e.source for e in edges(flow) if e.label == "2 no-matches"}
+    # hop always moves on; done and handoff are final; asking waits for its slot;
+    # maybe stays when its first transition is taken
+    assert sources == {"menu", "asking", "maybe"}
+
+
+LABELS = r"""
+flow: f
+start: a
+slots:
+  note: {type: text, ask: "Note?"}
+states:
+  a:
+    collect: note
+    next:
+      - if: "note == 'a: b; c' or note == 'say \"hi\"'"
+        goto: b
+      - goto: a
+  b: {say: "{{ note }}", final: true}
+"""
+
+
+def test_labels_keep_colons_and_escape_what_would_break_them() -> None:
+    flow = compile_flows([parse_flow(LABELS, path="f.yaml")]).flows["f"]
+    # Mermaid: a ';' would end the statement, a second ':' is fine
+    assert """    a --> b: [note == 'a: b#59; c' or note == 'say "hi"']""" in mermaid(flow)
+    assert r"""    "a" -> "b" [label="[note == 'a: b; c' or note == 'say \"hi\"']"];""" in dot(flow)

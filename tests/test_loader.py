@@ -111,7 +111,7 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
     assert str(exc) == (
         "f.yaml:5:1: unknown key 'zzz' at the top level\n"
         "    hint: allowed keys: flow, description, version, language, start, imports, "
-        "actions_module, settings, slots, intents, states, fallback"
+        "actions_module, settings, slots, intents, states, fallback, llm"
     )
 
 
@@ -268,7 +268,10 @@ SETTINGS = "in the flow's settings"
         ("description: [a, b]", f"'description' {TOP}: expected a string, got a list"),
         ("version: {a: 1}", f"'version' {TOP}: expected a string, got a mapping"),
         ("actions_module: true", f"'actions_module' {TOP}: expected a string, got a boolean"),
-        ("imports: {a: 1}", f"'imports' {TOP}: expected a string or a list of strings, got a mapping"),
+        (
+            "imports: {a: 1}",
+            f"'imports' {TOP}: expected a string or a list of strings, got a mapping",
+        ),
         ("settings: 5", f"'settings' {TOP}: expected a mapping, got a number"),
         (
             "settings: {history_turns: many}",

@@ -1,7 +1,15 @@
+from collections.abc import Callable
+
 import pytest
 from jinja2 import TemplateSyntaxError
 
-from dialogue.templates import RenderError, compile_expression, compile_text, make_environment
+from dialogue.templates import (
+    RenderError,
+    UnknownFilter,
+    compile_expression,
+    compile_text,
+    make_environment,
+)
 
 env = make_environment()
 
@@ -61,9 +69,45 @@ def test_expressions() -> None:
     assert compile_expression(env, "count > 2 and ok").evaluate({"count": 3, "ok": True}) is True
 
 
-def test_expression_rejects_template_smuggling() -> None:
-    with pytest.raises((TemplateSyntaxError, ValueError)):
-        compile_expression(env, "a }}{{ b")
+@pytest.mark.parametrize("source", ["a }}{{ b", "a }} text {% if b %}x{% endif %}"])
+def test_expression_rejects_template_smuggling(source: str) -> None:
+    with pytest.raises(TemplateSyntaxError) as info:
+        compile_expression(env, source)
+    assert info.value.message == "unexpected '}}'"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("a = 1", "unexpected '='"),
+        ("a and", "unexpected 'end of template'"),
+        ("a && b", "unexpected char '&' at 2"),  # offsets into the condition as written
+    ],
+)
+def test_expression_errors_are_about_the_source_as_written(source: str, message: str) -> None:
+    with pytest.raises(TemplateSyntaxError) as info:
+        compile_expression(env, source)
+    assert info.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("compile", "source", "kind", "name"),
+    [
+        (compile_text, "{% if x %}{{ x | upr }}{% endif %}", "filter", "upr"),
+        (compile_text, "{% filter upr %}x{% endfilter %}", "filter", "upr"),
+        (compile_text, "{{ 'a' if x is nonee else 'b' }}", "test", "nonee"),
+        (compile_expression, "x | upr", "filter", "upr"),
+        (compile_expression, "x is nonee", "test", "nonee"),
+        (compile_expression, "(x | lower) is nonee", "test", "nonee"),
+    ],
+)
+def test_unknown_filters_and_tests_are_found_at_compile_time(
+    compile: Callable[..., object], source: str, kind: str, name: str
+) -> None:
+    with pytest.raises(UnknownFilter) as info:
+        compile(env, source)
+    assert (info.value.kind, info.value.unknown) == (kind, name)
+    assert "upper" in info.value.known or "none" in info.value.known
 
 
 def test_output_is_capped() -> None:

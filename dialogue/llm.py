@@ -1,0 +1,452 @@
+"""Asking an LLM: the client protocol and the OpenAI Chat Completions client.
+
+This is the only module that imports ``openai``, and only on first use, so
+``import dialogue`` stays light and offline. Every call returns an
+``LLMResponse``: nothing the SDK, the network or the endpoint does escapes as an
+exception. A failed call has an ``LLMFailure`` whose ``kind`` is one of
+``FAILURE_KINDS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dialogue.llm_types import (
+    FAILURE_KINDS,
+    LLMClient,
+    LLMFailure,
+    LLMRequest,
+    LLMResponse,
+    LLMSettings,
+    LLMStream,
+    Usage,
+)
+
+__all__ = [
+    "FAILURE_KINDS",
+    "LLMClient",
+    "LLMFailure",
+    "LLMRequest",
+    "LLMResponse",
+    "LLMSettings",
+    "LLMStream",
+    "OpenAIChatClient",
+    "Usage",
+]
+
+if TYPE_CHECKING:
+    import ssl
+
+    import openai
+
+_SDK = TypeVar("_SDK", "openai.OpenAI", "openai.AsyncOpenAI")
+
+
+def _estimate(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def _usage(reported: object, request: LLMRequest, content: str | None) -> Usage:
+    prompt, completion = (
+        getattr(reported, n, None) for n in ("prompt_tokens", "completion_tokens")
+    )
+    if isinstance(prompt, int) and isinstance(completion, int):
+        return Usage(prompt, completion, prompt + completion)
+    prompt = sum(_estimate(str(m.get("content", ""))) + 3 for m in request.messages)
+    completion = _estimate(content or "")
+    return Usage(prompt, completion, prompt + completion, estimated=True)
+
+
+def _failed(
+    request: LLMRequest, started: float, failure: LLMFailure, content: str | None = None
+) -> LLMResponse:
+    seconds = time.perf_counter() - started
+    return LLMResponse(content, None, failure, None, request.settings.model, seconds, None)
+
+
+def _judge(
+    content: str | None, refusal: str | None, finish: str | None, request: LLMRequest
+) -> tuple[Mapping[str, Any] | None, LLMFailure | None]:
+    """The parsed data, or what is wrong with a complete answer."""
+    if refusal:
+        return None, LLMFailure("refusal", f"the model refused to answer: {refusal}")
+    if finish == "length":
+        limit = request.settings.max_tokens
+        message = f"the answer was cut off at max_tokens={limit}; raise LLMSettings.max_tokens"
+        return None, LLMFailure("length", message)
+    if finish == "content_filter":
+        return None, LLMFailure("content_filter", "the answer was withheld by the content filter")
+    if not content:
+        message = f"the model returned no content (finish_reason {finish!r})"
+        return None, LLMFailure("empty", message)
+    if request.schema is None:
+        return None, None
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        data, what = None, f"invalid JSON ({exc})"
+    else:
+        what = "not an object"
+    if isinstance(data, dict):
+        return data, None
+    message = f"schema {request.schema_name!r} asked for a JSON object; got {what}"
+    return None, LLMFailure("not_json", message)
+
+
+def _finish(
+    request: LLMRequest,
+    started: float,
+    *,
+    content: str | None,
+    refusal: str | None,
+    finish_reason: str | None,
+    usage: object,
+    model: str | None,
+) -> LLMResponse:
+    """The response for a complete answer (from one body or an assembled stream)."""
+    data, failure = _judge(content, refusal, finish_reason, request)
+    return LLMResponse(
+        content=content,
+        data=data,
+        failure=failure,
+        usage=_usage(usage, request, content),
+        model=model or request.settings.model,
+        seconds=time.perf_counter() - started,
+        finish_reason=finish_reason,
+    )
+
+
+def _snippet(value: object) -> str:
+    text = " ".join(str(value).split())
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _from_completion(completion: object, request: LLMRequest, started: float) -> LLMResponse:
+    """Judge what ``create()`` returned: a ChatCompletion, or a str / list on odd bodies."""
+    if isinstance(completion, str):
+        message = f"the endpoint answered with a non-JSON body: {_snippet(completion)}"
+        return _failed(request, started, LLMFailure("malformed", message))
+    if not hasattr(completion, "choices"):
+        what = _snippet(completion)
+        message = f"the endpoint answered with JSON that is not a chat completion: {what}"
+        return _failed(request, started, LLMFailure("malformed", message))
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        message = f"the endpoint answered with no choices ({_snippet(choices)})"
+        return _failed(request, started, LLMFailure("empty", message))
+    choice = choices[0]
+    message_obj = getattr(choice, "message", None)
+    content = getattr(message_obj, "content", None)
+    refusal = getattr(message_obj, "refusal", None)
+    finish_reason = getattr(choice, "finish_reason", None)
+    if not all(isinstance(v, (str, type(None))) for v in (content, refusal, finish_reason)):
+        message = f"the endpoint answered with a malformed choice: {_snippet(choice)}"
+        return _failed(request, started, LLMFailure("malformed", message))
+    model = getattr(completion, "model", None)
+    return _finish(
+        request,
+        started,
+        content=content,
+        refusal=refusal,
+        finish_reason=finish_reason,
+        usage=getattr(completion, "usage", None),
+        model=model if isinstance(model, str) else None,
+    )
+
+
+def _status_failure(status: int, detail: str, where: str) -> LLMFailure:
+    if status in (401, 403):
+        kind, hint = "auth", "check the API key (OPENAI_API_KEY) and its access to the model"
+    elif status == 429:
+        kind, hint = "rate_limited", "send fewer requests, or raise LLMSettings.retries"
+    elif status == 408:
+        kind, hint = "timeout", "the endpoint gave up waiting; try again later"
+    elif status >= 500:
+        kind, hint = "server_error", "the endpoint failed; try again later"
+    else:
+        kind, hint = "bad_request", "check LLMSettings.model and the request parameters"
+    retryable = status in (408, 409, 429) or status >= 500
+    return LLMFailure(kind, f"{where} answered {status}: {detail}; {hint}", status, retryable)
+
+
+def _failure(exc: Exception, where: str, settings: LLMSettings) -> LLMFailure:
+    """Map whatever the SDK raised to an LLMFailure."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        message = f"{where} did not answer within {settings.timeout:g} s"
+        hint = f" ({settings.retries} retries); raise LLMSettings.timeout or check the endpoint"
+        return LLMFailure("timeout", message + hint, retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+        message = f"lost the connection to {where}{cause}; check base_url and the network"
+        return LLMFailure("connection", message, retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        return _status_failure(exc.status_code, exc.message, where)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return LLMFailure("malformed", f"{where} answered with an invalid body: {exc.message}")
+    if isinstance(exc, openai.APIError):  # an error event inside a stream
+        message = f"{where} reported an error: {exc.message}"
+        return LLMFailure("server_error", message, retryable=True)
+    if isinstance(exc, ValueError):  # JSONDecodeError on a bad body, pydantic validation
+        message = f"{where} answered with a malformed body ({type(exc).__name__}: {exc})"
+        return LLMFailure("malformed", message)
+    if isinstance(exc, openai.OpenAIError):
+        return LLMFailure("bad_request", f"the openai SDK refused the request: {exc}")
+    return LLMFailure("malformed", f"unexpected {type(exc).__name__} from {where}: {exc}")
+
+
+def _create_args(request: LLMRequest) -> dict[str, Any]:
+    settings = request.settings
+    args: dict[str, Any] = {
+        "model": settings.model,
+        "messages": [dict(message) for message in request.messages],
+        "temperature": settings.temperature,
+        "max_completion_tokens": settings.max_tokens,
+        "timeout": settings.timeout,
+    }
+    if request.schema is not None:
+        spec = {"name": request.schema_name, "strict": True, "schema": dict(request.schema)}
+        args["response_format"] = {"type": "json_schema", "json_schema": spec}
+    return args
+
+
+@dataclass
+class _Assembly:
+    """A streamed answer, chunk by chunk."""
+
+    parts: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: object = None
+    model: str | None = None
+    chunks: int = 0
+
+    def add(self, chunk: Any) -> str:
+        self.chunks += 1
+        self.model = getattr(chunk, "model", None) or self.model
+        self.usage = getattr(chunk, "usage", None) or self.usage
+        piece = ""
+        for choice in getattr(chunk, "choices", None) or ():
+            if getattr(choice, "index", 0) == 0:
+                delta = getattr(choice, "delta", None)
+                piece = getattr(delta, "content", None) or ""
+                self.refusal.append(getattr(delta, "refusal", None) or "")
+                self.finish_reason = getattr(choice, "finish_reason", None) or self.finish_reason
+        self.parts.append(piece)
+        return piece
+
+    @property
+    def text(self) -> str | None:
+        return "".join(self.parts) or None
+
+    def result(self, request: LLMRequest, started: float, where: str) -> LLMResponse:
+        if self.chunks == 0:
+            message = f"{where} sent no stream events; is base_url an OpenAI-compatible endpoint?"
+            return _failed(request, started, LLMFailure("malformed", message))
+        if self.finish_reason is None:
+            message = f"the stream from {where} ended before the answer was finished"
+            failure = LLMFailure("connection", message, retryable=True)
+            return _failed(request, started, failure, self.text)
+        return _finish(
+            request,
+            started,
+            content=self.text,
+            refusal="".join(self.refusal) or None,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            model=self.model,
+        )
+
+
+async def _close_with_loop(client: openai.AsyncOpenAI) -> AsyncGenerator[None, None]:
+    """Close ``client`` when its event loop shuts down.
+
+    Started once per loop: ``asyncio.run()`` ends by closing every unfinished async
+    generator (``loop.shutdown_asyncgens``), so this ``finally`` runs while the loop
+    can still close the connections, even if nobody called ``aclose()``.
+    """
+    try:
+        yield
+    finally:
+        await client.close()
+
+
+class OpenAIChatClient:
+    """``LLMClient`` over the official SDK: ``openai.OpenAI`` for the sync face,
+    one ``openai.AsyncOpenAI`` per event loop for the async faces.
+
+    Without an API key every call fails fast with kind "offline". The SDK itself may
+    read ``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID`` and ``OPENAI_CUSTOM_HEADERS`` when
+    the first call builds its client. ``close()`` / ``await aclose()`` release the
+    connections, and the client stays usable; ``asyncio.run()`` closes its loop's anyway.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url or "https://api.openai.com/v1"
+        self._organization = organization
+        self._headers = dict(default_headers or {})
+        self._lock = threading.Lock()
+        self._sync: dict[int, openai.OpenAI] = {}  # by retries; all share one connection pool
+        self._async: dict[asyncio.AbstractEventLoop, dict[int, openai.AsyncOpenAI]] = {}
+        self._guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OpenAIChatClient | None:
+        """A client from OPENAI_API_KEY / OPENAI_BASE_URL / OPENAI_ORG_ID; None without a key."""
+        env = os.environ if environ is None else environ
+        key = env.get("OPENAI_API_KEY", "").strip()
+        if not key:
+            return None
+        return cls(
+            api_key=key,
+            base_url=env.get("OPENAI_BASE_URL") or None,
+            organization=env.get("OPENAI_ORG_ID") or None,
+        )
+
+    def __repr__(self) -> str:
+        state = "offline" if self._api_key is None else "key set"
+        return f"OpenAIChatClient(base_url={self._base_url!r}, {state})"
+
+    @property
+    def _where(self) -> str:
+        return f"POST {self._base_url.rstrip('/')}/chat/completions"
+
+    def _options(self, retries: int, http_client: Callable[..., object]) -> dict[str, Any]:
+        import httpx2  # the SDK's HTTP library
+
+        if self._tls is None:  # loading CA certificates costs ~30 ms: once, not once per loop
+            self._tls = httpx2.create_ssl_context()
+        return {
+            "api_key": self._api_key,
+            "base_url": self._base_url,
+            "organization": self._organization,
+            "default_headers": self._headers or None,
+            "max_retries": retries,
+            "http_client": http_client(verify=self._tls),
+        }
+
+    def _offline(self, request: LLMRequest, started: float) -> LLMResponse:
+        message = "no API key configured; set OPENAI_API_KEY or pass api_key="
+        return _failed(request, started, LLMFailure("offline", message))
+
+    @staticmethod
+    def _pick(clients: dict[int, _SDK], retries: int, new: Callable[[], _SDK]) -> _SDK:
+        """The SDK client for this many retries; all share the first one's connections."""
+        if retries not in clients:
+            first = next(iter(clients.values()), None)
+            clients[retries] = new() if first is None else first.with_options(max_retries=retries)
+        return clients[retries]
+
+    def _sync_client(self, retries: int) -> openai.OpenAI:
+        import openai
+
+        with self._lock:
+
+            def new() -> openai.OpenAI:
+                return openai.OpenAI(**self._options(retries, openai.DefaultHttpxClient))
+
+            return self._pick(self._sync, retries, new)
+
+    async def _async_client(self, retries: int) -> openai.AsyncOpenAI:
+        import openai
+
+        def new() -> openai.AsyncOpenAI:
+            return openai.AsyncOpenAI(**self._options(retries, openai.DefaultAsyncHttpxClient))
+
+        loop = asyncio.get_running_loop()
+        guard = None
+        with self._lock:
+            for old in [old for old in self._async if old.is_closed()]:
+                del self._async[old]  # a finished loop's client cannot be used again
+                self._guards.pop(old, None)
+            clients = self._async.setdefault(loop, {})
+            client = self._pick(clients, retries, new)
+            if loop not in self._guards:
+                guard = self._guards[loop] = _close_with_loop(next(iter(clients.values())))
+        if guard is not None:
+            await guard.asend(None)  # runs to its ``yield``: now the loop will finalize it
+        return client
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        started = time.perf_counter()
+        if self._api_key is None:
+            return self._offline(request, started)
+        try:
+            client = self._sync_client(request.settings.retries)
+            started = time.perf_counter()  # time the call, not the SDK's first import
+            completion = client.chat.completions.create(**_create_args(request))
+            return _from_completion(completion, request, started)
+        except Exception as exc:  # every failure becomes an LLMResponse
+            return _failed(request, started, _failure(exc, self._where, request.settings))
+
+    async def acomplete(self, request: LLMRequest) -> LLMResponse:
+        started = time.perf_counter()
+        if self._api_key is None:
+            return self._offline(request, started)
+        try:
+            client = await self._async_client(request.settings.retries)
+            started = time.perf_counter()  # time the call, not the SDK's first import
+            completion = await client.chat.completions.create(**_create_args(request))
+            return _from_completion(completion, request, started)
+        except Exception as exc:  # every failure becomes an LLMResponse
+            return _failed(request, started, _failure(exc, self._where, request.settings))
+
+    def astream(self, request: LLMRequest) -> LLMStream:
+        return LLMStream(self._stream_events(request))
+
+    async def _stream_events(self, request: LLMRequest) -> AsyncIterator[str | LLMResponse]:
+        started = time.perf_counter()
+        if self._api_key is None:
+            yield self._offline(request, started)
+            return
+        assembly = _Assembly()
+        try:
+            client = await self._async_client(request.settings.retries)
+            started = time.perf_counter()  # time the call, not the SDK's first import
+            stream = await client.chat.completions.create(
+                **_create_args(request), stream=True, stream_options={"include_usage": True}
+            )
+            try:
+                async for chunk in stream:
+                    yield assembly.add(chunk)
+            finally:
+                await stream.close()
+        except Exception as exc:  # every failure becomes an LLMResponse
+            failure = _failure(exc, self._where, request.settings)
+            yield _failed(request, started, failure, assembly.text)
+            return
+        yield assembly.result(request, started, self._where)
+
+    def close(self) -> None:
+        """Close the sync client's connections (async ones need ``aclose``)."""
+        with self._lock:
+            clients, self._sync = list(self._sync.values()), {}
+        for client in clients[:1]:  # the others share its connection pool
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async client of the running event loop, and the sync client."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._async.pop(loop, None)
+            guard = self._guards.pop(loop, None)
+        if guard is not None:
+            await guard.aclose()  # its ``finally`` closes the connection pool
+        self.close()
