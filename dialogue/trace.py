@@ -57,7 +57,11 @@ class Trace:
     matched: str | None = None
     """The keyword or pattern that fired."""
     transition: str | None = None
-    """Where the transition taken is written, e.g. ``menu.on.track[0]``."""
+    """Where the (last) transition taken is written, e.g. ``menu.on.track[0]``."""
+    transitions: list[str] = field(default_factory=list)
+    """Every transition taken this turn, in order, as ``flow:label``."""
+    entered: list[tuple[str, str]] = field(default_factory=list)
+    """Every ``(flow, state)`` entered this turn, in order (re-entries included)."""
     slot_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     """Slot -> (before, after), for every slot whose value changed."""
     no_match_count: int = 0

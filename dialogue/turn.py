@@ -116,6 +116,7 @@ class Turn:
         s.step = s.attempts = s.no_match = 0
         s.pending = None
         self.step(f"enter {s.flow}.{st.name}" if s.stack else f"enter {st.name}")
+        self.trace.entered.append((s.flow, st.name))
         for name in st.clear:
             s.slots.pop(name, None)
         if st.set:
@@ -193,6 +194,7 @@ class Turn:
         """Run a transition; True if it moved to another (or the same) state."""
         s = self.session
         self.trace.transition = t.label
+        self.trace.transitions.append(f"{s.flow}:{t.label}")
         if t.set:
             ctx = self.context()
             for name, value in [(n, v.evaluate(ctx)) for n, v in t.set]:
@@ -346,6 +348,7 @@ class Turn:
             self.goto(slot.on_exhausted)
             yield from self.settle()
             return
+        self.step(f"reprompt {s.pending} {s.attempts}")
         if slot.invalid:
             self.say(slot.invalid, nth=s.attempts - 1)
         else:
@@ -362,6 +365,7 @@ class Turn:
             self.goto(policy.goto)
             yield from self.settle()
             return
+        self.step(f"no-match {s.no_match}")
         self.say(policy.say, nth=s.no_match - 1)
         if s.pending is not None:
             self.ask(s.pending)
