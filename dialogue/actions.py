@@ -63,8 +63,15 @@ class ActionRunner:
     """The registered actions of one engine, and the means to run them."""
 
     def __init__(
-        self, actions: Mapping[str, Action] | None = None, *, max_workers: int = 8
+        self,
+        actions: Mapping[str, Action] | None = None,
+        *,
+        max_workers: int = 8,
+        threads: bool = True,
     ) -> None:
+        """``threads=False``: sync actions run inline in ``run`` (~40 us faster per call),
+        and their timeout is only checked once they return (a hung action hangs the turn)."""
+        self.threads = threads
         self._actions: dict[str, Action] = {}
         for name, fn in (actions or {}).items():
             if not callable(fn):
@@ -102,6 +109,8 @@ class ActionRunner:
     def run(self, call: ActionCall) -> Any:
         """Run an action from synchronous code; raises ActionError / ActionTimeout."""
         fn = self._get(call.name)
+        if not self.threads and not inspect.iscoroutinefunction(fn):
+            return self._inline(fn, call)
         target: Callable[[], Any]
         if inspect.iscoroutinefunction(fn):
             target = lambda: asyncio.run(fn(**call.arguments))  # noqa: E731
@@ -115,6 +124,16 @@ class ActionRunner:
             raise ActionTimeout(call.name, f"did not finish within {call.timeout:g} s") from None
         except Exception as exc:  # the action's own failure, whatever it is
             raise ActionError(call.name, f"raised {type(exc).__name__}: {exc}") from exc
+        return check_result(call.name, value)
+
+    def _inline(self, fn: Action, call: ActionCall) -> Any:
+        started = time.perf_counter()
+        try:
+            value = fn(**call.arguments)
+        except Exception as exc:  # the action's own failure, whatever it is
+            raise ActionError(call.name, f"raised {type(exc).__name__}: {exc}") from exc
+        if time.perf_counter() - started > call.timeout:
+            raise ActionTimeout(call.name, f"did not finish within {call.timeout:g} s")
         return check_result(call.name, value)
 
     def outcome(self, call: ActionCall) -> ActionOutcome:

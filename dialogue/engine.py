@@ -72,20 +72,22 @@ class Engine:
         llm_settings: Mapping[str, Any] | None = None,
         llm_cache: int = 0,
         trace_prompts: bool = False,
+        action_threads: bool = True,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
         self.store: Any = MemoryStore() if store is None else store
-        self.actions = ActionRunner(actions)
+        self.actions = ActionRunner(actions, threads=action_threads)
         self._clock = clock or datetime.datetime.now
         self.max_text_length = max_text_length or self.main.settings.max_text_length
-        self.history_turns = (
-            self.main.settings.history_turns if history_turns is None else history_turns
-        )
+        configured = self.main.settings.history_turns if history_turns is None else history_turns
         self._locks = SessionLocks()
         self.llm = LLMService(llm, cache_size=llm_cache)
         self.llm_settings = dict(llm_settings or {})
         self.trace_prompts = trace_prompts
+        if configured is None:
+            configured = self.main.llm_config.history_turns if self.llm.enabled else 0
+        self.history_turns = configured
         self._check_actions()
         self.offline = not self.llm.enabled and any(
             st.fallback is not None for f in bot.flows.values() for st in f.states.values()
@@ -147,7 +149,7 @@ class Engine:
     # -- the core ------------------------------------------------------------
 
     def _new_session(self, session_id: str, meta: dict[str, Any] | None = None) -> Session:
-        return Session(session_id, self.main.name, self.main.start, meta=meta or {})
+        return Session(session_id, self.main.name, self.main.start, meta=meta)
 
     def _begin(
         self, session_id: str, stored: Session | None, text: str | None
@@ -190,18 +192,18 @@ class Engine:
         s, trace = turn.session, turn.trace
         s.turn += 1
         old = turn.slots_before
-        names = [*old, *(k for k in s.slots if k not in old)]
-        trace.slot_changes = {
-            k: (old.get(k), s.slots.get(k)) for k in names if old.get(k) != s.slots.get(k)
-        }
+        if old != s.slots:
+            names = [*old, *(k for k in s.slots if k not in old)]
+            trace.slot_changes = {
+                k: (old.get(k), s.slots.get(k)) for k in names if old.get(k) != s.slots.get(k)
+            }
         if self.history_turns:
             if text is not None:
-                s.history.append(text[:500])
-                s.history.append("\n".join(turn.replies))
-            del s.history[: max(0, len(s.history) - 2 * self.history_turns)]
+                s.history = (*s.history, text[:500], "\n".join(turn.replies))
+            s.history = s.history[-2 * self.history_turns :]
         trace.flow_after, trace.state_after = s.flow, s.state
         trace.seconds = time.perf_counter() - started
-        return TurnResult(s.id, turn.replies, s.flow, s.state, s.slots, s.ended, trace)
+        return TurnResult(s.id, turn.replies, s.flow, s.state, dict(s.slots), s.ended, trace)
 
     def _degraded(
         self,

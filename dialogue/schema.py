@@ -385,8 +385,9 @@ class Settings(_Model):
     max_text_length: int = Field(2000, ge=1)
     """Longer messages get ``too_long_reply`` and leave the session unchanged."""
     action_timeout: float = Field(5.0, gt=0)
-    history_turns: int = Field(10, ge=0, le=1000)
-    """How many recent turns a session keeps (for the LLM fallback and traces)."""
+    history_turns: int | None = Field(None, ge=0, le=1000)
+    """How many recent turns a session keeps. Default: ``llm.history_turns`` when the
+    engine has an LLM client (the fallback sends them), else none (sessions stay small)."""
     action_error_reply: Texts = ()
     too_long_reply: Texts = ()
 

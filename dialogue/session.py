@@ -8,12 +8,21 @@ history). It never holds compiled objects: those are shared by every session.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from dialogue.errors import SessionError
 
 FORMAT = 1
 """Version of the serialised form; bumped when ``to_dict`` changes shape."""
+
+
+class Frame(NamedTuple):
+    """A calling flow on the stack: where to resume when the sub-flow it called ends."""
+
+    flow: str
+    state: str
+    step: int
+    pending: str | None
 
 
 @dataclass(slots=True)
@@ -30,17 +39,17 @@ class Session:
     """Consecutive turns nothing matched."""
     step: int = 0
     """Progress inside the current state: 0 collecting, 1 action called, 2 sub-flow done."""
-    stack: list[list[Any]] = field(default_factory=list)
-    """Calling flows: ``[flow, state, mode, pending]``; mode ``next`` or ``resume``."""
+    stack: tuple[Frame, ...] = ()
+    """Calling flows, innermost last: where each resumes when its sub-flow ends."""
     turn: int = 0
     tokens: int = 0
     """LLM tokens this session has spent (prompt + completion)."""
-    history: list[str] = field(default_factory=list)
+    history: tuple[str, ...] = ()
     """Alternating user text and bot reply (replies joined by a newline), newest last."""
     ended: bool = False
     version: int = 0
     """How many times the store has saved this session (optimistic locking)."""
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] | None = None
     """Free data of the embedding code (channel, user id ...); never read by the engine."""
 
     def copy(self) -> Session:
@@ -54,13 +63,13 @@ class Session:
             self.attempts,
             self.no_match,
             self.step,
-            [list(frame) for frame in self.stack],
+            self.stack,
             self.turn,
             self.tokens,
-            list(self.history),
+            self.history,
             self.ended,
             self.version,
-            dict(self.meta) if self.meta else {},
+            dict(self.meta) if self.meta else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,13 +83,13 @@ class Session:
             "attempts": self.attempts,
             "no_match": self.no_match,
             "step": self.step,
-            "stack": self.stack,
+            "stack": [list(frame) for frame in self.stack],
             "turn": self.turn,
             "tokens": self.tokens,
-            "history": self.history,
+            "history": list(self.history),
             "ended": self.ended,
             "version": self.version,
-            "meta": self.meta,
+            "meta": self.meta or {},
         }
 
     @classmethod
@@ -97,13 +106,13 @@ class Session:
                 attempts=int(data["attempts"]),
                 no_match=int(data["no_match"]),
                 step=int(data["step"]),
-                stack=[list(frame) for frame in data["stack"]],
+                stack=tuple(Frame(*frame) for frame in data["stack"]),
                 turn=int(data["turn"]),
                 tokens=int(data.get("tokens", 0)),
-                history=[str(item) for item in data["history"]],
+                history=tuple(str(item) for item in data["history"]),
                 ended=bool(data["ended"]),
                 version=int(data["version"]),
-                meta=dict(data.get("meta") or {}),
+                meta=dict(data["meta"]) if data.get("meta") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SessionError(

@@ -28,7 +28,7 @@ from dialogue.consult import consult
 from dialogue.errors import DialogueError
 from dialogue.fallback import LLMCall
 from dialogue.rules import IntentMatch, Prepared
-from dialogue.session import Session
+from dialogue.session import Frame, Session
 from dialogue.templates import Text
 from dialogue.trace import ActionTrace, Trace
 
@@ -61,6 +61,7 @@ class Turn:
         self.session = session
         self.trace = trace
         self.replies: list[str] = []
+        self._moved()
         self.slots_before = dict(session.slots)
         self._today = today
         self.llm_enabled = llm_enabled
@@ -70,13 +71,10 @@ class Turn:
 
     # -- small helpers -----------------------------------------------------
 
-    @property
-    def flow(self) -> CompiledFlow:
-        return self.bot.flows[self.session.flow]
-
-    @property
-    def state(self) -> CState:
-        return self.flow.states[self.session.state]
+    def _moved(self) -> None:
+        """Look up the current flow and state again (after every move)."""
+        self.flow: CompiledFlow = self.bot.flows[self.session.flow]
+        self.state: CState = self.flow.states[self.session.state]
 
     @property
     def today(self) -> datetime.date:
@@ -94,7 +92,8 @@ class Turn:
         if not texts:
             return
         index = self.session.turn if nth is None else min(nth, len(texts) - 1)
-        self.replies.append(texts[index % len(texts)].render(self.context()))
+        text = texts[index % len(texts)]
+        self.replies.append(text.source if text.static else text.render(self.context()))
 
     def set_slot(self, name: str, value: Any) -> None:
         self.session.slots[name] = value
@@ -108,6 +107,7 @@ class Turn:
         """Fire the machine to ``target`` and run the target's entry steps."""
         s = self.session
         s.state = self.flow.machine.fire(s.state, target)
+        self._moved()
         self.enter(carry)
 
     def enter(self, carry: Prepared | None = None) -> None:
@@ -130,9 +130,10 @@ class Turn:
     def push(self, flow: str) -> None:
         """Call a sub-flow; it returns here when it reaches a final state."""
         s = self.session
-        s.stack.append([s.flow, s.state, s.step, s.pending])
+        s.stack = (*s.stack, Frame(s.flow, s.state, s.step, s.pending))
         s.flow = flow
-        s.state = self.flow.start
+        s.state = self.bot.flows[flow].start
+        self._moved()
         self.step(f"call flow {flow}")
         self.enter()
 
@@ -140,7 +141,9 @@ class Turn:
         s = self.session
         if not s.stack:
             return False
-        s.flow, s.state, s.step, s.pending = s.stack.pop()
+        s.flow, s.state, s.step, s.pending = s.stack[-1]
+        self._moved()
+        s.stack = s.stack[:-1]
         s.attempts = s.no_match = 0
         self.step(f"return to {s.flow}.{s.state}")
         return True
@@ -328,7 +331,9 @@ class Turn:
             s.slots.pop(slot, None)
         if intent.goto is not None:
             while s.flow != owner and s.stack:
-                s.flow, s.state = s.stack.pop()[:2]
+                s.flow, s.state = s.stack[-1][:2]
+                self._moved()
+                s.stack = s.stack[:-1]
             self.say(intent.say)
             self.goto(intent.goto, carry=text)
         elif intent.flow is not None:

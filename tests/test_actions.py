@@ -101,3 +101,13 @@ def test_missing_actions_module() -> None:
         load_actions_module("nowhere.py", base=Path("/nonexistent"))
     with pytest.raises(ConfigurationError):
         load_actions_module("no_such_module_xyz")
+
+
+def test_inline_sync_actions() -> None:
+    runner = ActionRunner({"add": add, "aadd": aadd, "slow": slow, "boom": boom}, threads=False)
+    assert runner.run(call("add", a=1, b=2)) == 3
+    assert runner.run(call("aadd", a=1, b=2)) == 3  # async ones still get their own loop
+    with pytest.raises(ActionTimeout):  # checked after it returns
+        runner.run(call("slow", timeout=0.05))
+    with pytest.raises(ActionError):
+        runner.run(call("boom"))

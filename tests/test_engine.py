@@ -378,12 +378,12 @@ def test_history_is_bounded(make_engine: Make) -> None:
         engine.handle("s", text)
     session = engine.session("s")
     assert session is not None
-    assert session.history == [
+    assert session.history == (
         "no",
         "AB123456 is shipped.\nHi! Say track.",
         "help",
         "I track orders.",
-    ]
+    )
 
 
 def test_reset_forgets_the_session(shop: Engine) -> None:

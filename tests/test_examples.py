@@ -702,7 +702,7 @@ def test_restaurant_cancel_in_the_sub_flow(restaurant: Engine) -> None:
     result = turn(restaurant, "cancel", ["No problem, I've cleared that."], "menu")
     assert (result.flow, result.slots) == ("restaurant", {})
     session = restaurant.session("s")
-    assert session is not None and session.stack == []
+    assert session is not None and session.stack == ()
     # The sub-flow runs again from the start.
     turn(restaurant, "table for 2 tomorrow at 8pm", [ASK_NAME], "asking")
 

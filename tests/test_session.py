@@ -4,16 +4,20 @@ import json
 import pytest
 
 from dialogue.errors import ConflictError, SessionError
-from dialogue.session import Session
+from dialogue.session import Frame, Session
 from dialogue.stores import AsyncSessionStore, MemoryStore, SessionStore
 
 
 def sample() -> Session:
-    s = Session(
-        "u1", "shop", "menu", slots={"order_id": "AB123456"}, stack=[["shop", "menu", 2, None]]
+    return Session(
+        "u1",
+        "shop",
+        "menu",
+        slots={"order_id": "AB123456"},
+        stack=(Frame("shop", "menu", 2, None),),
+        history=("hi", "hello"),
+        meta={"channel": "web"},
     )
-    s.history.extend(["hi", "hello"])
-    return s
 
 
 def test_round_trip_through_json() -> None:
@@ -26,11 +30,11 @@ def test_copy_is_independent() -> None:
     s = sample()
     c = s.copy()
     c.slots["order_id"] = "X"
-    c.stack[0][1] = "other"
-    c.history.append("more")
-    assert s.slots["order_id"] == "AB123456"
-    assert s.stack[0][1] == "menu"
-    assert s.history == ["hi", "hello"]
+    assert c.meta is not None
+    c.meta["channel"] = "sms"
+    assert s.slots["order_id"] == "AB123456" and s.meta == {"channel": "web"}
+    # stack and history are tuples: changed by replacing them, never in place
+    assert isinstance(c.stack, tuple) and isinstance(c.history, tuple)
 
 
 @pytest.mark.parametrize("data", [{}, {"format": 99}, {"format": 1, "id": "x"}, [1, 2]])

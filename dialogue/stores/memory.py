@@ -9,7 +9,11 @@ from dialogue.session import Session
 
 
 class MemoryStore:
-    """Sessions in a dict. Loads hand out copies, so a failed turn changes nothing."""
+    """Sessions in a dict. Loads hand out copies, so a failed turn changes nothing.
+
+    ``save`` keeps the very object it is given: the caller hands it over and must
+    not change it afterwards (the engine doesn't; it works on the next ``load``'s copy).
+    """
 
     def __init__(self) -> None:
         self._sessions: dict[str, Session] = {}
@@ -36,7 +40,7 @@ class MemoryStore:
                     session_id=session.id,
                 )
             session.version += 1
-            self._sessions[session.id] = session.copy()
+            self._sessions[session.id] = session  # the engine never touches it after saving
 
     def delete(self, session_id: str) -> None:
         with self._lock:

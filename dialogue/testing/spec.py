@@ -1,0 +1,410 @@
+"""Conversation test files: the format (pydantic models) and loading them with positions.
+
+A test file names the flow under test and lists conversations; each
+conversation is a list of steps, a user message and what should happen::
+
+    flow: ../customer_service.yaml        # relative to this file
+    conversations:
+      - name: track an order
+        steps:
+          - user: where is my order AB123456
+            bot_contains: on its way
+            state: menu
+
+`parse_spec` is pure (text in, `LoadedSpec` out); `load_spec` reads a file.
+Every problem is a `FlowError` at ``path:line:col``, like a flow file's.
+``spec_json_schema()`` is the JSON Schema for editors.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dialogue._explain import _did_you_mean, _fields, _unwrap
+from dialogue._yaml import Loc, SourceMap, dotted, kind_of, load_yaml, show
+from dialogue.errors import Diagnostic, FlowError, FlowErrors
+
+DEFAULT_TODAY = datetime.date(2026, 6, 1)
+"""The date conversations run on unless they say ``today:`` (a Monday), at 12:00."""
+
+RULES = (
+    "start", "intent", "intent_blocked", "slot", "invalid", "no_match", "no_input", "llm",
+    "too_long", "error",
+)  # fmt: skip
+"""What can answer a message (``Trace.rule``)."""
+LLM_OUTCOMES = ("intent", "slots", "reply", "nothing", "rejected", "failed", "budget", "offline")
+"""What the LLM fallback did (``LLMTrace.outcome``)."""
+FAULTS = ("timeout", "malformed", "refusal")
+"""Named LLM faults; an HTTP status (400-599) is a fault too."""
+
+MAX_BYTES = 1_000_000
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _as_list(value: Any) -> Any:
+    """One string (or mapping) where a list is expected: a list of one."""
+    return [value] if isinstance(value, (str, dict, BaseModel)) else value
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{show(pattern)} is not a valid regular expression: {exc}") from None
+    return pattern
+
+
+Texts = Annotated[tuple[str, ...], BeforeValidator(_as_list)]
+"""One string or a list of strings."""
+Regexes = Annotated[tuple[Annotated[str, BeforeValidator(_regex)], ...], BeforeValidator(_as_list)]
+Name = Annotated[str, Field(pattern=r"^[^\W\d]\w*$")]
+
+
+class ActionStub(_Model):
+    """What a stubbed business action does when called: return a value or fail."""
+
+    returns: Any = None
+    raises: str | None = None
+    """The action fails with this message (the flow's ``on_error`` path runs)."""
+
+    @model_validator(mode="after")
+    def _one(self) -> ActionStub:
+        if len(self.model_fields_set & {"returns", "raises"}) != 1:
+            raise ValueError("a stub either 'returns' a value or 'raises' an error message")
+        return self
+
+
+Stubs = dict[Name, Annotated[tuple[ActionStub, ...], BeforeValidator(_as_list)]]
+"""Action name -> its stub, or a list of stubs for successive calls (the last repeats)."""
+
+
+class LLMAnswer(_Model):
+    """A structured LLM answer: an intent, slot values and/or a reply (all optional)."""
+
+    intent: str | None = None
+    slots: dict[str, Any] = Field(default_factory=dict)
+    reply: str | None = None
+
+    def data(self) -> dict[str, Any]:
+        """The JSON object the model answers: only the keys written."""
+        return {key: getattr(self, key) for key in ("intent", "slots", "reply") if key in self.model_fields_set}
+
+
+class LLMText(_Model):
+    """A free-text LLM answer, sent as is (for ``mode: respond``, or to send non-JSON)."""
+
+    text: str
+
+
+class LLMFault(_Model):
+    """The LLM endpoint fails: an HTTP status, or timeout, malformed body, refusal."""
+
+    fault: Annotated[int, Field(ge=400, le=599)] | Literal["timeout", "malformed", "refusal"]
+
+
+def _llm_kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "fault" if "fault" in value else "text" if "text" in value else "answer"
+    return {LLMFault: "fault", LLMText: "text"}.get(type(value), "answer")
+
+
+LLMScript = Annotated[
+    Annotated[LLMAnswer, Tag("answer")]
+    | Annotated[LLMText, Tag("text")]
+    | Annotated[LLMFault, Tag("fault")],
+    Discriminator(_llm_kind),
+]
+"""What the fake LLM answers to one request."""
+
+
+class Expect(_Model):
+    """What should have happened in a turn. Every key is optional; unset keys are not checked."""
+
+    bot: Texts | None = None
+    """The replies, exactly (one string: the turn has exactly that one reply)."""
+    bot_contains: Texts | None = None
+    """Each text appears somewhere in the replies."""
+    bot_matches: Regexes | None = None
+    """Each regular expression matches somewhere in the replies (``re.search``)."""
+    bot_one_of: tuple[str, ...] | None = Field(None, min_length=1)
+    """The replies (joined by a newline) are exactly one of these."""
+    state: str | None = None
+    """The state after the turn; ``flow.state`` to name the flow too."""
+    flow: str | None = None
+    """The flow the conversation is in after the turn (sub-flows)."""
+    slots: dict[str, Any] | None = None
+    """These slots have these values after the turn (``null``: unset)."""
+    slots_set: Texts | None = None
+    """These slots have a value after the turn."""
+    slots_unset: Texts | None = None
+    """These slots have no value after the turn."""
+    intent: str | None = None
+    """The intent that fired (by a rule or the LLM)."""
+    rule: Literal[RULES] | None = None  # type: ignore[valid-type]
+    """What answered the message: ``intent``, ``slot``, ``llm``, ``no_match``..."""
+    llm_called: bool | None = None
+    """Whether the LLM was asked this turn."""
+    llm_outcome: Literal[LLM_OUTCOMES] | None = None  # type: ignore[valid-type]
+    """What the LLM fallback did: ``reply``, ``intent``, ``failed``, ``offline``..."""
+    calls: Texts | None = None
+    """The business actions called this turn, in order."""
+    ended: bool | None = None
+    """The conversation reached a final state."""
+
+    def given(self) -> list[str]:
+        """The expectation keys that were written."""
+        return [key for key in type(self).model_fields if key in self.model_fields_set]
+
+
+class StepSpec(Expect):
+    """One turn: what the user says (and the LLM answers, if asked), and the expectations.
+
+    Without ``user`` (first step only) the step checks the bot's greeting.
+    """
+
+    user: str | None = None
+    llm: LLMScript | None = None
+    """The LLM's answer this turn (the conversation then runs with a fake LLM)."""
+
+
+class ConversationSpec(_Model):
+    name: str = Field(min_length=1)
+    description: str = ""
+    skip: str | None = None
+    """Skip this conversation, giving the reason."""
+    today: datetime.date | None = None
+    slots: dict[Name, Any] = Field(default_factory=dict)
+    """Slot values the session starts with (before the greeting)."""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """Session metadata (``Session.meta``) the session starts with."""
+    actions: Stubs = Field(default_factory=dict)
+    """Stubbed business actions, over the file's ``actions``."""
+    steps: tuple[StepSpec, ...] = Field(min_length=1)
+
+    @property
+    def uses_llm(self) -> bool:
+        return any(step.llm is not None for step in self.steps)
+
+
+class SpecFile(_Model):
+    """A conversation test file."""
+
+    flow: str = Field(min_length=1)
+    """The flow file under test, relative to this file."""
+    main: Name | None = None
+    """The flow to start in, when the file imports several."""
+    today: datetime.date | None = None
+    """The date every conversation runs on (default 2026-06-01)."""
+    actions: Stubs = Field(default_factory=dict)
+    """Stubbed business actions of every conversation; the others are the flow's own."""
+    conversations: tuple[ConversationSpec, ...] = Field(min_length=1)
+
+    @field_validator("flow")
+    @classmethod
+    def _yaml_file(cls, value: str) -> str:
+        if not value.endswith((".yaml", ".yml")):
+            raise ValueError(f"{show(value)} is not a flow file (a .yaml path)")
+        return value
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated test file with where it came from."""
+
+    path: Path
+    spec: SpecFile
+    source: SourceMap
+
+    @property
+    def flow_path(self) -> Path:
+        return self.path.parent / self.spec.flow
+
+    def line(self, loc: Loc) -> int:
+        """The line of a key (or the nearest enclosing one) in the file."""
+        return self.source.key_position(loc)[0]
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The JSON Schema of conversation test files."""
+    return SpecFile.model_json_schema()
+
+
+def parse_spec(text: str | bytes, *, path: str | os.PathLike[str] = "<string>") -> LoadedSpec:
+    """Parse and check a test file's text; raises `FlowError` (``path:line:col``)."""
+    name = os.fspath(path)
+    data, source = load_yaml(text, path=name, max_bytes=MAX_BYTES)
+    try:
+        spec = SpecFile.model_validate(data)
+    except ValidationError as exc:
+        raise FlowErrors(_explain(exc, data, source)) from None
+    problems = _check(spec, source)
+    if problems:
+        raise FlowErrors(problems)
+    return LoadedSpec(Path(name), spec, source)
+
+
+def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
+    """Read, parse and check a test file, and that the flow file it names exists."""
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        message = f"cannot read the test file: {exc.strerror}"
+        raise FlowError(Diagnostic(str(file), 1, 1, "unreadable", message)) from None
+    loaded = parse_spec(data, path=file)
+    if not loaded.flow_path.is_file():
+        message = f"flow file '{loaded.spec.flow}' not found (looked for {loaded.flow_path})"
+        hint = "the path is relative to the folder of this test file"
+        raise FlowError(loaded.source.diagnostic(("flow",), "file_not_found", message, hint))
+    return loaded
+
+
+def is_spec_file(path: Path) -> bool:
+    """Whether a file's name makes it a conversation test: ``test_*.yaml`` or ``*.test.yaml``."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    return path.name.startswith("test_") or path.stem.endswith(".test")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check(spec: SpecFile, source: SourceMap) -> list[Diagnostic]:
+    """Rules of the format that pydantic does not see: names, the greeting step."""
+    problems: list[Diagnostic] = []
+    first: dict[str, int] = {}
+    for i, conv in enumerate(spec.conversations):
+        loc: Loc = ("conversations", i)
+        if conv.name in first:
+            line = source.position(("conversations", first[conv.name], "name"))[0]
+            message = f"two conversations are named '{conv.name}' (the first on line {line})"
+            hint = "give each conversation its own name: it is the test's id"
+            problems.append(source.diagnostic(loc + ("name",), "duplicate_name", message, hint))
+        first.setdefault(conv.name, i)
+        for j, step in enumerate(conv.steps):
+            where = loc + ("steps", j)
+            if step.user is None and j > 0:
+                message = f"step {j + 1} of conversation '{conv.name}' has no 'user' message"
+                hint = "only the first step may leave 'user' out: it then checks the greeting"
+                problems.append(source.diagnostic(where, "missing_key", message, hint))
+            elif step.user is None and step.llm is not None:
+                message = "'llm' needs a 'user' message: the greeting never asks the LLM"
+                problems.append(source.diagnostic(where + ("llm",), "invalid", message))
+    return problems
+
+
+# --------------------------------------------------------------------------- explaining
+
+_EXPECTED = {
+    "string": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
+    "dict": "a mapping", "model": "a mapping", "tuple": "a list", "list": "a list",
+    "date": "a date such as 2026-06-01", "literal": "",
+}  # fmt: skip
+
+
+def _walk(error_loc: tuple[str | int, ...], data: Any) -> tuple[Loc, Any, bool]:
+    """The YAML location of an error, the model holding it, and whether it is at a key."""
+    tp: Any = SpecFile
+    model: Any = SpecFile
+    node, loc = data, ()
+    for element in error_loc:
+        core, _ = _unwrap(tp)
+        if element == "[key]":
+            return loc, model, True
+        if isinstance(core, type) and issubclass(core, BaseModel):
+            model, tp = core, _fields(core).get(str(element))
+        elif isinstance(element, str) and not isinstance(node, dict):
+            continue  # a union member's tag (str, list[str], answer ...)
+        else:
+            args = getattr(core, "__args__", ())
+            tp = args[-1] if args else None
+        if isinstance(node, dict) and element in node:
+            node, loc = node[element], loc + (element,)
+        elif isinstance(node, list) and isinstance(element, int) and element < len(node):
+            node, loc = node[element], loc + (element,)
+        elif isinstance(element, str):
+            node, loc = None, loc + (element,)
+    return loc, model, False
+
+
+def _place(loc: Loc, data: Any) -> tuple[str, Loc]:
+    """Where ``loc`` is in designer's words, and the rest of it."""
+    if len(loc) < 2 or loc[0] != "conversations" or not isinstance(loc[1], int):
+        return "at the top level", loc
+    conv = data["conversations"][loc[1]] if isinstance(data.get("conversations"), list) else None
+    name = conv.get("name") if isinstance(conv, dict) else None
+    where = f"conversation '{name}'" if isinstance(name, str) else f"conversation {loc[1] + 1}"
+    if len(loc) >= 4 and loc[2] == "steps" and isinstance(loc[3], int):
+        return f"in step {loc[3] + 1} of {where}", loc[4:]
+    return f"in {where}", loc[2:]
+
+
+def _message(error: Any, loc: Loc, model: Any, at_key: bool, data: Any) -> tuple[str, str, str]:
+    kind, where_rest = error["type"], _place(loc[:-1] if loc else loc, data)
+    where, rest = where_rest
+    key = str(loc[-1]) if loc else ""
+    subject = f"'{dotted((*rest, loc[-1]))}' {where}" if loc else "the file"
+    if kind == "extra_forbidden":
+        allowed = list(_fields(model))
+        hint = _did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+        return "unknown_key", f"unknown key '{key}' {where}", hint
+    if kind == "missing":
+        return "missing_key", f"missing required key '{key}' {where}", ""
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(error["ctx"].get("expected", "")))
+        listed = ", ".join(f"'{c}'" for c in choices)
+        message = f"{subject}: {show(error['input'])} is not one of {listed}"
+        return "bad_choice", message, _did_you_mean(error["input"], choices)
+    if kind == "string_pattern_mismatch" or at_key:
+        rule = "use letters, digits and _, not starting with a digit"
+        return "bad_name", f"{show(error['input'])} is not a valid name: {rule}", ""
+    if kind == "value_error":
+        return "invalid", f"{subject}: {error['ctx']['error']}", ""
+    expected = _EXPECTED.get(kind.split("_")[0])
+    if expected:
+        got = kind_of(error["input"]) if kind.endswith("_type") else show(error["input"])
+        return "wrong_type", f"{subject}: expected {expected}, got {got}", ""
+    return "invalid", f"{subject}: {error['msg'][0].lower()}{error['msg'][1:]}", ""
+
+
+def _explain(exc: ValidationError, data: Any, source: SourceMap) -> list[Diagnostic]:
+    """Pydantic's errors as diagnostics; the alternatives of a union become one message."""
+    found: dict[tuple[Loc, bool], list[tuple[str, str, str]]] = {}
+    for error in exc.errors(include_url=False):
+        loc, model, at_key = _walk(error["loc"], data)
+        at_key = at_key or error["type"] in ("extra_forbidden", "missing")
+        place = loc[:-1] if error["type"] == "missing" else loc
+        found.setdefault((place, at_key), []).append(_message(error, loc, model, at_key, data))
+    diagnostics = []
+    for (loc, at_key), texts in found.items():
+        code, message, hint = texts[0]
+        if len(texts) > 1 and all(code == "wrong_type" for code, _, _ in texts):
+            wanted = [m.split(": expected ", 1)[1].split(", got")[0] for _, m, _ in texts]
+            head, got = message.split(": expected ", 1)[0], message.rsplit(", got ", 1)[1]
+            message = f"{head}: expected {' or '.join(dict.fromkeys(wanted))}, got {got}"
+        elif len(texts) > 1 and code != "unknown_key":
+            message = "; ".join(dict.fromkeys(m for _, m, _ in texts))
+        for code, message_n, hint_n in texts if code == "unknown_key" else [(code, message, hint)]:
+            diagnostics.append(source.diagnostic(loc, code, message_n, hint_n, at_key=at_key))
+    return list(dict.fromkeys(diagnostics))
