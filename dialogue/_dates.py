@@ -2,7 +2,7 @@
 
 English and Chinese, for :mod:`dialogue.slots`. Finders return every candidate in
 text order; a date or time value is ``None`` where the text has the shape of one
-but names none (``Feb 30``, ``25:00``). All patterns are compiled at import.
+but names none (``Feb 30``, ``25:00``). Patterns are compiled on first use (``LazyPattern``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import datetime
 import re
 from collections.abc import Callable
 
-from dialogue.rules import CJK_RANGES, WORD, KeywordIndex, phrases_pattern
+from dialogue.rules import CJK_RANGES, WORD, KeywordIndex, LazyPattern, phrases_pattern
 
 # --------------------------------------------------------------------------- Chinese numerals
 
@@ -62,7 +62,7 @@ _EN_WORDS = (
     rf"|(?:a\s|one\s)?hundred|a\sdozen|dozen|{'|'.join(sorted(_EN_UNITS, key=len, reverse=True))}"
 )
 _ZH_NOT_NUMBERS = "一起|一下|一样|一直|一定|一般|一些|一切|一共|一会|一点点|千万|万一"
-_NUMBER_RE = re.compile(
+_NUMBER_RE = LazyPattern(
     rf"(?<!{WORD}|[.,])(?P<num>[+-]?(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?|[+-]?\.\d+)"
     rf"(?!{WORD}|[.,]\d)"
     rf"|(?<!{WORD})(?P<word>{_EN_WORDS})(?!{WORD})"
@@ -127,7 +127,9 @@ _UNSURE = (
     "not certain|"
     "不确定|不知道|不清楚|可能|也许|或许|说不好|不一定|看情况"
 )
-_YES_NO = KeywordIndex(_phrases(_NO, False) + _phrases(_UNSURE, None) + _phrases(_YES, True))
+_YES_NO = KeywordIndex(
+    _phrases(_NO, False) + _phrases(_UNSURE, None) + _phrases(_YES, True), lazy=True
+)
 
 
 def yes_no(folded: str) -> bool | str:
@@ -147,13 +149,13 @@ def yes_no(folded: str) -> bool | str:
 # it can first match: numeric forms from the first digit, Chinese forms from the first
 # CJK character, English forms anchored at the words that start them.
 
-_FIRST_DIGIT = re.compile("[0-9]").search
-_FIRST_CJK = re.compile(f"[{CJK_RANGES}]").search
+_FIRST_DIGIT = LazyPattern("[0-9]").search
+_FIRST_CJK = LazyPattern(f"[{CJK_RANGES}]").search
 Search = Callable[[str, int], "re.Match[str] | None"]
 
 
-def _scan(folded: str, numeric: re.Pattern[str], chinese: re.Pattern[str], back: int,
-          anchor: Search, english: re.Pattern[str] | None) -> list[re.Match[str]]:  # fmt: skip
+def _scan(folded: str, numeric: LazyPattern, chinese: LazyPattern, back: int,
+          anchor: Search, english: LazyPattern | None) -> list[re.Match[str]]:  # fmt: skip
     """Matches of the three patterns, leftmost-longest, not overlapping.
 
     ``chinese`` starts ``back`` characters before the first CJK character; ``english``
@@ -207,7 +209,7 @@ _EN_DAY = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|we
 _ORD = "(?:st|nd|rd|th)?"
 _ZH_DAY = "[0-9]{1,2}|[一二三四五六七八九十]{1,3}"
 
-_DATE_NUMERIC = re.compile(
+_DATE_NUMERIC = LazyPattern(
     "(?<![0-9a-z/.-])(?:"
     "(?P<iy>[0-9]{4})(?P<sep>[-/.])(?P<im>[0-9]{1,2})(?P=sep)(?P<id>[0-9]{1,2})(?![-/.]?[0-9])"
     "|(?P<sm>[0-9]{1,2})/(?P<sd>[0-9]{1,2})(?:/(?P<sy>[0-9]{4}|[0-9]{2}))?(?![0-9/]|\\.[0-9])"
@@ -220,15 +222,15 @@ _DATE_WORDS = (
     "friday saturday sunday mon tue tues wed weds thu thur thurs fri sat sun "
     "today tonight tomorrow tmrw tmr yesterday"
 ).split()
-_DATE_ANCHOR = re.compile(phrases_pattern(_DATE_WORDS), re.DOTALL).search
-_DATE_ENGLISH = re.compile(
+_DATE_ANCHOR = LazyPattern(phrases_pattern(_DATE_WORDS), re.DOTALL).search
+_DATE_ENGLISH = LazyPattern(
     f"(?:(?P<am>{_MONTH}) ?(?P<ad>[0-9]{{1,2}}){_ORD}(?:,? (?P<ay>[0-9]{{4}}))?"
     "|(?P<rel>today|tonight|tomorrow|tmrw|tmr|yesterday)"
     f"|(?P<wd>{_EN_DAY})|(?:(?<=next )|(?<=this )|(?<=coming )|(?<=on ))(?P<wd2>sat|sun))"
     f"(?!{WORD})"
 )
 _MODIFIERS = ("next ", "this ", "coming ", "on ")
-_DATE_CHINESE = re.compile(
+_DATE_CHINESE = LazyPattern(
     "(?P<zrel>大后天|今天|今日|今晚|明天|明日|明晚|明早|后天|昨天|前天)"
     "|(?<!一)(?P<zwm>下下|下|这|本|上)?个?(?:周|星期|礼拜)(?P<zwd>[一二三四五六日天])"
     "|(?:(?P<zy2>[〇零一二三四五六七八九]{4})年)?(?P<zm2>[一二三四五六七八九十]{1,3})月"
@@ -282,9 +284,9 @@ def _english_date(m: re.Match[str], today: datetime.date) -> datetime.date | Non
 
 def _date_of(m: re.Match[str], today: datetime.date) -> datetime.date | None:
     g = m.group
-    if m.re is _DATE_ENGLISH:
+    if m.re is _DATE_ENGLISH.compiled():
         return _english_date(m, today)
-    if m.re is _DATE_CHINESE:
+    if m.re is _DATE_CHINESE.compiled():
         if g("zrel"):
             return today + _RELATIVE[g("zrel")]
         if g("zwd"):
@@ -312,14 +314,14 @@ _ZH_PERIOD = "早上|早晨|清晨|上午|中午|凌晨|" + "|".join(_ZH_PM)
 _ZH_HOUR = "[0-9]{1,2}|[零一二两三四五六七八九十]{1,3}"
 _ZH_MIN = "[0-9]{1,2}|[零〇一二三四五六七八九十]{1,3}"
 
-_TIME_NUMERIC = re.compile(
+_TIME_NUMERIC = LazyPattern(
     "(?<![0-9a-z:.])(?:"
     f"(?P<h>[0-9]{{1,2}})(?:[:.](?P<mi>[0-9]{{2}}))? ?(?P<ap>[ap])(?:m|\\.m\\.?)(?!{WORD})"
     "|(?P<h2>[0-9]{1,2}):(?P<mi2>[0-9]{2})(?![0-9:])"
     f"|(?P<h3>[0-9]{{1,2}}) ?o'?clock(?!{WORD}))"
 )
-_TIME_ENGLISH = re.compile(phrases_pattern(["noon", "midday", "midnight"]), re.DOTALL)
-_TIME_CHINESE = re.compile(
+_TIME_ENGLISH = LazyPattern(phrases_pattern(["noon", "midday", "midnight"]), re.DOTALL)
+_TIME_CHINESE = LazyPattern(
     f"(?P<zp>{_ZH_PERIOD})?(?<![0-9])(?P<zh>{_ZH_HOUR})[点點时時](?!间|候)"
     f"(?:(?P<zhalf>半)|(?P<zq>[一三])刻|(?P<zmi>{_ZH_MIN})分?)?钟?"
 )
@@ -371,16 +373,16 @@ def find_times(folded: str, *, strict: bool) -> list[str | None]:
     """
     found: list[str | None] = []
     for m in _scan(folded, _TIME_NUMERIC, _TIME_CHINESE, 2, _TIME_ENGLISH.search, None):
-        if m.re is _TIME_NUMERIC:
+        if m.re is _TIME_NUMERIC.compiled():
             found.append(_numeric_time(m))
-        elif m.re is _TIME_ENGLISH:
+        elif m.re is _TIME_ENGLISH.compiled():
             found.append("00:00" if m.group() == "midnight" else "12:00")
         elif not strict or _zh_is_clear(m):
             found.append(_zh_time(m))
     return found
 
 
-_BARE_HOUR = re.compile(
+_BARE_HOUR = LazyPattern(
     r"(?:at )?([0-9]{1,2}|[零一二两三四五六七八九十]{1,3})(?: ?(?:h|hrs?|hours?|o'?clock|点钟?))?"
 )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class SessionLocks:
@@ -31,6 +34,8 @@ class SessionLocks:
                 self._sync[key] = (lock, users - 1)
 
     def alock(self, key: str) -> asyncio.Lock:
+        import asyncio
+
         with self._guard:
             lock, users = self._async.get(key) or (asyncio.Lock(), 0)
             self._async[key] = (lock, users + 1)

@@ -10,7 +10,6 @@ or a result that is not JSON data becomes an ``ActionError``, never a crash.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import inspect
@@ -24,9 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogue.errors import ActionError, ActionTimeout, ConfigurationError
+
+if TYPE_CHECKING:
+    pass
 
 Action = Callable[..., Any]
 
@@ -108,6 +110,8 @@ class ActionRunner:
 
     def run(self, call: ActionCall) -> Any:
         """Run an action from synchronous code; raises ActionError / ActionTimeout."""
+        import asyncio
+
         fn = self._get(call.name)
         if not self.threads and not inspect.iscoroutinefunction(fn):
             return self._inline(fn, call)
@@ -158,6 +162,8 @@ class ActionRunner:
 
     async def arun(self, call: ActionCall) -> Any:
         """Run an action from a coroutine without blocking the event loop."""
+        import asyncio
+
         fn = self._get(call.name)
         if inspect.iscoroutinefunction(fn):
             pending = fn(**call.arguments)

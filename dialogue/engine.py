@@ -10,14 +10,13 @@ queue on a per-session lock (a thread lock for ``handle``, an asyncio lock for
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogue._locks import SessionLocks
 from dialogue.actions import Action, ActionCall, ActionRunner, load_actions_module
@@ -35,6 +34,9 @@ from dialogue.streaming import Sink, TurnStream
 from dialogue.templates import RenderError
 from dialogue.trace import Trace, TurnResult
 from dialogue.turn import Steps, Turn
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger("dialogue")
 
@@ -361,6 +363,8 @@ class Engine:
             return
 
     async def _aload(self, session_id: str) -> Session | None:
+        import asyncio
+
         if not hasattr(self.store, "aload"):
             return await asyncio.to_thread(self._load, session_id)
         try:
@@ -374,6 +378,8 @@ class Engine:
             ) from exc
 
     async def _asave(self, session: Session) -> None:
+        import asyncio
+
         if not hasattr(self.store, "asave"):
             await asyncio.to_thread(self._save, session)
             return

@@ -9,7 +9,6 @@ exception. A failed call has an ``LLMFailure`` whose ``kind`` is one of
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
@@ -42,6 +41,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    import asyncio
     import ssl
 
     import openai
@@ -365,6 +365,8 @@ class OpenAIChatClient:
             return self._pick(self._sync, retries, new)
 
     async def _async_client(self, retries: int) -> openai.AsyncOpenAI:
+        import asyncio
+
         import openai
 
         def new() -> openai.AsyncOpenAI:
@@ -443,6 +445,8 @@ class OpenAIChatClient:
 
     async def aclose(self) -> None:
         """Close the async client of the running event loop, and the sync client."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         with self._lock:
             self._async.pop(loop, None)

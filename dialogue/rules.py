@@ -22,8 +22,9 @@ values and yes/no words.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -85,6 +86,42 @@ def folded_span_to_nfkc(text: Prepared, span: tuple[int, int]) -> tuple[int, int
     start = max(i for i, s in enumerate(starts) if s <= span[0])
     stop = min(i for i, s in enumerate(starts) if s >= span[1])
     return start, stop
+
+
+class LazyPattern:
+    """A regular expression compiled on first use.
+
+    Patterns with the CJK ranges cost milliseconds each to compile; module-level
+    ones (dates, times, yes/no words) wait until a flow actually parses such a
+    value, so that ``import dialogue`` stays fast.
+    """
+
+    __slots__ = ("_compiled", "_flags", "_source")
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self._source, self._flags = source, flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self._source, self._flags)
+        return self._compiled
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled().search(string, pos, endpos)
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled().match(string, pos, endpos)
+
+    def fullmatch(
+        self, string: str, pos: int = 0, endpos: int = sys.maxsize
+    ) -> re.Match[str] | None:
+        return self.compiled().fullmatch(string, pos, endpos)
+
+    def finditer(
+        self, string: str, pos: int = 0, endpos: int = sys.maxsize
+    ) -> Iterator[re.Match[str]]:
+        return self.compiled().finditer(string, pos, endpos)
 
 
 # --------------------------------------------------------------------------- keywords
@@ -202,7 +239,7 @@ class KeywordIndex(Generic[T]):
 
     __slots__ = ("_finditer", "_restarts", "_search", "_table")
 
-    def __init__(self, entries: Iterable[tuple[str, T]]) -> None:
+    def __init__(self, entries: Iterable[tuple[str, T]], *, lazy: bool = False) -> None:
         table: dict[str, tuple[tuple[bool, int], str, T]] = {}
         for index, (keyword, value) in enumerate(entries):
             folded = fold(keyword)
@@ -214,7 +251,10 @@ class KeywordIndex(Generic[T]):
                     table[form] = (rank, keyword, value)
         self._table = table
         trie = _trie(table)
-        pattern = re.compile(phrases_pattern(table), re.DOTALL) if table else None
+        pattern: re.Pattern[str] | LazyPattern | None = None
+        if table:
+            source = phrases_pattern(table)
+            pattern = LazyPattern(source, re.DOTALL) if lazy else re.compile(source, re.DOTALL)
         self._search = pattern.search if pattern else None
         self._finditer = pattern.finditer if pattern else None
         self._restarts = _restarts(table, trie)

@@ -12,11 +12,14 @@ final text of that reply.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dialogue.trace import TurnResult
+
+if TYPE_CHECKING:
+    import asyncio
 
 Sink = Callable[[Sequence[str], str], None]
 """Called with the replies so far and the next chunk of the reply being streamed."""
@@ -35,6 +38,8 @@ class TurnStream:
         self.result: TurnResult | None = None
 
     async def __aiter__(self) -> AsyncIterator[Delta]:
+        import asyncio
+
         queue: asyncio.Queue[Delta | None] = asyncio.Queue()
         sent: dict[int, str] = {}
 
