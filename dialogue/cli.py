@@ -74,7 +74,14 @@ def schema() -> None:
 @click.option(
     "--flow", "flow_name", default=None, help="Which flow to draw (default: the main one)."
 )
-def graph(path: str, fmt: str, flow_name: str | None) -> None:
+@click.option(
+    "--coverage",
+    "coverage_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Mark what this flow coverage JSON file left uncovered.",
+)
+def graph(path: str, fmt: str, flow_name: str | None, coverage_file: str | None) -> None:
     """Draw a flow as a state diagram."""
     from dialogue import graph as drawing
 
@@ -90,7 +97,12 @@ def graph(path: str, fmt: str, flow_name: str | None) -> None:
             f"no flow {name!r}; flows: {', '.join(bot.flows)}", param_hint="--flow"
         )
     flow = bot.flows[name]
-    click.echo(drawing.mermaid(flow) if fmt == "mermaid" else drawing.dot(flow), nl=False)
+    try:
+        report = None if coverage_file is None else drawing.read_coverage(bot, coverage_file)
+    except DialogueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--coverage") from exc
+    draw = drawing.mermaid if fmt == "mermaid" else drawing.dot
+    click.echo(draw(flow, coverage=report), nl=False)
 
 
 @main.command()
@@ -147,6 +159,14 @@ def _show(result: object, trace: bool) -> None:
     if trace:
         click.secho(f"     {result.trace.summary()}", fg="cyan")
 
+
+def _register() -> None:
+    from dialogue.cli_eval import eval_command
+
+    main.add_command(eval_command)
+
+
+_register()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,8 +9,16 @@
      ├── SessionError                a session could not be used
      │    ├── StoreError             the session store failed (I/O, corrupt data)
      │    └── ConflictError          a session was saved by someone else meanwhile
-     └── ActionError                 a business action failed or timed out
-          └── ActionTimeout
+     ├── ActionError                 a business action failed or timed out
+     │    └── ActionTimeout
+     ├── IllegalMove                 a move the flow does not declare (machine.py)
+     ├── FlowLoopError               a flow moved 64 times in one turn (turn.py)
+     ├── DatasetError                a labelled utterance file is wrong (evaluate.py)
+     └── CassetteError               a cassette file is wrong (testing/cassette.py)
+          └── CassetteMiss           a replayed request the cassette has no answer for
+
+The last four live beside the code that raises them, since they carry its
+types; they are drawn here so the tree stays in one place.
 
 Every error has a stable ``code`` (snake_case) so callers and tests need not
 parse messages. ``FlowError`` prints as ``path:line:col: message`` followed by

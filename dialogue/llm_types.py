@@ -26,6 +26,7 @@ FAILURE_KINDS: Mapping[str, str] = {  # kind -> what it means
     "content_filter": "finish_reason 'content_filter'",
     "refusal": "the model refused (message.refusal)",
     "not_json": "a schema was requested but the content is not a JSON object",
+    "cassette_miss": "replay only: the cassette holds no answer for this request",
 }
 
 

@@ -224,9 +224,7 @@ def test_miss_names_changed_settings_and_counts_the_misses(
         f"closest ({path}:5): model is 'gpt-other', recorded 'gpt-test'\n"
         "      max_tokens is 50, recorded 300"
     )
-    assert details[1].endswith(
-        "message 1 (user) differs:\n      - hi\n      + hello"
-    )
+    assert details[1].endswith("message 1 (user) differs:\n      - hi\n      + hello")
     assert "the answer schema differs:" in details[2]
     with pytest.raises(CassetteMiss, match=r"\n    and 2 more misses \(see \.misses\)"):
         player.assert_no_misses()
@@ -246,14 +244,14 @@ def test_a_miss_degrades_the_turn_and_replay_repeats_the_conversation(
 
     server.script(FakeReply.json({"intent": "track", "slots": {}, "reply": None}))
     recorder = CassetteClient(live, path, mode="record")
-    recorded = run(recorder, "my parcel never showed up")
+    recorded = run(recorder, "the thing I bought never showed up")
     assert recorded[1:] == ["tracking", "llm", "track", "intent"]
-    assert run(CassetteClient(None, path), "my parcel never showed up") == recorded
+    assert run(CassetteClient(None, path), "the thing I bought never showed up") == recorded
 
     player = CassetteClient(None, path)
     engine = Engine.from_path(FLOWS / "customer_service.yaml", llm=player)
     engine.start("s")
-    r = engine.handle("s", "my parcel never came")
+    r = engine.handle("s", "the thing I bought never came")
     assert r.state == "menu" and r.trace.rule == "no_match"
     assert r.replies[0].startswith("Sorry, I didn't get that.")
     assert r.trace.errors[0].startswith(f"llm cassette_miss: cassette miss: {path} has no")

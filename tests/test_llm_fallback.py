@@ -102,7 +102,7 @@ def test_llm_intent_moves_like_a_rule(shop: Make, fake: FakeChatServer) -> None:
     engine = shop()
     engine.start("s")
     fake.script(understood(intent="track"))
-    r = engine.handle("s", "my parcel never showed up")
+    r = engine.handle("s", "the thing I bought never showed up")
     assert r.state == "tracking" and r.trace.intent == "track" and r.trace.rule == "llm"
     assert r.replies == ["What's your order number? It looks like AB123456."]
 
@@ -196,7 +196,7 @@ def test_retry_after_429_then_success(shop: Make, fake: FakeChatServer) -> None:
     engine = shop(llm_settings={"retries": 1, "timeout": 2.0})
     engine.start("s")
     fake.script(FakeReply.error(429, headers={"retry-after": "0"}), understood(intent="track"))
-    r = engine.handle("s", "my parcel never showed up")
+    r = engine.handle("s", "the thing I bought never showed up")
     assert r.state == "tracking" and len(fake.requests) == 2
 
 

@@ -35,7 +35,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dialogue._yaml import SourceMap, load_yaml
 from dialogue.errors import ConfigurationError, DialogueError, FlowError
 from dialogue.llm_service import cache_key
-from dialogue.llm_types import LLMClient, LLMFailure, LLMRequest, LLMResponse, LLMStream, Usage
+from dialogue.llm_types import (
+    LLMClient,
+    LLMFailure,
+    LLMRequest,
+    LLMResponse,
+    LLMSettings,
+    LLMStream,
+    Usage,
+)
 
 __all__ = ["CassetteClient", "CassetteError", "CassetteMiss", "Mode"]
 
@@ -125,13 +133,9 @@ class _Cassette(_Model):
 
 
 def _as_request(recorded: _Request) -> LLMRequest:
-    settings = dataclasses.replace(
-        LLMRequest(()).settings,
-        model=recorded.model,
-        temperature=recorded.temperature,
-        max_tokens=recorded.max_tokens,
-    )
-    return LLMRequest(recorded.messages, settings, recorded.answer_schema)
+    r = recorded
+    settings = LLMSettings(model=r.model, temperature=r.temperature, max_tokens=r.max_tokens)
+    return LLMRequest(r.messages, settings, r.answer_schema)
 
 
 def _key(request: LLMRequest) -> str:
@@ -172,10 +176,9 @@ def _replayed(request: LLMRequest, recorded: _Response) -> LLMResponse:
         try:
             data = json.loads(recorded.content or "")
         except ValueError:
-            data = None
+            pass
         if not isinstance(data, dict):
-            data = None
-            message = "the recorded content is not a JSON object (was the cassette edited?)"
+            data, message = None, "the recorded content is not a JSON object (edited by hand?)"
             failure = LLMFailure("not_json", message)
     u, usage = recorded.usage, None
     if u is not None:

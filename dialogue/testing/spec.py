@@ -24,9 +24,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -38,19 +40,21 @@ from pydantic import (
     model_validator,
 )
 
-from dialogue._explain import _did_you_mean, _fields, _unwrap
+from dialogue._explain import _child, _descend, _did_you_mean, _fields, _is_model, _unwrap
 from dialogue._yaml import Loc, SourceMap, dotted, kind_of, load_yaml, show
 from dialogue.errors import Diagnostic, FlowError, FlowErrors
 
 DEFAULT_TODAY = datetime.date(2026, 6, 1)
 """The date conversations run on unless they say ``today:`` (a Monday), at 12:00."""
 
-RULES = (
+Rule = Literal[
     "start", "intent", "intent_blocked", "slot", "invalid", "no_match", "no_input", "llm",
     "too_long", "error",
-)  # fmt: skip
+]  # fmt: skip
 """What can answer a message (``Trace.rule``)."""
-LLM_OUTCOMES = ("intent", "slots", "reply", "nothing", "rejected", "failed", "budget", "offline")
+LLMOutcome = Literal[
+    "intent", "slots", "reply", "nothing", "rejected", "failed", "budget", "offline"
+]  # fmt: skip
 """What the LLM fallback did (``LLMTrace.outcome``)."""
 FAULTS = ("timeout", "malformed", "refusal")
 """Named LLM faults; an HTTP status (400-599) is a fault too."""
@@ -63,8 +67,8 @@ class _Model(BaseModel):
 
 
 def _as_list(value: Any) -> Any:
-    """One string (or mapping) where a list is expected: a list of one."""
-    return [value] if isinstance(value, (str, dict, BaseModel)) else value
+    """One value where a list is expected: a list of one."""
+    return value if isinstance(value, (list, tuple)) else [value]
 
 
 def _regex(pattern: str) -> str:
@@ -108,7 +112,11 @@ class LLMAnswer(_Model):
 
     def data(self) -> dict[str, Any]:
         """The JSON object the model answers: only the keys written."""
-        return {key: getattr(self, key) for key in ("intent", "slots", "reply") if key in self.model_fields_set}
+        return {
+            key: getattr(self, key)
+            for key in ("intent", "slots", "reply")
+            if key in self.model_fields_set
+        }
 
 
 class LLMText(_Model):
@@ -117,16 +125,33 @@ class LLMText(_Model):
     text: str
 
 
+def _fault(value: int | str) -> int | str:
+    if isinstance(value, int) and 400 <= value <= 599 or value in FAULTS:
+        return value
+    hint = _did_you_mean(value, FAULTS)
+    listed = ", ".join(f"'{f}'" for f in FAULTS)
+    message = f"{show(value)} is not an HTTP error status (400-599) nor one of {listed}"
+    raise ValueError(message + (f"; {hint}" if hint else ""))
+
+
 class LLMFault(_Model):
     """The LLM endpoint fails: an HTTP status, or timeout, malformed body, refusal."""
 
-    fault: Annotated[int, Field(ge=400, le=599)] | Literal["timeout", "malformed", "refusal"]
+    fault: Annotated[int | str, AfterValidator(_fault)]
+    """An HTTP status (400-599), ``timeout``, ``malformed`` (not a chat completion) or
+    ``refusal``."""
 
 
 def _llm_kind(value: Any) -> str:
     if isinstance(value, Mapping):
         return "fault" if "fault" in value else "text" if "text" in value else "answer"
-    return {LLMFault: "fault", LLMText: "text"}.get(type(value), "answer")
+    return (
+        "fault"
+        if isinstance(value, LLMFault)
+        else "text"
+        if isinstance(value, LLMText)
+        else "answer"
+    )
 
 
 LLMScript = Annotated[
@@ -161,11 +186,11 @@ class Expect(_Model):
     """These slots have no value after the turn."""
     intent: str | None = None
     """The intent that fired (by a rule or the LLM)."""
-    rule: Literal[RULES] | None = None  # type: ignore[valid-type]
+    rule: Rule | None = None
     """What answered the message: ``intent``, ``slot``, ``llm``, ``no_match``..."""
     llm_called: bool | None = None
     """Whether the LLM was asked this turn."""
-    llm_outcome: Literal[LLM_OUTCOMES] | None = None  # type: ignore[valid-type]
+    llm_outcome: LLMOutcome | None = None
     """What the LLM fallback did: ``reply``, ``intent``, ``failed``, ``offline``..."""
     calls: Texts | None = None
     """The business actions called this turn, in order."""
@@ -174,7 +199,7 @@ class Expect(_Model):
 
     def given(self) -> list[str]:
         """The expectation keys that were written."""
-        return [key for key in type(self).model_fields if key in self.model_fields_set]
+        return [key for key in Expect.model_fields if key in self.model_fields_set]
 
 
 class StepSpec(Expect):
@@ -264,15 +289,20 @@ def parse_spec(text: str | bytes, *, path: str | os.PathLike[str] = "<string>") 
     return LoadedSpec(Path(name), spec, source)
 
 
-def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
-    """Read, parse and check a test file, and that the flow file it names exists."""
+def load_spec(path: str | os.PathLike[str], *, display: str | None = None) -> LoadedSpec:
+    """Read, parse and check a test file, and that the flow file it names exists.
+
+    Messages name the file ``display`` (default: ``path`` as given).
+    """
     file = Path(path)
+    name = os.fspath(path) if display is None else display
     try:
         data = file.read_bytes()
     except OSError as exc:
         message = f"cannot read the test file: {exc.strerror}"
-        raise FlowError(Diagnostic(str(file), 1, 1, "unreadable", message)) from None
-    loaded = parse_spec(data, path=file)
+        raise FlowError(Diagnostic(name, 1, 1, "unreadable", message)) from None
+    loaded = parse_spec(data, path=name)
+    loaded = LoadedSpec(file, loaded.spec, loaded.source)
     if not loaded.flow_path.is_file():
         message = f"flow file '{loaded.spec.flow}' not found (looked for {loaded.flow_path})"
         hint = "the path is relative to the folder of this test file"
@@ -280,11 +310,22 @@ def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
     return loaded
 
 
+_SNIFF = re.compile(r"^(?:flow|conversations)[ \t]*:", re.MULTILINE)
+
+
 def is_spec_file(path: Path) -> bool:
-    """Whether a file's name makes it a conversation test: ``test_*.yaml`` or ``*.test.yaml``."""
+    """Whether a file is a conversation test: named ``test_*.yaml`` or ``*.test.yaml``
+    (``.yml`` too), with a top-level ``flow:`` or ``conversations:`` key."""
     if path.suffix not in (".yaml", ".yml"):
         return False
-    return path.name.startswith("test_") or path.stem.endswith(".test")
+    if not (path.name.startswith("test_") or path.stem.endswith(".test")):
+        return False
+    try:
+        with path.open("rb") as file:
+            head = file.read(65536).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return _SNIFF.search(head) is not None
 
 
 # --------------------------------------------------------------------------- checks
@@ -323,28 +364,32 @@ _EXPECTED = {
 }  # fmt: skip
 
 
+def _member(union: Any, tag: str | int) -> Any:
+    """The member of a tagged union named ``tag`` (None for an untagged union's member)."""
+    for member in get_args(union):
+        _, metadata = _unwrap(member)
+        if any(isinstance(m, Tag) and m.tag == tag for m in metadata):
+            return member
+    return None
+
+
 def _walk(error_loc: tuple[str | int, ...], data: Any) -> tuple[Loc, Any, bool]:
     """The YAML location of an error, the model holding it, and whether it is at a key."""
     tp: Any = SpecFile
     model: Any = SpecFile
-    node, loc = data, ()
+    node: Any = data
+    loc: Loc = ()
     for element in error_loc:
         core, _ = _unwrap(tp)
         if element == "[key]":
             return loc, model, True
-        if isinstance(core, type) and issubclass(core, BaseModel):
-            model, tp = core, _fields(core).get(str(element))
-        elif isinstance(element, str) and not isinstance(node, dict):
-            continue  # a union member's tag (str, list[str], answer ...)
-        else:
-            args = getattr(core, "__args__", ())
-            tp = args[-1] if args else None
-        if isinstance(node, dict) and element in node:
-            node, loc = node[element], loc + (element,)
-        elif isinstance(node, list) and isinstance(element, int) and element < len(node):
-            node, loc = node[element], loc + (element,)
-        elif isinstance(element, str):
-            node, loc = None, loc + (element,)
+        if get_origin(core) in (Union, UnionType):
+            tp = _member(core, element)  # a union member's tag: no step in the YAML
+            continue
+        model = core if _is_model(core) else model
+        tp = _child(core, element)
+        node, step = _descend(node, element)
+        loc += step
     return loc, model, False
 
 
@@ -368,6 +413,8 @@ def _message(error: Any, loc: Loc, model: Any, at_key: bool, data: Any) -> tuple
     if kind == "extra_forbidden":
         allowed = list(_fields(model))
         hint = _did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+        if model in (LLMText, LLMFault):
+            hint = "an LLM answer is {intent:, slots:, reply:}, or {text: ...}, or {fault: ...}"
         return "unknown_key", f"unknown key '{key}' {where}", hint
     if kind == "missing":
         return "missing_key", f"missing required key '{key}' {where}", ""
@@ -378,7 +425,11 @@ def _message(error: Any, loc: Loc, model: Any, at_key: bool, data: Any) -> tuple
         return "bad_choice", message, _did_you_mean(error["input"], choices)
     if kind == "string_pattern_mismatch" or at_key:
         rule = "use letters, digits and _, not starting with a digit"
-        return "bad_name", f"{show(error['input'])} is not a valid name: {rule}", ""
+        container = str(loc[-2]) if at_key and len(loc) >= 2 else ""
+        what = {"actions": "action ", "slots": "slot "}.get(container, "")
+        return "bad_name", f"{show(error['input'])} is not a valid {what}name: {rule}", ""
+    if kind == "too_short":
+        return "out_of_range", f"{subject}: needs at least one entry", ""
     if kind == "value_error":
         return "invalid", f"{subject}: {error['ctx']['error']}", ""
     expected = _EXPECTED.get(kind.split("_")[0])
@@ -389,22 +440,32 @@ def _message(error: Any, loc: Loc, model: Any, at_key: bool, data: Any) -> tuple
 
 
 def _explain(exc: ValidationError, data: Any, source: SourceMap) -> list[Diagnostic]:
-    """Pydantic's errors as diagnostics; the alternatives of a union become one message."""
+    """Pydantic's errors as diagnostics; a union's alternatives become one message."""
     found: dict[tuple[Loc, bool], list[tuple[str, str, str]]] = {}
-    for error in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for error in errors:
+        if error["type"] == "too_short" and any(
+            e["loc"][: len(error["loc"])] == error["loc"] and e is not error for e in errors
+        ):
+            continue  # pydantic counts only the items that validated
         loc, model, at_key = _walk(error["loc"], data)
         at_key = at_key or error["type"] in ("extra_forbidden", "missing")
         place = loc[:-1] if error["type"] == "missing" else loc
-        found.setdefault((place, at_key), []).append(_message(error, loc, model, at_key, data))
-    diagnostics = []
+        text = _message(error, loc, model, at_key, data)
+        found.setdefault((place, at_key), []).append(text)
+    diagnostics: list[Diagnostic] = []
     for (loc, at_key), texts in found.items():
-        code, message, hint = texts[0]
+        texts = list(dict.fromkeys(texts))
         if len(texts) > 1 and all(code == "wrong_type" for code, _, _ in texts):
-            wanted = [m.split(": expected ", 1)[1].split(", got")[0] for _, m, _ in texts]
-            head, got = message.split(": expected ", 1)[0], message.rsplit(", got ", 1)[1]
-            message = f"{head}: expected {' or '.join(dict.fromkeys(wanted))}, got {got}"
-        elif len(texts) > 1 and code != "unknown_key":
-            message = "; ".join(dict.fromkeys(m for _, m, _ in texts))
-        for code, message_n, hint_n in texts if code == "unknown_key" else [(code, message, hint)]:
-            diagnostics.append(source.diagnostic(loc, code, message_n, hint_n, at_key=at_key))
-    return list(dict.fromkeys(diagnostics))
+            texts = [_merge(texts)]
+        for code, message, hint in texts:
+            diagnostics.append(source.diagnostic(loc, code, message, hint, at_key=at_key))
+    return diagnostics
+
+
+def _merge(texts: list[tuple[str, str, str]]) -> tuple[str, str, str]:
+    """``x: expected a string, got a number`` twice -> ``expected a string or a list``."""
+    heads = [message.split(": expected ", 1) for _, message, _ in texts]
+    wanted = dict.fromkeys(rest.rsplit(", got ", 1)[0] for _, rest in heads)
+    got = heads[0][1].rsplit(", got ", 1)[1]
+    return "wrong_type", f"{heads[0][0]}: expected {' or '.join(wanted)}, got {got}", ""
