@@ -162,8 +162,10 @@ def _show(result: object, trace: bool) -> None:
 
 def _register() -> None:
     from dialogue.cli_eval import eval_command
+    from dialogue.cli_test import test
 
     main.add_command(eval_command)
+    main.add_command(test)
 
 
 _register()

@@ -9,6 +9,7 @@ coverage below ``--flow-cov-fail-under``, 5 when there is no test to run.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import traceback
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from dialogue.errors import FlowError
+from dialogue.errors import DialogueError, FlowError
 from dialogue.testing.checks import ConversationFailure
 from dialogue.testing.runner import Runner, coverage_class, display_path
 from dialogue.testing.spec import LoadedSpec, is_spec_file, load_spec
@@ -80,7 +81,7 @@ def _run_one(runner: Runner, loaded: LoadedSpec, index: int, ident: str, tally: 
         return "SKIPPED"
     try:
         runner.run(loaded, index)
-    except (ConversationFailure, FlowError) as exc:
+    except (ConversationFailure, DialogueError) as exc:
         tally.failed += 1
         tally.reports.append((f"FAILED {ident}", str(exc)))
         return "FAILED"
@@ -93,6 +94,31 @@ def _run_one(runner: Runner, loaded: LoadedSpec, index: int, ident: str, tally: 
 
 
 _MARKS = {"PASSED": ".", "FAILED": "F", "SKIPPED": "s", "ERROR": "E"}
+
+
+def _run_all(
+    runner: Runner, files: list[Path], keyword: str | None, *, exitfirst: bool, verbose: bool
+) -> _Tally:
+    """Run the conversations, printing a mark each (a line each with ``verbose``)."""
+    tally = _Tally()
+    current: LoadedSpec | None = None
+    for loaded, index, ident in _conversations(files, tally, keyword):
+        outcome = _run_one(runner, loaded, index, ident, tally)
+        if verbose:
+            click.echo(f"{outcome} {ident}")
+        else:
+            if current is not loaded:
+                start = "" if current is None else "\n"
+                click.echo(f"{start}{loaded.source.path} ", nl=False)
+                current = loaded
+            click.echo(_MARKS[outcome], nl=False)
+        if exitfirst and outcome in ("FAILED", "ERROR"):
+            break
+    if current is not None and not verbose:
+        click.echo()
+    for title, report in tally.reports:
+        click.echo(f"\n{'_' * 8} {title} {'_' * 8}\n{report}")
+    return tally
 
 
 def _coverage(runner: Runner, json_path: str | None, fail_under: float | None) -> bool:
@@ -136,31 +162,19 @@ def test(
 ) -> None:
     """Run the conversation tests (test_*.yaml, *.test.yaml) under PATH (default: here)."""
     started = time.perf_counter()
-    files = find_spec_files(path)
-    tally = _Tally()
     coverage = flow_cov or flow_cov_json is not None or flow_cov_fail_under is not None
     runner = Runner(coverage=coverage)
+    quiet = logging.NullHandler()  # stubbed actions fail on purpose: no warnings on stderr
+    logging.getLogger("dialogue").addHandler(quiet)
     try:
-        current = None
-        for loaded, index, ident in _conversations(files, tally, keyword):
-            outcome = _run_one(runner, loaded, index, ident, tally)
-            if verbose:
-                click.echo(f"{outcome} {ident}")
-            else:
-                if current is not loaded:
-                    click.echo(("\n" if current is not None else "") + display_path(loaded.path) + " ", nl=False)
-                    current = loaded
-                click.echo(_MARKS[outcome], nl=False)
-            if exitfirst and outcome in ("FAILED", "ERROR"):
-                break
-        if current is not None and not verbose:
-            click.echo()
-        for title, report in tally.reports:
-            click.echo(f"\n{'_' * 8} {title} {'_' * 8}\n{report}")
-        covered = not coverage or _coverage(runner, flow_cov_json, flow_cov_fail_under)
+        tally = _run_all(
+            runner, find_spec_files(path), keyword, exitfirst=exitfirst, verbose=verbose
+        )
+        ran = tally.passed + tally.failed + tally.skipped + tally.errors
+        covered = not coverage or not ran or _coverage(runner, flow_cov_json, flow_cov_fail_under)
     finally:
         runner.close()
-    ran = tally.passed + tally.failed + tally.skipped + tally.errors
+        logging.getLogger("dialogue").removeHandler(quiet)
     if ran == 0:
         click.echo(f"no conversation tests found under {path}")
         raise SystemExit(5)

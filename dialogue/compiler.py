@@ -34,7 +34,13 @@ from dialogue.compiled import (
     Value,
 )
 from dialogue.errors import ConfigurationError, Diagnostic, FlowErrors
-from dialogue.fallback import PROMPT_NAMES, OpenSlot, answer_schema, make_prompt_environment
+from dialogue.fallback import (
+    MAX_PROMPT_CHARS,
+    PROMPT_NAMES,
+    OpenSlot,
+    answer_schema,
+    make_prompt_environment,
+)
 from dialogue.llm import LLMSettings
 from dialogue.loader import LoadedFlow
 from dialogue.machine import FlowMachine
@@ -241,7 +247,7 @@ class _Builder:
             )
         else:
             try:
-                text = compile_text(self.prompt_env, source)
+                text = compile_text(self.prompt_env, source, limit=MAX_PROMPT_CHARS)
             except TemplateSyntaxError as exc:
                 self.refs.error(
                     loc,

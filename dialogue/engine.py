@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from dialogue._locks import SessionLocks
 from dialogue.actions import Action, ActionCall, ActionRunner, load_actions_module
-from dialogue.compiled import Bot
+from dialogue.compiled import Bot, CompiledFlow
 from dialogue.compiler import compile_flows
 from dialogue.errors import DialogueError, FlowErrors, StoreError
 from dialogue.llm import LLMClient, OpenAIChatClient
@@ -31,7 +31,7 @@ from dialogue.session import Session
 from dialogue.stores.base import SessionStore
 from dialogue.stores.memory import MemoryStore
 from dialogue.streaming import Sink, TurnStream
-from dialogue.templates import RenderError
+from dialogue.templates import RenderError, Text
 from dialogue.trace import Trace, TurnResult
 from dialogue.turn import Steps, Turn
 
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     pass
 
 log = logging.getLogger("dialogue")
+
+Seed = tuple[dict[str, Any], dict[str, Any]] | None
+"""Initial slots and meta of a new session (``Engine.start(..., slots=, meta=)``)."""
 
 _CONTROL = {c: None for c in range(32) if c not in (9, 10, 13)} | {127: None}
 
@@ -51,6 +54,16 @@ def sanitize(text: str) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def _render_safely(text: Text, flow: CompiledFlow, session: Session) -> str:
+    """A built-in-path reply (too long, turn failed): rendered if it can be, else as written."""
+    if text.static:
+        return text.source
+    try:
+        return text.render({**flow.base_context, **session.slots})
+    except RenderError:
+        return text.source
 
 
 class Engine:
@@ -81,7 +94,9 @@ class Engine:
         self.store: Any = MemoryStore() if store is None else store
         self.actions = ActionRunner(actions, threads=action_threads)
         self._clock = clock or datetime.datetime.now
-        self.max_text_length = max_text_length or self.main.settings.max_text_length
+        self.max_text_length = (
+            self.main.settings.max_text_length if max_text_length is None else max_text_length
+        )
         configured = self.main.settings.history_turns if history_turns is None else history_turns
         self._locks = SessionLocks()
         self.llm = LLMService(llm, cache_size=llm_cache)
@@ -154,7 +169,7 @@ class Engine:
         return Session(session_id, self.main.name, self.main.start, meta=meta)
 
     def _begin(
-        self, session_id: str, stored: Session | None, text: str | None
+        self, session_id: str, stored: Session | None, text: str | None, seed: Seed = None
     ) -> tuple[Turn, Steps]:
         fresh = stored is None or stored.ended
         if stored is None:
@@ -164,6 +179,11 @@ class Engine:
             session.version = stored.version
         else:
             session = stored
+        if fresh and seed is not None:
+            slots, meta = seed
+            session.slots.update(slots)
+            if meta:
+                session.meta = {**(session.meta or {}), **meta}
         trace = Trace(session_id, session.turn + 1, session.flow, session.state)
         turn = Turn(
             self.bot,
@@ -232,7 +252,7 @@ class Engine:
         if rule != "too_long":
             trace.errors.append(f"{type(error).__name__}: {error}")
             log.error("turn failed for session %r: %s", session_id, error, exc_info=error)
-        replies = [texts[0].source] if texts else []
+        replies = [_render_safely(texts[session.turn % len(texts)], flow, session)] if texts else []
         return TurnResult(
             session_id,
             replies,
@@ -241,6 +261,22 @@ class Engine:
             dict(session.slots),
             session.ended,
             trace,
+        )
+
+    def _status(self, session: Session, started: float) -> TurnResult:
+        """Where a running session is, for ``start`` on it: nothing said, nothing saved."""
+        trace = Trace(
+            session.id,
+            session.turn,
+            session.flow,
+            session.state,
+            session.flow,
+            session.state,
+            rule="status",
+            seconds=time.perf_counter() - started,
+        )
+        return TurnResult(
+            session.id, [], session.flow, session.state, dict(session.slots), session.ended, trace
         )
 
     def _check_text(self, text: str | None) -> str | None:
@@ -256,25 +292,38 @@ class Engine:
         """Answer one user message."""
         return self._handle(session_id, self._check_text(text))
 
-    def start(self, session_id: str) -> TurnResult:
-        """Greet a new session (or return the state of an existing one, saying nothing)."""
-        return self._handle(session_id, None)
+    def start(
+        self,
+        session_id: str,
+        *,
+        slots: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> TurnResult:
+        """Greet a new session, optionally with initial ``slots`` and ``meta``.
 
-    def _handle(self, session_id: str, text: str | None) -> TurnResult:
+        For a session that is already running this says nothing, saves nothing, and
+        returns where it is (``trace.rule == "status"``); ``slots``/``meta`` are ignored.
+        """
+        return self._handle(session_id, None, (dict(slots or {}), dict(meta or {})))
+
+    def _handle(self, session_id: str, text: str | None, seed: Seed = None) -> TurnResult:
         started = time.perf_counter()
         lock = self._locks.acquire(session_id)
         try:
             stored = self._load(session_id)
+            if text is None and stored is not None and not stored.ended:
+                return self._status(stored, started)
             if text is not None and len(text) > self.max_text_length:
                 return self._degraded(
                     session_id, stored, ValueError("too long"), started, "too_long"
                 )
             try:
-                turn, steps = self._begin(session_id, stored, text)
+                turn, steps = self._begin(session_id, stored, text, seed)
                 self._drive(steps)
                 result = self._finish(turn, text, started)
             except (DialogueError, RenderError) as exc:
-                return self._degraded(session_id, stored, exc, started)
+                # the turn changed its copy in place: answer from what the store still holds
+                return self._degraded(session_id, self._load(session_id), exc, started)
             self._save(turn.session)
             return result
         finally:
@@ -318,8 +367,15 @@ class Engine:
         """Answer one user message without blocking the event loop."""
         return await self._ahandle(session_id, self._check_text(text))
 
-    async def astart(self, session_id: str) -> TurnResult:
-        return await self._ahandle(session_id, None)
+    async def astart(
+        self,
+        session_id: str,
+        *,
+        slots: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> TurnResult:
+        """``start`` for coroutines."""
+        return await self._ahandle(session_id, None, seed=(dict(slots or {}), dict(meta or {})))
 
     def astream(self, session_id: str, text: str) -> TurnStream:
         """Answer one message as a stream of text deltas (a free-text LLM reply arrives
@@ -327,25 +383,28 @@ class Engine:
         return TurnStream(lambda sink: self._ahandle(session_id, self._check_text(text), sink))
 
     async def _ahandle(
-        self, session_id: str, text: str | None, sink: Sink | None = None
+        self, session_id: str, text: str | None, sink: Sink | None = None, seed: Seed = None
     ) -> TurnResult:
         started = time.perf_counter()
         lock = self._locks.alock(session_id)
         try:
             async with lock:
                 stored = await self._aload(session_id)
+                if text is None and stored is not None and not stored.ended:
+                    return self._status(stored, started)
                 if text is not None and len(text) > self.max_text_length:
                     return self._degraded(
                         session_id, stored, ValueError("too long"), started, "too_long"
                     )
                 try:
-                    turn, steps = self._begin(session_id, stored, text)
+                    turn, steps = self._begin(session_id, stored, text, seed)
                     await self._adrive(
                         steps, None if sink is None else (lambda chunk: sink(turn.replies, chunk))
                     )
                     result = self._finish(turn, text, started)
                 except (DialogueError, RenderError) as exc:
-                    return self._degraded(session_id, stored, exc, started)
+                    before = await self._aload(session_id)
+                    return self._degraded(session_id, before, exc, started)
                 await self._asave(turn.session)
                 return result
         finally:

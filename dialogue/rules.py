@@ -53,20 +53,21 @@ class Prepared:
     raw: str
     """The text as received (already sanitised by the engine)."""
     nfkc: str
-    """NFKC-normalised, whitespace runs collapsed to one space, stripped."""
+    """NFKC-normalised, whitespace runs collapsed to one space, stripped; the typographic
+    apostrophe (U+2019, as phones type it) made ASCII."""
     folded: str
     """``nfkc.casefold()``: what keywords and word lists match against."""
 
 
 def prepare(text: str) -> Prepared:
     """Normalise ``text`` once for every rule that will look at it."""
-    nfkc = " ".join(unicodedata.normalize("NFKC", text).split())
+    nfkc = " ".join(unicodedata.normalize("NFKC", text).split()).replace("\u2019", "'")
     return Prepared(text, nfkc, nfkc.casefold())
 
 
 def fold(phrase: str) -> str:
     """Normalise a keyword or word list entry exactly as :func:`prepare` does a message."""
-    return " ".join(unicodedata.normalize("NFKC", phrase).split()).casefold()
+    return " ".join(unicodedata.normalize("NFKC", phrase).split()).replace("\u2019", "'").casefold()
 
 
 def is_cjk(text: str) -> bool:

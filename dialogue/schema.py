@@ -22,7 +22,9 @@ NAME_RE = r"^[^\W\d]\w*$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 def _as_tuple(value: Any) -> Any:
@@ -30,6 +32,11 @@ def _as_tuple(value: Any) -> Any:
     if isinstance(value, str):
         return (value,)
     return value
+
+
+def _int_as_str(value: Any) -> Any:
+    """``version: 2`` means "2" (a float like 1.10 is refused: YAML already made it 1.1)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _as_transitions(value: Any) -> Any:
@@ -74,7 +81,9 @@ def _pattern_problem(pattern: str) -> str:
 _REQUIRE = "make at least one character required"
 
 
-Texts = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
+Texts = Annotated[
+    tuple[str, ...], BeforeValidator(_as_tuple, json_schema_input_type=str | list[str])
+]
 """One string or a list of strings. For replies, a list means variations."""
 
 Name = Annotated[str, Field(pattern=NAME_RE)]
@@ -134,7 +143,13 @@ class BooleanSlot(_SlotBase):
 
 class EnumSlot(_SlotBase):
     type: Literal["enum"]
-    values: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_as_enum_values)]
+    values: Annotated[
+        dict[str, tuple[str, ...]],
+        BeforeValidator(
+            _as_enum_values,
+            json_schema_input_type=list[str] | dict[str, str | list[str] | None],
+        ),
+    ]
     """Canonical value -> synonyms. A list of values means no synonyms."""
 
     @model_validator(mode="after")
@@ -228,7 +243,7 @@ class Intent(_Model):
     """Global intents: switch task to this state (no return)."""
     flow: str | None = None
     """Global intents: run this sub-flow, then resume where we were."""
-    clear: tuple[str, ...] = ()
+    clear: Texts = ()
     """Global intents: slots to clear when it fires."""
 
     @model_validator(mode="after")
@@ -287,14 +302,18 @@ class Transition(_Model):
     """A Jinja expression over slots; the transition is taken only when it is true."""
     set: dict[str, Any] = Field(default_factory=dict)
     """Slot -> expression (strings) or literal value."""
-    clear: tuple[str, ...] = ()
+    clear: Texts = ()
     call: Call | None = None
     say: Texts = ()
     goto: str | None = None
     """Target state. Without it the conversation stays in the current state."""
 
 
-Transitions = Annotated[tuple[Transition, ...], BeforeValidator(_as_transitions)]
+Transitions = Annotated[
+    tuple[Transition, ...],
+    BeforeValidator(_as_transitions, json_schema_input_type=str | Transition | list[Transition]),
+]
+"""A target state, one transition, or guarded transitions tried in order."""
 
 
 class NoMatch(_Model):
@@ -312,7 +331,7 @@ class State(_Model):
     """A step of the conversation. On entry: clear, set, say, collect, call, flow, next."""
 
     description: str = ""
-    clear: tuple[str, ...] = ()
+    clear: Texts = ()
     set: dict[str, Any] = Field(default_factory=dict)
     say: Texts = ()
     collect: Texts = ()
@@ -320,7 +339,7 @@ class State(_Model):
     call: Call | None = None
     flow: str | None = None
     """Run this sub-flow (by its ``flow`` name) to its end, then continue with ``next``."""
-    next: tuple[Transition, ...] = ()
+    next: Transitions = ()
     """Conditional moves evaluated in order once collect/call/flow are done."""
     on: Annotated[dict[str, Transitions], Field(default_factory=dict)]
     """Intent -> target state, or guarded transitions tried in order."""
@@ -399,13 +418,14 @@ class Flow(_Model):
         extra="forbid",
         frozen=True,
         populate_by_name=True,
+        use_attribute_docstrings=True,
         json_schema_extra={"title": "dialogue flow"},
     )
 
     flow: Name
     """The flow's name; sub-flows are called by it."""
     description: str = ""
-    version: str = "1"
+    version: Annotated[str, BeforeValidator(_int_as_str, json_schema_input_type=str | int)] = "1"
     language: Literal["en", "zh"] = "en"
     start: str
     imports: Texts = ()

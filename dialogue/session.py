@@ -38,7 +38,8 @@ class Session:
     no_match: int = 0
     """Consecutive turns nothing matched."""
     step: int = 0
-    """Progress inside the current state: 0 collecting, 1 action called, 2 sub-flow done."""
+    """Progress inside the current state: 0 collecting, 1 action called, 2 sub-flow done,
+    3 ``next`` evaluated (waiting for a message)."""
     stack: tuple[Frame, ...] = ()
     """Calling flows, innermost last: where each resumes when its sub-flow ends."""
     turn: int = 0

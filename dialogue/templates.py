@@ -93,6 +93,8 @@ class Text:
     source: str
     names: frozenset[str]
     _render: Callable[[Mapping[str, Any]], str] | None
+    limit: int = MAX_OUTPUT
+    """Rendered output is cut to this many characters."""
 
     @property
     def static(self) -> bool:
@@ -108,20 +110,22 @@ class Text:
             raise RenderError(self.source, exc) from exc
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise RenderError(self.source, exc) from exc
-        return out if len(out) <= MAX_OUTPUT else out[:MAX_OUTPUT]
+        return out if len(out) <= self.limit else out[: self.limit]
 
 
-def compile_text(env: ImmutableSandboxedEnvironment, source: str) -> Text:
+def compile_text(
+    env: ImmutableSandboxedEnvironment, source: str, *, limit: int = MAX_OUTPUT
+) -> Text:
     """Compile a reply (raises jinja2.TemplateSyntaxError, or its subclass `UnknownFilter`)."""
     if not _has_jinja(source):
-        return Text(source, frozenset(), None)
+        return Text(source, frozenset(), None, limit)
     tree = env.parse(source)
     _check_filters(env, tree)
     names = _names(tree)
     if not any(n.name in BUILTIN_NAMES for n in tree.find_all(nodes.Name)):
         env = _lean(env)  # copying Jinja's default globals into every render costs ~4 us
     template = env.from_string(tree)
-    return Text(source, names, template.render)
+    return Text(source, names, template.render, limit)
 
 
 def _lean(env: ImmutableSandboxedEnvironment) -> ImmutableSandboxedEnvironment:

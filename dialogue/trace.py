@@ -42,8 +42,11 @@ class Trace:
     ``rule`` says what answered the message: ``intent`` (a keyword or pattern
     of ``intent``), ``slot`` (slot values taken from the text), ``invalid``
     (the pending slot's answer did not parse), ``no_match``, ``no_input``
-    (empty text), ``start`` (a new session's greeting only), ``too_long``, or
-    ``error`` (the turn failed and the session was left unchanged).
+    (empty text), ``start`` (a new session's greeting only), ``too_long``,
+    ``llm`` (the LLM fallback's answer was applied), ``intent_blocked`` (an intent
+    matched but none of its guarded transitions' conditions held), ``status``
+    (``start`` on a running session: nothing said), or ``error`` (the turn failed
+    and the session was left unchanged).
     """
 
     session_id: str

@@ -169,9 +169,12 @@ class Turn:
                 if st.flow is not None:
                     self.push(st.flow)
                     continue
+            if s.step == 3:  # next already evaluated on this visit: wait
+                return
             chosen = self.choose(st.next)
             if chosen is not None and (yield from self.transition(chosen)):
                 continue
+            s.step = 3
             if st.final:
                 if self.pop():
                     continue
@@ -287,9 +290,10 @@ class Turn:
                 if (yield from self.local_intent(found, text)):
                     return
             else:
-                yield from self.global_intent(owner, found.intent, text)
+                yield from self.global_intent(owner, found.intent, text, found.groups)
                 return
-        filled, invalid = self.extract(text)
+        # a new session's first message was not an answer to the greeting's question
+        filled, invalid = self.extract(text, pending=not first)
         if filled:
             self.trace.rule = "slot"
             self.session.no_match = 0
@@ -323,10 +327,17 @@ class Turn:
         yield from self.settle()
         return True
 
-    def global_intent(self, owner: str, name: str, text: Prepared) -> Steps:
+    def global_intent(
+        self, owner: str, name: str, text: Prepared, groups: Mapping[str, str] | None = None
+    ) -> Steps:
         s = self.session
-        intent = self.bot.flows[owner].globals[name]
+        flow = self.bot.flows[owner]
+        intent = flow.globals[name]
         s.no_match = 0
+        for slot, raw in (groups or {}).items():
+            result = flow.slots[slot].parser.validate(raw, today=self.today)
+            if result.ok:
+                self.set_slot(slot, result.value)
         for slot in intent.clear:
             s.slots.pop(slot, None)
         if intent.goto is not None:

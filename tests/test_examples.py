@@ -807,9 +807,12 @@ def test_contact_details_on_its_own() -> None:
     assert result.slots == {"name": "Ann Smith", "phone": "5550199"}
 
 
-def test_first_message_filling_a_slot_is_traced_as_slot() -> None:
+def test_first_message_is_not_taken_as_the_answer_to_the_greeting_question() -> None:
+    # the user had not seen "What name ...?" when they wrote their first message
     with make("contact_details.yaml") as engine:
-        result = turn(engine, "Ann", [ASK_NAME, ASK_PHONE], "asking")
+        first = turn(engine, "hello there", [ASK_NAME], "asking")
+        assert first.slots == {} and first.trace.rule == "start"
+        result = turn(engine, "Ann", [ASK_PHONE], "asking")
     assert result.slots == {"name": "Ann"}
     assert result.trace.rule == "slot"
 

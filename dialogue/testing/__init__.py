@@ -1,8 +1,35 @@
 """Test helpers for flows and for code that embeds `dialogue`.
 
+* `Conversation`: talk to a flow from Python and check each turn
+  (``conv.say("hi").expect(state="menu")``); a failed expectation raises
+  `ConversationFailure` with the transcript and expected vs actual.
+* Conversation test files (``test_*.yaml``, ``*.test.yaml``): `load_spec` /
+  `parse_spec`; pytest collects them through the plugin ``dialogue.testing.plugin``,
+  and ``dialogue test`` runs them without pytest.
+* `FakeLLM` (scripted answers) over `FakeChatServer` / `FakeReply` (a real
+  Chat Completions server on 127.0.0.1).
+
 Importing this package imports neither ``openai`` nor ``pytest``.
 """
 
+from dialogue.testing.checks import ConversationFailure, Mismatch
+from dialogue.testing.conversation import Conversation, Exchange
+from dialogue.testing.doubles import FakeLLM, StubError
 from dialogue.testing.fake_llm import FakeChatServer, FakeReply
+from dialogue.testing.spec import DEFAULT_TODAY, Expect, LoadedSpec, load_spec, parse_spec
 
-__all__ = ["FakeChatServer", "FakeReply"]
+__all__ = [
+    "Conversation",
+    "ConversationFailure",
+    "DEFAULT_TODAY",
+    "Exchange",
+    "Expect",
+    "FakeChatServer",
+    "FakeLLM",
+    "FakeReply",
+    "LoadedSpec",
+    "Mismatch",
+    "StubError",
+    "load_spec",
+    "parse_spec",
+]

@@ -9,14 +9,13 @@
 from __future__ import annotations
 
 import datetime
-import inspect
 import itertools
 import os
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
@@ -36,6 +35,9 @@ from dialogue.testing.spec import (
     Stubs,
 )
 from dialogue.trace import TurnResult
+
+if TYPE_CHECKING:
+    from dialogue.llm import OpenAIChatClient
 
 LLM_SETTINGS: Mapping[str, Any] = {"retries": 0, "timeout": 5.0}
 """How a conversation under test calls the fake LLM: no retries, a short timeout."""
@@ -104,7 +106,7 @@ class FakeLLM:
         self.server = FakeChatServer(model=model, responder=self._respond)
         self._answers: deque[Answer] = deque()
         self._lock = threading.Lock()
-        self._client: Any = None
+        self._client: OpenAIChatClient | None = None
         self.calls = 0
         self.unscripted = 0
 
@@ -136,7 +138,7 @@ class FakeLLM:
         return _reply(answer, request)
 
     @property
-    def client(self) -> Any:
+    def client(self) -> OpenAIChatClient:
         """The `OpenAIChatClient` for the server (started on first use)."""
         if self._client is None:
             from dialogue.llm import OpenAIChatClient
@@ -205,25 +207,5 @@ def make_engine(
 def seeded_start(
     engine: Engine, session_id: str, slots: Mapping[str, Any], meta: Mapping[str, Any]
 ) -> TurnResult:
-    """Greet a new session that starts with ``slots`` and ``meta``.
-
-    INTEGRATION POINT: the engine has no public way to seed a new session yet; if
-    ``Engine.start`` learns ``slots=`` / ``meta=``, that is used, else the session
-    factory of this one engine is wrapped for the duration of the call.
-    """
-    if not slots and not meta:
-        return engine.start(session_id)
-    if {"slots", "meta"} <= set(inspect.signature(engine.start).parameters):
-        return engine.start(session_id, slots=dict(slots), meta=dict(meta))  # type: ignore[call-arg]
-    original = engine._new_session
-
-    def seeded(sid: str, kept: dict[str, Any] | None = None) -> Any:
-        session = original(sid, {**(kept or {}), **meta})
-        session.slots.update(slots)
-        return session
-
-    setattr(engine, "_new_session", seeded)  # noqa: B010
-    try:
-        return engine.start(session_id)
-    finally:
-        delattr(engine, "_new_session")
+    """Greet a new session that starts with ``slots`` and ``meta``."""
+    return engine.start(session_id, slots=slots, meta=meta)

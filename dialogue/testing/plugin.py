@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from dialogue.errors import FlowError
+from dialogue.errors import DialogueError, FlowError
 from dialogue.testing.checks import ConversationFailure
 from dialogue.testing.runner import Runner, coverage_class, display_path
 from dialogue.testing.spec import LoadedSpec, is_spec_file, load_spec
@@ -102,8 +102,8 @@ class ConversationItem(pytest.Item):
         excinfo: pytest.ExceptionInfo[BaseException],
         style: Any = None,
     ) -> Any:
-        if isinstance(excinfo.value, (ConversationFailure, FlowError)):
-            return str(excinfo.value)
+        if isinstance(excinfo.value, (ConversationFailure, DialogueError)):
+            return str(excinfo.value)  # the report, or a problem of the flow or test file
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int, str]:

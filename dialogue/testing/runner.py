@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogue._explain import _did_you_mean
 from dialogue._yaml import Loc
@@ -27,6 +27,10 @@ from dialogue.testing.conversation import Conversation
 from dialogue.testing.doubles import FakeLLM, load_bot, make_engine, stub_action
 from dialogue.testing.spec import LoadedSpec, StepSpec
 from dialogue.trace import TurnResult
+
+if TYPE_CHECKING:
+    from dialogue.testing.coverage import FlowCoverage
+    from dialogue.testing.coverage_report import CoverageReport
 
 BotKey = tuple[str, str | None]
 """A flow file (resolved path) and the flow to start in."""
@@ -47,13 +51,13 @@ class Runner:
     def __init__(self, *, coverage: bool = False) -> None:
         self._bots: dict[BotKey, tuple[Bot, dict[str, Action]]] = {}
         self._llm: FakeLLM | None = None
-        self.coverage: dict[BotKey, Any] | None = {} if coverage else None
+        self.coverage: dict[BotKey, FlowCoverage] | None = {} if coverage else None
         """Flow coverage by flow file (when asked for and `dialogue.testing.coverage` exists)."""
 
     def bot(self, loaded: LoadedSpec) -> tuple[BotKey, Bot, dict[str, Action]]:
         key = (str(loaded.flow_path.resolve()), loaded.spec.main)
         if key not in self._bots:
-            self._bots[key] = load_bot(loaded.flow_path, main=loaded.spec.main)
+            self._bots[key] = load_bot(display_path(loaded.flow_path), main=loaded.spec.main)
         return (key, *self._bots[key])
 
     def llm(self) -> FakeLLM:
@@ -70,12 +74,11 @@ class Runner:
         if self.coverage is None:
             return None
         if key not in self.coverage:
-            FlowCoverage = coverage_class()  # noqa: N806
-            if FlowCoverage is None:
+            collector = coverage_class()
+            if collector is None:
                 return None
-            self.coverage[key] = FlowCoverage(bot)
-        recorder: Callable[[TurnResult], object] = self.coverage[key].record
-        return recorder
+            self.coverage[key] = collector(bot)
+        return self.coverage[key].record
 
     # -- coverage ------------------------------------------------------------------
 
@@ -88,20 +91,20 @@ class Runner:
 
     def add_coverage_data(self, entries: Iterable[Mapping[str, Any]]) -> None:
         """Merge coverage collected elsewhere (by `coverage_data`)."""
-        FlowCoverage = coverage_class()  # noqa: N806
-        if self.coverage is None or FlowCoverage is None:
+        collector = coverage_class()
+        if self.coverage is None or collector is None:
             return
         for entry in entries:
             key = (str(entry["flow"]), entry["main"])
             if key not in self._bots:
                 self._bots[key] = load_bot(key[0], main=key[1])
-            found = FlowCoverage.from_json(self._bots[key][0], entry["coverage"])
+            found = collector.from_json(self._bots[key][0], entry["coverage"])
             if key in self.coverage:
                 self.coverage[key].merge(found)
             else:
                 self.coverage[key] = found
 
-    def coverage_report(self) -> Any:
+    def coverage_report(self) -> CoverageReport | None:
         """One `CoverageReport` over every flow file tested (None without coverage).
 
         A flow that several flow files import is counted once, with what any covered.
@@ -168,17 +171,18 @@ def _step(loaded: LoadedSpec, loc: Loc, conversation: Conversation, step: StepSp
     if not mismatches:
         return
     path = loaded.source.path
-    failures = [(f"{path}:{loaded.line(loc + m.key)}", m) for m in mismatches]
+    lines = sorted((loaded.line(loc + m.key), n) for n, m in enumerate(mismatches))
+    failures = [(f"{path}:{line}", mismatches[n]) for line, n in lines]
     where = f"{path}:{loaded.line(loc)}"
     label = f"step {int(loc[-1]) + 1}" + (" (the greeting)" if step.user is None else "")
     raise conversation.failure(exchange, failures, label=label, where=where)
 
 
-def coverage_class() -> Any:
+def coverage_class() -> type[FlowCoverage] | None:
     """``dialogue.testing.coverage.FlowCoverage``, or None where that module is missing."""
     try:
         from dialogue.testing.coverage import FlowCoverage
-    except ImportError:
+    except ImportError:  # pragma: no cover - the module ships with the package
         return None
     return FlowCoverage
 

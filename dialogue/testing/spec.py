@@ -24,8 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -40,9 +39,10 @@ from pydantic import (
     model_validator,
 )
 
-from dialogue._explain import _child, _descend, _did_you_mean, _fields, _is_model, _unwrap
-from dialogue._yaml import Loc, SourceMap, dotted, kind_of, load_yaml, show
+from dialogue._explain import _did_you_mean
+from dialogue._yaml import Loc, SourceMap, load_yaml, show
 from dialogue.errors import Diagnostic, FlowError, FlowErrors
+from dialogue.testing._spec_explain import Explainer, explain
 
 DEFAULT_TODAY = datetime.date(2026, 6, 1)
 """The date conversations run on unless they say ``today:`` (a Monday), at 12:00."""
@@ -63,7 +63,7 @@ MAX_BYTES = 1_000_000
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 def _as_list(value: Any) -> Any:
@@ -79,9 +79,10 @@ def _regex(pattern: str) -> str:
     return pattern
 
 
-Texts = Annotated[tuple[str, ...], BeforeValidator(_as_list)]
+_ONE_OR_MORE = BeforeValidator(_as_list, json_schema_input_type=str | list[str])
+Texts = Annotated[tuple[str, ...], _ONE_OR_MORE]
 """One string or a list of strings."""
-Regexes = Annotated[tuple[Annotated[str, BeforeValidator(_regex)], ...], BeforeValidator(_as_list)]
+Regexes = Annotated[tuple[Annotated[str, BeforeValidator(_regex)], ...], _ONE_OR_MORE]
 Name = Annotated[str, Field(pattern=r"^[^\W\d]\w*$")]
 
 
@@ -99,7 +100,13 @@ class ActionStub(_Model):
         return self
 
 
-Stubs = dict[Name, Annotated[tuple[ActionStub, ...], BeforeValidator(_as_list)]]
+Stubs = dict[
+    Name,
+    Annotated[
+        tuple[ActionStub, ...],
+        BeforeValidator(_as_list, json_schema_input_type=ActionStub | list[ActionStub]),
+    ],
+]
 """Action name -> its stub, or a list of stubs for successive calls (the last repeats)."""
 
 
@@ -282,7 +289,7 @@ def parse_spec(text: str | bytes, *, path: str | os.PathLike[str] = "<string>") 
     try:
         spec = SpecFile.model_validate(data)
     except ValidationError as exc:
-        raise FlowErrors(_explain(exc, data, source)) from None
+        raise FlowErrors(explain(exc, data, source, _EXPLAINER)) from None
     problems = _check(spec, source)
     if problems:
         raise FlowErrors(problems)
@@ -304,7 +311,8 @@ def load_spec(path: str | os.PathLike[str], *, display: str | None = None) -> Lo
     loaded = parse_spec(data, path=name)
     loaded = LoadedSpec(file, loaded.spec, loaded.source)
     if not loaded.flow_path.is_file():
-        message = f"flow file '{loaded.spec.flow}' not found (looked for {loaded.flow_path})"
+        shown = Path(name).parent / loaded.spec.flow
+        message = f"flow file '{loaded.spec.flow}' not found (looked for {shown})"
         hint = "the path is relative to the folder of this test file"
         raise FlowError(loaded.source.diagnostic(("flow",), "file_not_found", message, hint))
     return loaded
@@ -355,44 +363,6 @@ def _check(spec: SpecFile, source: SourceMap) -> list[Diagnostic]:
     return problems
 
 
-# --------------------------------------------------------------------------- explaining
-
-_EXPECTED = {
-    "string": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
-    "dict": "a mapping", "model": "a mapping", "tuple": "a list", "list": "a list",
-    "date": "a date such as 2026-06-01", "literal": "",
-}  # fmt: skip
-
-
-def _member(union: Any, tag: str | int) -> Any:
-    """The member of a tagged union named ``tag`` (None for an untagged union's member)."""
-    for member in get_args(union):
-        _, metadata = _unwrap(member)
-        if any(isinstance(m, Tag) and m.tag == tag for m in metadata):
-            return member
-    return None
-
-
-def _walk(error_loc: tuple[str | int, ...], data: Any) -> tuple[Loc, Any, bool]:
-    """The YAML location of an error, the model holding it, and whether it is at a key."""
-    tp: Any = SpecFile
-    model: Any = SpecFile
-    node: Any = data
-    loc: Loc = ()
-    for element in error_loc:
-        core, _ = _unwrap(tp)
-        if element == "[key]":
-            return loc, model, True
-        if get_origin(core) in (Union, UnionType):
-            tp = _member(core, element)  # a union member's tag: no step in the YAML
-            continue
-        model = core if _is_model(core) else model
-        tp = _child(core, element)
-        node, step = _descend(node, element)
-        loc += step
-    return loc, model, False
-
-
 def _place(loc: Loc, data: Any) -> tuple[str, Loc]:
     """Where ``loc`` is in designer's words, and the rest of it."""
     if len(loc) < 2 or loc[0] != "conversations" or not isinstance(loc[1], int):
@@ -405,67 +375,10 @@ def _place(loc: Loc, data: Any) -> tuple[str, Loc]:
     return f"in {where}", loc[2:]
 
 
-def _message(error: Any, loc: Loc, model: Any, at_key: bool, data: Any) -> tuple[str, str, str]:
-    kind, where_rest = error["type"], _place(loc[:-1] if loc else loc, data)
-    where, rest = where_rest
-    key = str(loc[-1]) if loc else ""
-    subject = f"'{dotted((*rest, loc[-1]))}' {where}" if loc else "the file"
-    if kind == "extra_forbidden":
-        allowed = list(_fields(model))
-        hint = _did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
-        if model in (LLMText, LLMFault):
-            hint = "an LLM answer is {intent:, slots:, reply:}, or {text: ...}, or {fault: ...}"
-        return "unknown_key", f"unknown key '{key}' {where}", hint
-    if kind == "missing":
-        return "missing_key", f"missing required key '{key}' {where}", ""
-    if kind == "literal_error":
-        choices = re.findall(r"'([^']*)'", str(error["ctx"].get("expected", "")))
-        listed = ", ".join(f"'{c}'" for c in choices)
-        message = f"{subject}: {show(error['input'])} is not one of {listed}"
-        return "bad_choice", message, _did_you_mean(error["input"], choices)
-    if kind == "string_pattern_mismatch" or at_key:
-        rule = "use letters, digits and _, not starting with a digit"
-        container = str(loc[-2]) if at_key and len(loc) >= 2 else ""
-        what = {"actions": "action ", "slots": "slot "}.get(container, "")
-        return "bad_name", f"{show(error['input'])} is not a valid {what}name: {rule}", ""
-    if kind == "too_short":
-        return "out_of_range", f"{subject}: needs at least one entry", ""
-    if kind == "value_error":
-        return "invalid", f"{subject}: {error['ctx']['error']}", ""
-    expected = _EXPECTED.get(kind.split("_")[0])
-    if expected:
-        got = kind_of(error["input"]) if kind.endswith("_type") else show(error["input"])
-        return "wrong_type", f"{subject}: expected {expected}, got {got}", ""
-    return "invalid", f"{subject}: {error['msg'][0].lower()}{error['msg'][1:]}", ""
-
-
-def _explain(exc: ValidationError, data: Any, source: SourceMap) -> list[Diagnostic]:
-    """Pydantic's errors as diagnostics; a union's alternatives become one message."""
-    found: dict[tuple[Loc, bool], list[tuple[str, str, str]]] = {}
-    errors = exc.errors(include_url=False)
-    for error in errors:
-        if error["type"] == "too_short" and any(
-            e["loc"][: len(error["loc"])] == error["loc"] and e is not error for e in errors
-        ):
-            continue  # pydantic counts only the items that validated
-        loc, model, at_key = _walk(error["loc"], data)
-        at_key = at_key or error["type"] in ("extra_forbidden", "missing")
-        place = loc[:-1] if error["type"] == "missing" else loc
-        text = _message(error, loc, model, at_key, data)
-        found.setdefault((place, at_key), []).append(text)
-    diagnostics: list[Diagnostic] = []
-    for (loc, at_key), texts in found.items():
-        texts = list(dict.fromkeys(texts))
-        if len(texts) > 1 and all(code == "wrong_type" for code, _, _ in texts):
-            texts = [_merge(texts)]
-        for code, message, hint in texts:
-            diagnostics.append(source.diagnostic(loc, code, message, hint, at_key=at_key))
-    return diagnostics
-
-
-def _merge(texts: list[tuple[str, str, str]]) -> tuple[str, str, str]:
-    """``x: expected a string, got a number`` twice -> ``expected a string or a list``."""
-    heads = [message.split(": expected ", 1) for _, message, _ in texts]
-    wanted = dict.fromkeys(rest.rsplit(", got ", 1)[0] for _, rest in heads)
-    got = heads[0][1].rsplit(", got ", 1)[1]
-    return "wrong_type", f"{heads[0][0]}: expected {' or '.join(wanted)}, got {got}", ""
+_LLM_HINT = "an LLM answer is {intent:, slots:, reply:}, or {text: ...}, or {fault: ...}"
+_EXPLAINER = Explainer(
+    SpecFile,
+    _place,
+    key_hints={LLMText: _LLM_HINT, LLMFault: _LLM_HINT},
+    names={"actions": "action ", "slots": "slot "},
+)

@@ -1,0 +1,65 @@
+"""The JSON Schema editors use accepts what the loader accepts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from dialogue._yaml import load_yaml
+from dialogue.schema import json_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOWS = sorted((ROOT / "flows").glob("*.yaml")) + sorted(
+    (ROOT / "tests/flows/valid").glob("*.yaml")
+)
+
+
+def validator() -> Any:
+    return jsonschema.Draft202012Validator(json_schema())
+
+
+@pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.name)
+def test_every_valid_flow_passes_the_schema(path: Path) -> None:
+    data, _ = load_yaml(path.read_bytes(), path=str(path))
+    errors = [e.message for e in validator().iter_errors(data)]
+    assert errors == []
+
+
+def test_shorthands_are_in_the_schema() -> None:
+    flow = {
+        "flow": "f",
+        "version": 2,
+        "start": "a",
+        "slots": {"size": {"type": "enum", "values": ["s", "m"], "ask": "Size?"}},
+        "intents": {"go": {"keywords": "go"}},
+        "states": {
+            "a": {
+                "say": "hi",
+                "collect": "size",
+                "clear": "size",
+                "on": {"go": "a"},
+                "next": {"goto": "a"},
+            },
+        },
+    }
+    assert [e.message for e in validator().iter_errors(flow)] == []
+
+
+def test_unknown_keys_fail_the_schema() -> None:
+    errors = list(validator().iter_errors({"flow": "f", "start": "a", "states": {"a": {"sey": 1}}}))
+    assert errors
+
+
+def test_fields_carry_their_documentation() -> None:
+    schema = json_schema()
+    ask = schema["$defs"]["PatternSlot"]["properties"]["ask"]
+    assert "question" in ask["description"]
+
+
+def test_published_schema_file_is_current() -> None:
+    published = json.loads((ROOT / "docs" / "flow.schema.json").read_text(encoding="utf-8"))
+    assert published == json_schema(), "run: dialogue schema > docs/flow.schema.json"
