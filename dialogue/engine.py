@@ -10,60 +10,36 @@ queue on a per-session lock (a thread lock for ``handle``, an asyncio lock for
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dialogue._locks import SessionLocks
-from dialogue.actions import Action, ActionCall, ActionRunner, load_actions_module
-from dialogue.compiled import Bot, CompiledFlow
-from dialogue.compiler import compile_flows
-from dialogue.errors import DialogueError, FlowErrors, StoreError
+from dialogue._results import degraded, finish, status
+from dialogue._setup import check_actions, flow_actions, load_bot
+from dialogue.actions import Action, ActionCall, ActionRunner
+from dialogue.compiled import Bot
+from dialogue.errors import ConfigurationError, DialogueError
 from dialogue.llm import LLMClient, OpenAIChatClient
 from dialogue.llm_service import OFFLINE_NOTICE, LLMService
-from dialogue.loader import load_flows
-from dialogue.rules import prepare
+from dialogue.rules import prepare, sanitize
 from dialogue.session import Session
 from dialogue.stores.base import SessionStore
+from dialogue.stores.guard import GuardedStore
 from dialogue.stores.memory import MemoryStore
 from dialogue.streaming import Sink, TurnStream
-from dialogue.templates import RenderError, Text
+from dialogue.templates import RenderError
 from dialogue.trace import Trace, TurnResult
 from dialogue.turn import Steps, Turn
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("dialogue")
 
 Seed = tuple[dict[str, Any], dict[str, Any]] | None
 """Initial slots and meta of a new session (``Engine.start(..., slots=, meta=)``)."""
-
-_CONTROL = {c: None for c in range(32) if c not in (9, 10, 13)} | {127: None}
-
-
-def sanitize(text: str) -> str:
-    """Drop control characters; replace lone surrogates so the text is valid UTF-8."""
-    text = text.translate(_CONTROL)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
-def _render_safely(text: Text, flow: CompiledFlow, session: Session) -> str:
-    """A built-in-path reply (too long, turn failed): rendered if it can be, else as written."""
-    if text.static:
-        return text.source
-    try:
-        return text.render({**flow.base_context, **session.slots})
-    except RenderError:
-        return text.source
 
 
 class Engine:
@@ -92,6 +68,7 @@ class Engine:
         self.bot = bot
         self.main = bot.flows[bot.main]
         self.store: Any = MemoryStore() if store is None else store
+        self._store = GuardedStore(self.store)
         self.actions = ActionRunner(actions, threads=action_threads)
         self._clock = clock or datetime.datetime.now
         self.max_text_length = (
@@ -101,11 +78,18 @@ class Engine:
         self._locks = SessionLocks()
         self.llm = LLMService(llm, cache_size=llm_cache)
         self.llm_settings = dict(llm_settings or {})
+        try:  # fail now, not on the first turn that asks the LLM
+            dataclasses.replace(self.main.llm, **self.llm_settings)
+        except TypeError as exc:
+            raise ConfigurationError(
+                f"llm_settings: {exc}",
+                hint="keys: model, temperature, max_tokens, timeout, retries",
+            ) from None
         self.trace_prompts = trace_prompts
         if configured is None:
             configured = self.main.llm_config.history_turns if self.llm.enabled else 0
         self.history_turns = configured
-        self._check_actions()
+        check_actions(bot, self.actions)
         self.offline = not self.llm.enabled and any(
             st.fallback is not None for f in bot.flows.values() for st in f.states.values()
         )
@@ -130,38 +114,12 @@ class Engine:
         by default it is made from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` when the
         key is set, read now, not at import.
         """
-        loaded = load_flows(path)
-        bot = compile_flows(loaded, main=main)
+        bot, loaded = load_bot(path, main=main)
         if actions is None:
-            actions = {}
-            for lf in loaded:
-                module = lf.flow.actions_module
-                if module is not None:
-                    base = lf.path.parent if lf.path is not None else Path.cwd()
-                    actions = {**load_actions_module(module, base=base), **actions}
+            actions = flow_actions(loaded)
         client = OpenAIChatClient.from_env() if llm == "env" else llm
         assert not isinstance(client, str), "llm is an LLMClient, None, or 'env'"
         return cls(bot, actions=actions, llm=client, **options)
-
-    def _check_actions(self) -> None:
-        problems = []
-        for flow in self.bot.flows.values():
-            for name, loc in flow.action_refs:
-                if name not in self.actions:
-                    known = sorted(self.actions.names)
-                    hint = (
-                        f"registered actions: {', '.join(known)}"
-                        if known
-                        else f"register it: Engine(..., actions={{'{name}': callable}}) "
-                        "or name an actions_module in the flow"
-                    )
-                    problems.append(
-                        flow.source.source.diagnostic(
-                            loc, "unknown_action", f"unknown action '{name}'", hint
-                        )
-                    )
-        if problems:
-            raise FlowErrors(problems)
 
     # -- the core ------------------------------------------------------------
 
@@ -210,75 +168,6 @@ class Engine:
             return
         yield from turn.respond(prepared, first=fresh)
 
-    def _finish(self, turn: Turn, text: str | None, started: float) -> TurnResult:
-        s, trace = turn.session, turn.trace
-        s.turn += 1
-        old = turn.slots_before
-        if old != s.slots:
-            names = [*old, *(k for k in s.slots if k not in old)]
-            trace.slot_changes = {
-                k: (old.get(k), s.slots.get(k)) for k in names if old.get(k) != s.slots.get(k)
-            }
-        if self.history_turns:
-            if text is not None:
-                s.history = (*s.history, text[:500], "\n".join(turn.replies))
-            s.history = s.history[-2 * self.history_turns :]
-        trace.flow_after, trace.state_after = s.flow, s.state
-        trace.seconds = time.perf_counter() - started
-        return TurnResult(s.id, turn.replies, s.flow, s.state, dict(s.slots), s.ended, trace)
-
-    def _degraded(
-        self,
-        session_id: str,
-        stored: Session | None,
-        error: Exception,
-        started: float,
-        rule: str = "error",
-    ) -> TurnResult:
-        """The turn failed: the stored session is untouched; say so politely."""
-        session = stored or self._new_session(session_id)
-        flow = self.bot.flows[session.flow]
-        trace = Trace(
-            session_id,
-            session.turn + 1,
-            session.flow,
-            session.state,
-            session.flow,
-            session.state,
-            rule=rule,
-            seconds=time.perf_counter() - started,
-        )
-        texts = flow.too_long if rule == "too_long" else flow.action_error
-        if rule != "too_long":
-            trace.errors.append(f"{type(error).__name__}: {error}")
-            log.error("turn failed for session %r: %s", session_id, error, exc_info=error)
-        replies = [_render_safely(texts[session.turn % len(texts)], flow, session)] if texts else []
-        return TurnResult(
-            session_id,
-            replies,
-            session.flow,
-            session.state,
-            dict(session.slots),
-            session.ended,
-            trace,
-        )
-
-    def _status(self, session: Session, started: float) -> TurnResult:
-        """Where a running session is, for ``start`` on it: nothing said, nothing saved."""
-        trace = Trace(
-            session.id,
-            session.turn,
-            session.flow,
-            session.state,
-            session.flow,
-            session.state,
-            rule="status",
-            seconds=time.perf_counter() - started,
-        )
-        return TurnResult(
-            session.id, [], session.flow, session.state, dict(session.slots), session.ended, trace
-        )
-
     def _check_text(self, text: str | None) -> str | None:
         if text is None:
             return None
@@ -310,21 +199,21 @@ class Engine:
         started = time.perf_counter()
         lock = self._locks.acquire(session_id)
         try:
-            stored = self._load(session_id)
+            stored = self._store.load(session_id)
             if text is None and stored is not None and not stored.ended:
-                return self._status(stored, started)
+                return status(stored, started)
             if text is not None and len(text) > self.max_text_length:
-                return self._degraded(
-                    session_id, stored, ValueError("too long"), started, "too_long"
+                return degraded(
+                    self.bot, session_id, stored, ValueError("too long"), started, "too_long"
                 )
             try:
                 turn, steps = self._begin(session_id, stored, text, seed)
                 self._drive(steps)
-                result = self._finish(turn, text, started)
+                result = finish(turn, text, started, history_turns=self.history_turns)
             except (DialogueError, RenderError) as exc:
                 # the turn changed its copy in place: answer from what the store still holds
-                return self._degraded(session_id, self._load(session_id), exc, started)
-            self._save(turn.session)
+                return degraded(self.bot, session_id, self._store.load(session_id), exc, started)
+            self._store.save(turn.session)
             return result
         finally:
             self._locks.release(session_id, lock)
@@ -339,27 +228,6 @@ class Engine:
                     effect = steps.send(self.llm.complete(effect))
         except StopIteration:
             return
-
-    def _load(self, session_id: str) -> Session | None:
-        try:
-            session: Session | None = self.store.load(session_id)
-            return session
-        except DialogueError:
-            raise
-        except Exception as exc:
-            raise StoreError(
-                f"could not load session {session_id!r}: {exc}", session_id=session_id
-            ) from exc
-
-    def _save(self, session: Session) -> None:
-        try:
-            self.store.save(session)
-        except DialogueError:
-            raise
-        except Exception as exc:
-            raise StoreError(
-                f"could not save session {session.id!r}: {exc}", session_id=session.id
-            ) from exc
 
     # -- the async face ------------------------------------------------------
 
@@ -389,23 +257,23 @@ class Engine:
         lock = self._locks.alock(session_id)
         try:
             async with lock:
-                stored = await self._aload(session_id)
+                stored = await self._store.aload(session_id)
                 if text is None and stored is not None and not stored.ended:
-                    return self._status(stored, started)
+                    return status(stored, started)
                 if text is not None and len(text) > self.max_text_length:
-                    return self._degraded(
-                        session_id, stored, ValueError("too long"), started, "too_long"
+                    return degraded(
+                        self.bot, session_id, stored, ValueError("too long"), started, "too_long"
                     )
                 try:
                     turn, steps = self._begin(session_id, stored, text, seed)
                     await self._adrive(
                         steps, None if sink is None else (lambda chunk: sink(turn.replies, chunk))
                     )
-                    result = self._finish(turn, text, started)
+                    result = finish(turn, text, started, history_turns=self.history_turns)
                 except (DialogueError, RenderError) as exc:
-                    before = await self._aload(session_id)
-                    return self._degraded(session_id, before, exc, started)
-                await self._asave(turn.session)
+                    before = await self._store.aload(session_id)
+                    return degraded(self.bot, session_id, before, exc, started)
+                await self._store.asave(turn.session)
                 return result
         finally:
             self._locks.arelease(session_id, lock)
@@ -421,41 +289,11 @@ class Engine:
         except StopIteration:
             return
 
-    async def _aload(self, session_id: str) -> Session | None:
-        import asyncio
-
-        if not hasattr(self.store, "aload"):
-            return await asyncio.to_thread(self._load, session_id)
-        try:
-            session: Session | None = await self.store.aload(session_id)
-            return session
-        except DialogueError:
-            raise
-        except Exception as exc:
-            raise StoreError(
-                f"could not load session {session_id!r}: {exc}", session_id=session_id
-            ) from exc
-
-    async def _asave(self, session: Session) -> None:
-        import asyncio
-
-        if not hasattr(self.store, "asave"):
-            await asyncio.to_thread(self._save, session)
-            return
-        try:
-            await self.store.asave(session)
-        except DialogueError:
-            raise
-        except Exception as exc:
-            raise StoreError(
-                f"could not save session {session.id!r}: {exc}", session_id=session.id
-            ) from exc
-
     # -- sessions ------------------------------------------------------------
 
     def session(self, session_id: str) -> Session | None:
         """A copy of a stored session (``None`` if there is none)."""
-        return self._load(session_id)
+        return self._store.load(session_id)
 
     def reset(self, session_id: str) -> None:
         """Forget a session: its next message starts a new conversation."""

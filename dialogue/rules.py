@@ -59,6 +59,19 @@ class Prepared:
     """``nfkc.casefold()``: what keywords and word lists match against."""
 
 
+_CONTROL = {c: None for c in range(32) if c not in (9, 10, 13)} | {127: None}
+
+
+def sanitize(text: str) -> str:
+    """Drop control characters; replace lone surrogates so the text is valid UTF-8."""
+    text = text.translate(_CONTROL)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def prepare(text: str) -> Prepared:
     """Normalise ``text`` once for every rule that will look at it."""
     nfkc = " ".join(unicodedata.normalize("NFKC", text).split()).replace("\u2019", "'")

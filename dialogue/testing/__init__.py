@@ -8,25 +8,37 @@
   and ``dialogue test`` runs them without pytest.
 * `FakeLLM` (scripted answers) over `FakeChatServer` / `FakeReply` (a real
   Chat Completions server on 127.0.0.1).
+* `FlowCoverage`: states, transitions, intents, ladder steps, LLM fallback and
+  prompts covered by recorded turns; `CoverageReport` renders it.
+* `CassetteClient`: record LLM answers once, replay them deterministically.
 
 Importing this package imports neither ``openai`` nor ``pytest``.
 """
 
+from dialogue.testing.cassette import CassetteClient, CassetteError, CassetteMiss
 from dialogue.testing.checks import ConversationFailure, Mismatch
 from dialogue.testing.conversation import Conversation, Exchange
+from dialogue.testing.coverage import FlowCoverage
+from dialogue.testing.coverage_report import Category, CoverageReport
 from dialogue.testing.doubles import FakeLLM, StubError
 from dialogue.testing.fake_llm import FakeChatServer, FakeReply
 from dialogue.testing.spec import DEFAULT_TODAY, Expect, LoadedSpec, load_spec, parse_spec
 
 __all__ = [
+    "CassetteClient",
+    "CassetteError",
+    "CassetteMiss",
+    "Category",
     "Conversation",
     "ConversationFailure",
+    "CoverageReport",
     "DEFAULT_TODAY",
     "Exchange",
     "Expect",
     "FakeChatServer",
     "FakeLLM",
     "FakeReply",
+    "FlowCoverage",
     "LoadedSpec",
     "Mismatch",
     "StubError",

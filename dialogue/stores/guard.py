@@ -1,0 +1,70 @@
+"""A session store as the engine uses it: any failure becomes a ``StoreError``.
+
+Stores may raise anything (``OSError``, a Redis connection error ...); the
+engine sees only the exception tree's ``StoreError`` (or ``ConflictError``,
+which stores raise themselves). A store without ``aload``/``asave`` is run in a
+worker thread from the async face.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialogue.errors import DialogueError, StoreError
+from dialogue.session import Session
+
+
+class GuardedStore:
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def load(self, session_id: str) -> Session | None:
+        try:
+            session: Session | None = self.store.load(session_id)
+            return session
+        except DialogueError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"could not load session {session_id!r}: {exc}", session_id=session_id
+            ) from exc
+
+    def save(self, session: Session) -> None:
+        try:
+            self.store.save(session)
+        except DialogueError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"could not save session {session.id!r}: {exc}", session_id=session.id
+            ) from exc
+
+    async def aload(self, session_id: str) -> Session | None:
+        import asyncio
+
+        if not hasattr(self.store, "aload"):
+            return await asyncio.to_thread(self.load, session_id)
+        try:
+            session: Session | None = await self.store.aload(session_id)
+            return session
+        except DialogueError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"could not load session {session_id!r}: {exc}", session_id=session_id
+            ) from exc
+
+    async def asave(self, session: Session) -> None:
+        import asyncio
+
+        if not hasattr(self.store, "asave"):
+            await asyncio.to_thread(self.save, session)
+            return
+        try:
+            await self.store.asave(session)
+        except DialogueError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"could not save session {session.id!r}: {exc}", session_id=session.id
+            ) from exc
