@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import gc
 import json
 import subprocess
@@ -40,7 +39,14 @@ from typing import Any
 import _common as c
 
 import dialogue
-from dialogue.llm import LLMRequest, LLMResponse, LLMStream, OpenAIChatClient, Usage
+from dialogue.llm import (
+    LLMRequest,
+    LLMResponse,
+    LLMSettings,
+    LLMStream,
+    OpenAIChatClient,
+    Usage,
+)
 from dialogue.testing import FakeChatServer, FakeReply
 
 TARGET_MS = 1.0
@@ -108,29 +114,35 @@ def bare_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def engine_request() -> tuple[dict[str, Any], LLMRequest]:
-    """The body the engine sends for the timed turn, and the LLMRequest behind it;
-    checks that a bare ``create()`` with ``bare_arguments`` sends the same body."""
+    """The body the engine sends for the timed turn, and an ``LLMRequest`` for it;
+    checks that a bare ``create()`` with ``bare_arguments`` and
+    ``OpenAIChatClient.complete`` with that request both send the same body."""
     import openai
 
     with FakeChatServer(responder=answer) as server:
         client = OpenAIChatClient(api_key="bench", base_url=server.url)
-        engine = make_engine(client, trace_prompts=True)
+        engine = make_engine(client)
         at_the_question(engine, ["check"])
         result = engine.handle("check", TEXT)
         llm = result.trace.llm
         if llm is None or llm.outcome != "reply" or result.replies[0] != REPLY:
             sys.exit(f"the turn did not go to the LLM fallback: {result.trace.summary()}")
         body = server.requests[-1]
+        spec = body["response_format"]["json_schema"]
+        settings = LLMSettings(
+            model=body["model"],
+            temperature=body["temperature"],
+            max_tokens=body["max_completion_tokens"],
+            **SETTINGS,
+        )
+        request = LLMRequest(tuple(body["messages"]), settings, spec["schema"], spec["name"])
         bare = openai.OpenAI(api_key="bench", base_url=server.url, max_retries=0)
         bare.chat.completions.create(**bare_arguments(body))
-        if server.requests[-1] != body:
-            sys.exit("the bare call does not send the engine's request body")
+        client.complete(request)
+        if server.requests[-2:] != [body, body]:
+            sys.exit("the bare call or the client does not send the engine's request body")
         bare.close()
         engine.close()
-    fb = engine.main.states["tracking"].fallback
-    assert fb is not None and llm.messages is not None
-    settings = dataclasses.replace(engine.main.llm, **SETTINGS)
-    request = LLMRequest(tuple(llm.messages), settings, fb.schema)
     return body, request
 
 

@@ -78,6 +78,10 @@ class CSlot:
     on_exhausted: str | None
 
 
+EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
+"""Slot types whose values identify themselves in any message (so any message may fill them)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CFallback:
     mode: str
@@ -88,7 +92,15 @@ class CFallback:
     """The intents the LLM may choose here: the state's own, then the global ones."""
     intent_info: tuple[Mapping[str, Any], ...]
     slots: tuple[OpenSlot, ...]
-    schema: Mapping[str, Any] | None
+    """Every slot the state collects."""
+    schemas: Mapping[str | None, Mapping[str, Any] | None]
+    """The answer schema for each pending slot (``None``: no question pending)."""
+
+    def open(self, pending: str | None) -> tuple[OpenSlot, ...]:
+        """The slots the LLM may fill now: as with the rules, a slot whose values do not
+        identify themselves (yes/no, a number, free text) only as the answer to its own
+        question, so the LLM cannot, say, confirm what was never asked."""
+        return tuple(o for o in self.slots if o.type in EXTRACTABLE or o.name == pending)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,14 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from dialogue import schema
 from dialogue._refs import Loc, References
 from dialogue.checks import check_flow
 from dialogue.compiled import (
+    EXTRACTABLE,
     Bot,
     CCall,
     CFallback,
@@ -208,9 +209,7 @@ class _Builder:
         if st.flow is not None:
             self.refs.flow_name(st.flow, loc + ("flow",), what)
         extract = tuple(
-            s
-            for s in st.collect
-            if s in self.flow.slots and self.flow.slots[s].type in _EXTRACTABLE
+            s for s in st.collect if s in self.flow.slots and self.flow.slots[s].type in EXTRACTABLE
         )
         return CState(
             name=name,
@@ -258,10 +257,11 @@ class _Builder:
             else:
                 unknown = sorted(text.names - PROMPT_NAMES)
                 if unknown:
+                    line = _first_line_of(self.prompt_env, source, unknown[0])
                     self.refs.error(
                         loc,
                         "unknown_name",
-                        f"unknown name '{unknown[0]}' in prompt '{name}'",
+                        f"unknown name '{unknown[0]}' in prompt '{name}' line {line}",
                         "prompts may use: " + ", ".join(sorted(PROMPT_NAMES)),
                     )
         self.prompts[name] = text
@@ -307,16 +307,12 @@ class _Builder:
         )
         if prompt is None:
             return None
-        return CFallback(
-            mode,
-            own.prompt or fb.prompt,
-            prompt,
-            knowledge,
-            names,
-            info,
-            slots,
-            answer_schema(names, slots, mode=mode),
-        )
+        draft = CFallback(mode, own.prompt or fb.prompt, prompt, knowledge, names, info, slots, {})
+        schemas = {
+            pending: answer_schema(names, draft.open(pending), mode=mode)
+            for pending in (None, *(o.name for o in slots))
+        }
+        return replace(draft, schemas=MappingProxyType(schemas))
 
     def slot(self, name: str, slot: schema.Slot) -> CSlot:
         loc: Loc = ("slots", name)
@@ -361,6 +357,8 @@ class _Builder:
         flow = self.flow
         self.refs.start()
         self.fallback_say = self.flow_fallback()
+        if flow.fallback.mode != "off":  # checked even when every state uses its own
+            self.prompt(flow.fallback.prompt, ("fallback", "prompt"))
         for name, intent in flow.intents.items():
             self.refs.pattern_groups(name, intent)
         globals_ = [(n, i) for n, i in flow.intents.items() if i.scope == "global"]
@@ -404,4 +402,7 @@ class _Builder:
         )
 
 
-_EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
+def _first_line_of(env: ImmutableSandboxedEnvironment, source: str, name: str) -> int:
+    """The line of a template where ``name`` is first read."""
+    found = [n.lineno for n in env.parse(source).find_all(nodes.Name) if n.name == name]
+    return min(found, default=1)

@@ -10,6 +10,7 @@ or reprompt ladder, and nothing of the answer has been applied.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ from dialogue.trace import LLMTrace
 if TYPE_CHECKING:
     from dialogue.turn import Effects, Turn
 
+log = logging.getLogger("dialogue")
+
 MAX_REPLY = 2000
 """An LLM reply longer than this is cut."""
 
@@ -44,7 +47,7 @@ def request_for(
         language=flow.language,
         mode=fb.mode,
         intents=fb.intent_info,
-        slots=[(o, s.slots.get(o.name) is not None) for o in fb.slots],
+        slots=[(o, s.slots.get(o.name) is not None) for o in fb.open(s.pending)],
         pending=next((o for o in fb.slots if o.name == s.pending), None),
         knowledge=fb.knowledge,
     )
@@ -55,7 +58,7 @@ def request_for(
         history=history_messages(s.history, turns=cfg.history_turns, chars=cfg.history_chars),
         text=text.raw,
         settings=settings,
-        schema=fb.schema,
+        schema=fb.schemas.get(s.pending, fb.schemas[None]),
     )
 
 
@@ -85,8 +88,11 @@ def consult(turn: Turn, text: Prepared) -> Generator[Effects, Any, bool]:
             f"{response.failure.kind}: {response.failure.message}",
         )
         turn.trace.errors.append(f"llm {trace.error}")
+        log.warning(
+            "LLM fallback failed in %s.%s: %s", turn.flow.name, turn.state.name, trace.error
+        )
         return False
-    parsers = {o.name: turn.flow.slots[o.name].parser for o in fb.slots}
+    parsers = {o.name: turn.flow.slots[o.name].parser for o in fb.open(turn.session.pending)}
     try:
         answer = interpret(
             response, mode=fb.mode, intents=fb.intents, parsers=parsers, today=turn.today
@@ -120,7 +126,11 @@ def apply(turn: Turn, answer: Interpretation, text: Prepared) -> Generator[Effec
         trace.llm.outcome = "intent"
         found = IntentMatch(answer.intent, "llm", "", dict(answer.slots), (0, 0))
         if answer.intent in turn.state.on:
-            return (yield from turn.local_intent(found, text))
+            if (yield from turn.local_intent(found, text)):
+                return True
+            # every guard of the intent said no: nothing was applied
+            trace.llm.outcome, trace.intent, trace.rule = "", None, ""
+            return False
         for name, value in answer.slots.items():
             turn.set_slot(name, value)
         yield from turn.global_intent(s.flow, answer.intent, text)

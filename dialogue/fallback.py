@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import StrictUndefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from dialogue.llm import LLMRequest, LLMResponse, LLMSettings
 from dialogue.slots import SlotParser
+from dialogue.templates import Sandbox
 
 PROMPT_NAMES = frozenset(
     {"flow", "state", "language", "pending", "mode", "intents", "slots", "knowledge"}
@@ -46,9 +46,9 @@ _FORMATS = {
 }
 
 
-def make_prompt_environment() -> ImmutableSandboxedEnvironment:
+def make_prompt_environment() -> Sandbox:
     """Prompts are sandboxed and strict like replies; block tags don't leave blank lines."""
-    return ImmutableSandboxedEnvironment(
+    return Sandbox(
         undefined=StrictUndefined,
         autoescape=False,
         trim_blocks=True,

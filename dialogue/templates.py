@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
-from jinja2.exceptions import TemplateError
+from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.lexer import describe_token
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -30,9 +30,43 @@ def _finalize(value: object) -> object:
     return "" if value is None else value
 
 
-def make_environment() -> ImmutableSandboxedEnvironment:
+MAX_SEQUENCE = 100_000
+"""Longest string or list a template may build with ``*`` (``'ab' * 10**9`` is refused)."""
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with bounds on what a template can make it compute:
+    ``*`` and ``**`` are checked (and so never folded at compile time), and
+    ``lipsum`` makes at most 20 paragraphs."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        lipsum: Any = self.globals["lipsum"]
+
+        def bounded_lipsum(n: int = 5, *args: Any, **kwargs: Any) -> Any:
+            if not isinstance(n, int) or n > 20:
+                raise SecurityError("lipsum makes at most 20 paragraphs")
+            return lipsum(n, *args, **kwargs)
+
+        self.globals["lipsum"] = bounded_lipsum
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, (int, float)) and abs(right) > 64:
+                raise SecurityError("exponents above 64 are not allowed in templates")
+            return left**right
+        for seq, count in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
+                if len(seq) * count > MAX_SEQUENCE:
+                    raise SecurityError(f"a template may not build more than {MAX_SEQUENCE} items")
+        return left * right
+
+
+def make_environment() -> Sandbox:
     """A fresh environment: sandboxed, strict, no autoescape (replies are text)."""
-    return ImmutableSandboxedEnvironment(
+    return Sandbox(
         undefined=StrictUndefined,
         autoescape=False,
         finalize=_finalize,

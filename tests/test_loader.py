@@ -323,7 +323,11 @@ MENU = "in state 'menu'"
             "transitions, got a number",
         ),
         ("{on: {x: {goto: 5}}}", f"6:25: 'on.x.goto' {MENU}: expected a string, got a number"),
-        ("{next: 5}", f"6:16: 'next' {MENU}: expected a state name, a transition or a list of transitions, got a number"),
+        (
+            "{next: 5}",
+            f"6:16: 'next' {MENU}: expected a state name, a transition or a list of "
+            "transitions, got a number",
+        ),
         ("{next: [{if: 3}]}", f"6:22: 'next[0].if' {MENU}: expected a string, got a number"),
         ("{call: lookup}", f"6:16: 'call' {MENU}: expected a mapping, got a string"),
         (

@@ -149,11 +149,11 @@ def test_prompt_escape_is_refused_at_render_time(
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("{{ config }}", "unknown name 'config' in prompt 'custom.j2'"),
-        ("{{ os.system('id') }}", "unknown name 'os' in prompt 'custom.j2'"),
-        ("{{ request }}", "unknown name 'request' in prompt 'custom.j2'"),
-        ("{{ user_text }}", "unknown name 'user_text' in prompt 'custom.j2'"),
-        ("{{ slots_values }}", "unknown name 'slots_values' in prompt 'custom.j2'"),
+        ("{{ config }}", "unknown name 'config' in prompt 'custom.j2' line 1"),
+        ("{{ os.system('id') }}", "unknown name 'os' in prompt 'custom.j2' line 1"),
+        ("{{ request }}", "unknown name 'request' in prompt 'custom.j2' line 1"),
+        ("{{ user_text }}", "unknown name 'user_text' in prompt 'custom.j2' line 1"),
+        ("{{ slots_values }}", "unknown name 'slots_values' in prompt 'custom.j2' line 1"),
         ("{{ flow|nosuch }}", "prompt 'custom.j2' line 1: unknown filter 'nosuch'"),
         ("{% if flow is nosuch %}x{% endif %}", "prompt 'custom.j2' line 1: unknown test 'nosuch'"),
         (
@@ -225,18 +225,16 @@ def test_degraded_result_reports_the_session_as_stored(make: Make) -> None:
         pytest.param("{{ 'ab' * 10**6 }}", id="string-repeat"),
         pytest.param("{{ ([0] * 10**6)|length }}", id="list-repeat"),
         pytest.param("{{ lipsum(2000)|length }}", id="lipsum"),
+        pytest.param("{{ ([1] * 10**7)|length }}", id="repeat-not-folded-at-compile-time"),
+        pytest.param("{{ (2 ** 100000)|string|length }}", id="power"),
     ],
 )
 @pytest.mark.parametrize(
     "env", [make_environment, make_prompt_environment], ids=["reply", "prompt"]
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the sandbox does not bound '*' and '**' (constant-folded at compile time: "
-    "'{{ [1]*10**8 }}' takes 22 s and ~800 MB in compile_text) nor lipsum(n); "
-    "templates.py:31 and fallback.py:49 should set intercepted_binops",
-)
 def test_resource_exhaustion_is_refused(env: Callable[[], Any], source: str) -> None:
+    """Jinja folds constant expressions while compiling: without bounds on ``*`` and
+    ``**``, ``{{ [1] * 10**8 }}`` took 22 s and 800 MB in ``compile_text``."""
     with pytest.raises((RenderError, TemplateSyntaxError)):
         compile_text(env(), source).render({})
 
@@ -295,9 +293,9 @@ def test_validate_reports_an_unknown_name_in_each_prompt_where_it_is_named(
     result = validate(path)
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"{path}:5:11: unknown name 'secret' in prompt 'prompts/main.j2'",
+        f"{path}:5:11: unknown name 'secret' in prompt 'prompts/main.j2' line 2",
         HINT,
-        f"{path}:11:15: unknown name 'customer' in prompt 'prompts/ask.j2'",
+        f"{path}:11:15: unknown name 'customer' in prompt 'prompts/ask.j2' line 3",
         HINT,
     ]
 
@@ -313,22 +311,6 @@ def test_validate_reports_syntax_errors_with_the_prompt_line(tmp_path: Path) -> 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the error points at the flow's 'prompt:' line; it does not say where in the "
-    "prompt file the unknown name is (compiler.py:253-260: find the Name node's lineno)",
-)
-def test_validate_says_the_line_of_the_unknown_name_in_the_prompt(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD, "Hi.\n\n  {{ customer }}")
-    result = validate(path)
-    assert "line 3" in result.stderr or f"{tmp_path / 'prompts' / 'ask.j2'}:3:" in result.stderr
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="a prompt no state uses (every state overrides it, or mode: off) is never "
-    "compiled, so its mistakes pass 'dialogue validate' (compiler.py:264-274)",
-)
 def test_validate_checks_the_flow_prompt_even_when_every_state_overrides_it(
     tmp_path: Path,
 ) -> None:
@@ -340,7 +322,12 @@ def test_validate_checks_the_flow_prompt_even_when_every_state_overrides_it(
         "states:\n  a:\n    say: hi\n    final: true\n    fallback: {prompt: q.j2}\n",
         encoding="utf-8",
     )
-    assert validate(path).exit_code == 1
+    result = validate(path)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{path}:3:20: unknown name 'secret' in prompt 'p.j2' line 1",
+        HINT,
+    ]
 
 
 # --------------------------------------------------------------------------- per-state override
@@ -376,7 +363,9 @@ def test_restaurant_menu_prompt_override_is_used_in_the_menu_only(
     assert "Dogs" not in default and '"reply":' not in default
     schema = fake.requests[-1]["response_format"]["json_schema"]["schema"]
     assert list(schema["properties"]) == ["intent", "slots"]
-    assert list(schema["properties"]["slots"]["properties"]) == ["date", "time", "party_size"]
+    # open now: the pending date, and the time, which names itself; the party size
+    # (a bare number) only as the answer to its own question, as with the rules
+    assert list(schema["properties"]["slots"]["properties"]) == ["date", "time"]
     engine.close()
 
 
@@ -531,7 +520,11 @@ def test_default_prompt_lists_one_intent_and_one_slot_per_line(
     engine.close()
     assert "- thanks" in lines and "- human: Hand the conversation to a person" in lines
     assert "- order_id (pattern): The order number printed on the receipt" in lines
-    assert "- confirmed (boolean): The customer agreed to file the return" in lines
+    assert (
+        "- reason (enum: one of damaged, wrong item, changed mind): "
+        "Why the customer sends the item back"
+    ) in lines
+    assert not any("confirmed" in line for line in lines)  # not asked yet: not open
 
 
 UNDERSTAND = """
@@ -563,7 +556,8 @@ def test_understand_mode_prompt_and_schema(make: Make, fake: FakeChatServer) -> 
     assert 'Your last message asked the customer for "size" (enum: 尺寸).' in prompt
     assert "- cancel: 取消订单" in prompt
     assert "- size (enum: one of 小, 大): 尺寸" in prompt
-    assert "- count (integer)" in prompt and "- when (a time as HH:MM (24-hour clock))" in prompt
+    assert "- when (a time as HH:MM (24-hour clock))" in prompt
+    assert "count" not in prompt  # a bare number: open only while its question is pending
     assert '"reply"' not in prompt and "knowledge" not in prompt.lower()
     schema = fake.requests[-1]["response_format"]["json_schema"]
     assert schema["strict"] is True
@@ -571,7 +565,6 @@ def test_understand_mode_prompt_and_schema(make: Make, fake: FakeChatServer) -> 
     assert list(properties) == ["intent", "slots"]
     assert properties["slots"]["properties"] == {
         "size": {"type": ["string", "null"], "enum": ["小", "大", None]},
-        "count": {"type": ["integer", "null"]},
         "when": {"type": ["string", "null"], "description": "a time as HH:MM (24-hour clock)"},
     }
 
