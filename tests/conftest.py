@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from dialogue import Engine, compile_flows, parse_flow
+from dialogue.llm import OpenAIChatClient
+from dialogue.testing import FakeChatServer
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
@@ -21,3 +23,25 @@ def make_engine() -> Callable[..., Engine]:
         return Engine(compile_flows(loaded), **options)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeChatServer]:
+    """A loopback Chat Completions server, one per test module."""
+    with FakeChatServer(model="fake-model") as srv:
+        yield srv
+
+
+@pytest.fixture
+def fake(server: FakeChatServer) -> FakeChatServer:
+    """The module's fake server, with its script and request log emptied."""
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def client(server: FakeChatServer) -> Iterator[OpenAIChatClient]:
+    """The real OpenAI client, pointed at the fake server."""
+    c = OpenAIChatClient(api_key="test-key", base_url=server.url)
+    yield c
+    c.close()

@@ -28,25 +28,6 @@ FLOWS = Path(__file__).resolve().parent.parent / "flows"
 Request = dict[str, Any]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeChatServer]:
-    with FakeChatServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake(server: FakeChatServer) -> FakeChatServer:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def client(server: FakeChatServer) -> Iterator[OpenAIChatClient]:
-    c = OpenAIChatClient(api_key="test-key", base_url=server.url)
-    yield c
-    c.close()
-
-
 def tuesday() -> datetime.datetime:
     return datetime.datetime(2026, 11, 24, 10, 0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +15,6 @@ from dialogue.llm import OpenAIChatClient
 from dialogue.testing import FakeChatServer, FakeReply
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeChatServer]:
-    with FakeChatServer(model="fake-model") as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake(server: FakeChatServer) -> FakeChatServer:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def client(server: FakeChatServer) -> Iterator[OpenAIChatClient]:
-    c = OpenAIChatClient(api_key="test-key", base_url=server.url)
-    yield c
-    c.close()
 
 
 Make = Callable[..., Engine]

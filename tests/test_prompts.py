@@ -27,25 +27,6 @@ SETTINGS = {"retries": 0, "timeout": 2.0}
 ACTION_ERROR = ["Sorry, something went wrong on our side."]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeChatServer]:
-    with FakeChatServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake(server: FakeChatServer) -> FakeChatServer:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def client(server: FakeChatServer) -> Iterator[OpenAIChatClient]:
-    c = OpenAIChatClient(api_key="test-key", base_url=server.url)
-    yield c
-    c.close()
-
-
 Make = Callable[..., Engine]
 
 
