@@ -15,20 +15,12 @@ from pathlib import Path
 
 import click
 
-from dialogue.compiled import Bot
+from dialogue._cli_common import choose_flow, compile_or_exit, diagnostics
+from dialogue._setup import check_actions, flow_actions
+from dialogue.actions import ActionRunner
 from dialogue.compiler import compile_flows
-from dialogue.errors import DialogueError, FlowError, FlowErrors
+from dialogue.errors import DialogueError, FlowError
 from dialogue.loader import load_flows
-
-
-def _diagnostics(exc: FlowError) -> list[str]:
-    if isinstance(exc, FlowErrors):
-        return [str(d) for d in exc.diagnostics]
-    return [str(exc.diagnostic)]
-
-
-def _compile(path: str, main: str | None = None) -> Bot:
-    return compile_flows(load_flows(path), main=main)
 
 
 @click.group()
@@ -45,18 +37,30 @@ def validate(paths: tuple[str, ...], strict: bool) -> None:
     failed = False
     for path in paths:
         try:
-            bot = _compile(path)
+            loaded = load_flows(path)
+            bot = compile_flows(loaded)
+            actions = flow_actions(loaded)
+            if any(lf.flow.actions_module for lf in loaded):  # else the embedding code brings them
+                check_actions(bot, ActionRunner(actions))
         except FlowError as exc:
-            for line in _diagnostics(exc):
+            for line in diagnostics(exc):
                 click.echo(line, err=True)
+            failed = True
+            continue
+        except DialogueError as exc:  # an actions_module that does not import
+            click.echo(f"{path}: {exc}", err=True)
             failed = True
             continue
         for warning in bot.warnings:
             click.echo(str(warning), err=True)
-        failed = failed or (strict and bool(bot.warnings))
         flows = ", ".join(bot.flows)
         count = len(bot.warnings)
-        click.echo(f"ok: {path} ({flows}; {count} warning{'s' if count != 1 else ''})")
+        summary = f"{path} ({flows}; {count} warning{'s' if count != 1 else ''})"
+        if strict and count:
+            failed = True
+            click.echo(f"failed (--strict): {summary}")
+        else:
+            click.echo(f"ok: {summary}")
     sys.exit(1 if failed else 0)
 
 
@@ -85,18 +89,8 @@ def graph(path: str, fmt: str, flow_name: str | None, coverage_file: str | None)
     """Draw a flow as a state diagram."""
     from dialogue import graph as drawing
 
-    try:
-        bot = _compile(path)
-    except FlowError as exc:
-        for line in _diagnostics(exc):
-            click.echo(line, err=True)
-        sys.exit(1)
-    name = flow_name or bot.main
-    if name not in bot.flows:
-        raise click.BadParameter(
-            f"no flow {name!r}; flows: {', '.join(bot.flows)}", param_hint="--flow"
-        )
-    flow = bot.flows[name]
+    bot = compile_or_exit(path)
+    flow = choose_flow(bot, flow_name)
     try:
         report = None if coverage_file is None else drawing.read_coverage(bot, coverage_file)
     except DialogueError as exc:
@@ -118,7 +112,7 @@ def chat(path: str, trace: bool, session_id: str | None, main_flow: str | None) 
     try:
         engine = Engine.from_path(Path(path), main=main_flow)
     except FlowError as exc:
-        for line in _diagnostics(exc):
+        for line in diagnostics(exc):
             click.echo(line, err=True)
         sys.exit(1)
     except DialogueError as exc:

@@ -13,10 +13,8 @@ from typing import Any
 
 import click
 
-from dialogue.compiler import compile_flows
-from dialogue.errors import FlowError, FlowErrors
+from dialogue._cli_common import choose_flow, compile_or_exit
 from dialogue.evaluate import OOS_LABEL, DatasetError, Prediction, Ratio, Report, Score, evaluate
-from dialogue.loader import load_flows
 
 NO_MATCH = "(no match)"
 
@@ -54,23 +52,12 @@ def eval_command(
     DATA may have slot:NAME columns with the value each message gives. Rules only:
     a message no rule matches counts as predicting the out-of-scope label.
     """
-    try:
-        bot = compile_flows(load_flows(flow_path))
-    except FlowError as exc:
-        diagnostics = exc.diagnostics if isinstance(exc, FlowErrors) else [exc.diagnostic]
-        for diagnostic in diagnostics:
-            click.echo(str(diagnostic), err=True)
-        sys.exit(1)
-    name = flow_name or bot.main
-    if name not in bot.flows:
-        raise click.BadParameter(
-            f"no flow {name!r}; flows: {', '.join(bot.flows)}", param_hint="--flow"
-        )
-    flow = bot.flows[name]
+    bot = compile_or_exit(flow_path)
+    flow = choose_flow(bot, flow_name)
     if state is not None and state not in flow.states:
         states = ", ".join(flow.states)
         raise click.BadParameter(
-            f"no state {state!r} in flow {name!r}; states: {states}", param_hint="--state"
+            f"no state {state!r} in flow {flow.name!r}; states: {states}", param_hint="--state"
         )
     try:
         day = today.date() if today is not None else None

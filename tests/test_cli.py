@@ -359,3 +359,36 @@ def test_graph_broken_flow(tmp_path: Path) -> None:
     result = run("graph", str(path))
     assert result.exit_code == 1
     assert lines(result.stderr)[0] == f"{path}:7:15: unknown state 'nowhere' in state 'menu'"
+
+
+def test_validate_checks_the_actions_module(tmp_path: Path) -> None:
+    (tmp_path / "acts.py").write_text("def lookup(order_id):\n    return None\n")
+    flow = tmp_path / "f.yaml"
+    flow.write_text(
+        "flow: f\n"
+        "start: a\n"
+        "actions_module: acts.py\n"
+        "states:\n"
+        "  a:\n"
+        "    call: {action: lookup_order, into: order}\n"
+        "    say: '{{ order }}'\n"
+        "    final: true\n",
+        encoding="utf-8",
+    )
+    result = run("validate", str(flow))
+    assert result.exit_code == 1
+    assert lines(result.stderr) == [
+        f"{flow}:6:20: unknown action 'lookup_order'",
+        "    hint: registered actions: lookup",
+    ]
+
+
+def test_validate_strict_says_failed(tmp_path: Path) -> None:
+    flow = tmp_path / "w.yaml"
+    flow.write_text(
+        "flow: w\nstart: a\nstates:\n  a: {say: hi, final: true}\n  b: {say: lost, final: true}\n",
+        encoding="utf-8",
+    )
+    result = run("validate", "--strict", str(flow))
+    assert result.exit_code == 1
+    assert lines(result.stdout) == [f"failed (--strict): {flow} (w; 1 warning)"]
