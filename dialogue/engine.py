@@ -4,8 +4,7 @@ A turn is atomic. The engine loads a copy of the session, runs ``Turn`` on it,
 and saves it; if anything fails on the way (a template, the store) the
 stored session stays as it was and the caller gets a degraded reply (or, for
 the store, a ``StoreError``). Turns of one session never interleave: they
-queue on a per-session lock (a thread lock for ``handle``, an asyncio lock for
-``ahandle``).
+queue on one per-session lock that both faces share (``_locks.py``).
 """
 
 from __future__ import annotations
@@ -254,29 +253,28 @@ class Engine:
         self, session_id: str, text: str | None, sink: Sink | None = None, seed: Seed = None
     ) -> TurnResult:
         started = time.perf_counter()
-        lock = self._locks.alock(session_id)
+        lock = await self._locks.aacquire(session_id)
         try:
-            async with lock:
-                stored = await self._store.aload(session_id)
-                if text is None and stored is not None and not stored.ended:
-                    return status(stored, started)
-                if text is not None and len(text) > self.max_text_length:
-                    return degraded(
-                        self.bot, session_id, stored, ValueError("too long"), started, "too_long"
-                    )
-                try:
-                    turn, steps = self._begin(session_id, stored, text, seed)
-                    await self._adrive(
-                        steps, None if sink is None else (lambda chunk: sink(turn.replies, chunk))
-                    )
-                    result = finish(turn, text, started, history_turns=self.history_turns)
-                except (DialogueError, RenderError) as exc:
-                    before = await self._store.aload(session_id)
-                    return degraded(self.bot, session_id, before, exc, started)
-                await self._store.asave(turn.session)
-                return result
+            stored = await self._store.aload(session_id)
+            if text is None and stored is not None and not stored.ended:
+                return status(stored, started)
+            if text is not None and len(text) > self.max_text_length:
+                return degraded(
+                    self.bot, session_id, stored, ValueError("too long"), started, "too_long"
+                )
+            try:
+                turn, steps = self._begin(session_id, stored, text, seed)
+                await self._adrive(
+                    steps, None if sink is None else (lambda chunk: sink(turn.replies, chunk))
+                )
+                result = finish(turn, text, started, history_turns=self.history_turns)
+            except (DialogueError, RenderError) as exc:
+                before = await self._store.aload(session_id)
+                return degraded(self.bot, session_id, before, exc, started)
+            await self._store.asave(turn.session)
+            return result
         finally:
-            self._locks.arelease(session_id, lock)
+            self._locks.release(session_id, lock)
 
     async def _adrive(self, steps: Steps, on_text: Callable[[str], Any] | None = None) -> None:
         try:

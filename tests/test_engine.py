@@ -390,3 +390,39 @@ def test_reset_forgets_the_session(shop: Engine) -> None:
     shop.handle("s", "track")
     shop.reset("s")
     assert shop.session("s") is None
+
+
+def test_sync_and_async_turns_of_one_session_never_interleave(make_engine: Make) -> None:
+    inside = 0
+    overlap = False
+    guard = threading.Lock()
+
+    def watched(order_id: str) -> dict[str, str]:
+        nonlocal inside, overlap
+        with guard:
+            inside += 1
+            overlap = overlap or inside > 1
+        time.sleep(0.01)
+        with guard:
+            inside -= 1
+        return {"status": "shipped"}
+
+    engine = make_engine(
+        SHOP.replace("collect: [order_id, confirmed]", "collect: [order_id]"),
+        actions={"lookup": watched},
+    )
+    engine.start("s")
+
+    def threads_side() -> None:
+        for _ in range(5):
+            engine.handle("s", "track AB123456")
+
+    async def loop_side() -> None:
+        await asyncio.gather(*(engine.ahandle("s", "track AB123456") for _ in range(5)))
+
+    worker = threading.Thread(target=threads_side)
+    worker.start()
+    asyncio.run(loop_side())
+    worker.join()
+    assert not overlap
+    assert engine.session("s").turn == 11  # type: ignore[union-attr]
