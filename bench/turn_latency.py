@@ -46,10 +46,15 @@ def timer_overhead_ns(n: int = 20_000) -> float:
     return c.median(samples)
 
 
-def run_block(handle: Handle, reset: Callable[[str], None], prefix: str, sessions: int) -> Samples:
+def run_block(
+    handle: Handle,
+    reset: Callable[[str], None],
+    prefix: str,
+    sessions: int,
+    script: Sequence[str] = c.SCRIPT,
+) -> Samples:
     """Play the script in ``sessions`` new sessions; time each turn; forget the sessions."""
     clock = time.perf_counter_ns
-    script = c.SCRIPT
     ids = [f"{prefix}-{i}" for i in range(sessions)]
     samples: Samples = [[0] * sessions for _ in script]
     gc.collect()
@@ -67,7 +72,9 @@ def run_block(handle: Handle, reset: Callable[[str], None], prefix: str, session
     return samples
 
 
-def summarize(samples: Samples) -> dict[str, tuple[float, float, float]]:
+def summarize(
+    samples: Samples, action_turns: frozenset[int] = c.ACTION_TURNS
+) -> dict[str, tuple[float, float, float]]:
     """(p50, p90, p99) in microseconds, per turn and per turn averaged over a conversation.
 
     ``all turns`` is, for each session, its five turns' total divided by five
@@ -75,7 +82,7 @@ def summarize(samples: Samples) -> dict[str, tuple[float, float, float]]:
     and action turns); ``rule-only turns`` likewise over the turns with no action.
     """
     groups: dict[str, list[float]] = {f"turn {i + 1}": list(s) for i, s in enumerate(samples)}
-    rules = [s for i, s in enumerate(samples) if i not in c.ACTION_TURNS]
+    rules = [s for i, s in enumerate(samples) if i not in action_turns]
     groups["all turns"] = [sum(turns) / len(samples) for turns in zip(*samples, strict=True)]
     groups["rule-only turns"] = [sum(turns) / len(rules) for turns in zip(*rules, strict=True)]
     out = {}
@@ -85,10 +92,12 @@ def summarize(samples: Samples) -> dict[str, tuple[float, float, float]]:
     return out  # type: ignore[return-value]
 
 
-def check_same_replies(engine: dialogue.Engine, hand: HandWritten) -> None:
+def check_same_replies(
+    engine: dialogue.Engine, hand: HandWritten, script: Sequence[str] = c.SCRIPT
+) -> None:
     """The two bots must say the same thing, or the comparison means nothing."""
     number = re.compile(r"\bR\d+\b")
-    for i, text in enumerate(c.SCRIPT):
+    for i, text in enumerate(script):
         ours = [number.sub("R#", r) for r in engine.handle("check", text).replies]
         theirs = [number.sub("R#", r) for r in hand.handle("check", text)]
         if ours != theirs:
