@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"        threaded action turns; min over repetitions) <= {TARGET_US:g} us: "
         f"{verdict}\n        ({rules:.1f} us; median over repetitions {typical:.1f} us). "
         f"All turns with inline actions: {inline_all:.1f} us.\n"
-        "        (The rule-turn target itself: bench/rule_turns.py, a conversation without actions.)"
+        "        (The rule-turn target itself: bench/rule_turns.py, a conversation with no action.)"
     )
     return 0
 
