@@ -50,6 +50,7 @@ def request_for(
         slots=[(o, s.slots.get(o.name) is not None) for o in fb.open(s.pending)],
         pending=next((o for o in fb.slots if o.name == s.pending), None),
         knowledge=fb.knowledge,
+        today=turn.today.isoformat(),
     )
     cfg = flow.llm_config
     settings = dataclasses.replace(flow.llm, **overrides) if overrides else flow.llm

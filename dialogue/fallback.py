@@ -29,7 +29,7 @@ from dialogue.slots import SlotParser
 from dialogue.templates import Sandbox
 
 PROMPT_NAMES = frozenset(
-    {"flow", "state", "language", "pending", "mode", "intents", "slots", "knowledge"}
+    {"flow", "state", "language", "pending", "mode", "intents", "slots", "knowledge", "today"}
 )
 """The names a prompt template may use."""
 
@@ -104,9 +104,11 @@ def prompt_context(
     slots: Sequence[tuple[OpenSlot, bool]],
     pending: OpenSlot | None,
     knowledge: str,
+    today: str = "",
 ) -> dict[str, Any]:
     """The template context. Only designer-written text and the types of slots: no user text."""
     return {
+        "today": today,
         "flow": dict(flow),
         "state": dict(state),
         "language": LANGUAGES.get(language, language),

@@ -111,7 +111,13 @@ def referenced_names(env: ImmutableSandboxedEnvironment, source: str) -> frozens
 
 
 def _check_filters(env: ImmutableSandboxedEnvironment, tree: nodes.Node) -> None:
-    """Raise `UnknownFilter` for the first filter or test ``env`` does not have."""
+    """Raise `UnknownFilter` for the first filter or test ``env`` does not have, and a
+    syntax error for tags that would load other templates (there is no loader)."""
+    for loads in tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
+        tag = type(loads).__name__.lower().replace("fromimport", "from ... import")
+        raise TemplateSyntaxError(
+            f"'{tag}' is not available: a template cannot load other templates", loads.lineno
+        )
     for node in tree.find_all((nodes.Filter, nodes.Test)):
         kind, known = (
             ("filter", env.filters) if isinstance(node, nodes.Filter) else ("test", env.tests)

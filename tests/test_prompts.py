@@ -5,6 +5,7 @@ loopback fake server; ``FakeChatServer.requests`` shows what was sent."""
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
@@ -105,8 +106,6 @@ ESCAPES = [
     pytest.param("{{ intents.append(1) }}", id="mutate-list"),
     pytest.param("{{ flow.update(name='x') }}", id="mutate-dict"),
     pytest.param("{% for i in range(10**9) %}{% endfor %}", id="huge-range"),
-    pytest.param("{% include 'default' %}", id="include"),
-    pytest.param("{% extends 'default' %}", id="extends"),
 ]
 
 
@@ -259,7 +258,10 @@ def write(tmp_path: Path, main_prompt: str, ask_prompt: str) -> Path:
 
 
 GOOD = "You help with {{ flow.name }}.\n{% for i in intents %}- {{ i.name }}\n{% endfor %}"
-HINT = "    hint: prompts may use: flow, intents, knowledge, language, mode, pending, slots, state"
+HINT = (
+    "    hint: prompts may use: flow, intents, knowledge, language, mode, pending, slots, state,"
+    " today"
+)
 
 
 def test_validate_accepts_prompts_over_the_context_names(tmp_path: Path) -> None:
@@ -462,10 +464,11 @@ def test_both_mode_with_a_pending_slot(client: OpenAIChatClient, fake: FakeChatS
     engine.handle("s", "where is my order")
     fake.script(nothing())
     engine.handle("s", "hmm")
-    prompt = system(fake)
+    prompt = re.sub(r"Today is \d{4}-\d{2}-\d{2}\.", "Today is DATE.", system(fake))
     assert prompt.startswith(
         'You are the assistant of "customer_service": Help desk of an online shop - '
-        "order status, returns, handoff to a person.\nAlways answer in English.\n"
+        "order status, returns, handoff to a person.\nAlways answer in English. "
+        "Today is DATE.\n"
         'The conversation is at the step "tracking": Look up an order and tell its status.\n'
         'Your last message asked the customer for "order_id" '
         "(pattern: The order number printed on the receipt).\n"

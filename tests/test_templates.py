@@ -113,3 +113,18 @@ def test_unknown_filters_and_tests_are_found_at_compile_time(
 def test_output_is_capped() -> None:
     t = compile_text(env, "{{ 'x' * 100000 }}")
     assert len(t.render({})) == 4000
+
+
+@pytest.mark.parametrize(
+    ("source", "tag"),
+    [
+        ("{% include 'default' %}", "include"),
+        ("{% extends 'default' %}", "extends"),
+        ("{% import 'x' as x %}", "import"),
+        ("{% from 'x' import y %}", "from ... import"),
+    ],
+)
+def test_templates_cannot_load_templates(source: str, tag: str) -> None:
+    with pytest.raises(TemplateSyntaxError) as info:
+        compile_text(env, source)
+    assert info.value.message == f"'{tag}' is not available: a template cannot load other templates"
