@@ -105,6 +105,7 @@ class _Builder:
         self.lf, self.flow, self.refs, self.env = lf, lf.flow, refs, env
         self.prompt_env = make_prompt_environment()
         self.prompts: dict[str, Text | None] = {}
+        self.reported: set[Loc] = set()
         self.fallback_say: tuple[Text, ...] = ()  # set by build, before the states
 
     # -- templates ---------------------------------------------------------
@@ -282,8 +283,9 @@ class _Builder:
         knowledge = ""
         if knowledge_name is not None:
             knowledge = self.lf.assets.get(knowledge_name, "")
-            if knowledge_name not in self.lf.assets:
-                where = here + ("knowledge",) if own.knowledge else ("fallback", "knowledge")
+            where = here + ("knowledge",) if own.knowledge else ("fallback", "knowledge")
+            if knowledge_name not in self.lf.assets and where not in self.reported:
+                self.reported.add(where)  # the flow's knowledge is shared by every state
                 self.refs.error(
                     where,
                     "knowledge_not_found",
