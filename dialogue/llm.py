@@ -9,14 +9,18 @@ exception. A failed call has an ``LLMFailure`` whose ``kind`` is one of
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dialogue.llm_answers import (
+    Assembly,
+    create_args,
+    failed,
+    from_completion,
+)
 from dialogue.llm_types import (
     FAILURE_KINDS,
     LLMClient,
@@ -47,118 +51,6 @@ if TYPE_CHECKING:
     import openai
 
 _SDK = TypeVar("_SDK", "openai.OpenAI", "openai.AsyncOpenAI")
-
-
-def _estimate(text: str) -> int:
-    return (len(text) + 3) // 4
-
-
-def _usage(reported: object, request: LLMRequest, content: str | None) -> Usage:
-    prompt, completion = (
-        getattr(reported, n, None) for n in ("prompt_tokens", "completion_tokens")
-    )
-    if isinstance(prompt, int) and isinstance(completion, int):
-        return Usage(prompt, completion, prompt + completion)
-    prompt = sum(_estimate(str(m.get("content", ""))) + 3 for m in request.messages)
-    completion = _estimate(content or "")
-    return Usage(prompt, completion, prompt + completion, estimated=True)
-
-
-def _failed(
-    request: LLMRequest, started: float, failure: LLMFailure, content: str | None = None
-) -> LLMResponse:
-    seconds = time.perf_counter() - started
-    return LLMResponse(content, None, failure, None, request.settings.model, seconds, None)
-
-
-def _judge(
-    content: str | None, refusal: str | None, finish: str | None, request: LLMRequest
-) -> tuple[Mapping[str, Any] | None, LLMFailure | None]:
-    """The parsed data, or what is wrong with a complete answer."""
-    if refusal:
-        return None, LLMFailure("refusal", f"the model refused to answer: {refusal}")
-    if finish == "length":
-        limit = request.settings.max_tokens
-        message = f"the answer was cut off at max_tokens={limit}; raise LLMSettings.max_tokens"
-        return None, LLMFailure("length", message)
-    if finish == "content_filter":
-        return None, LLMFailure("content_filter", "the answer was withheld by the content filter")
-    if not content:
-        message = f"the model returned no content (finish_reason {finish!r})"
-        return None, LLMFailure("empty", message)
-    if request.schema is None:
-        return None, None
-    try:
-        data = json.loads(content)
-    except ValueError as exc:
-        data, what = None, f"invalid JSON ({exc})"
-    else:
-        what = "not an object"
-    if isinstance(data, dict):
-        return data, None
-    message = f"schema {request.schema_name!r} asked for a JSON object; got {what}"
-    return None, LLMFailure("not_json", message)
-
-
-def _finish(
-    request: LLMRequest,
-    started: float,
-    *,
-    content: str | None,
-    refusal: str | None,
-    finish_reason: str | None,
-    usage: object,
-    model: str | None,
-) -> LLMResponse:
-    """The response for a complete answer (from one body or an assembled stream)."""
-    data, failure = _judge(content, refusal, finish_reason, request)
-    return LLMResponse(
-        content=content,
-        data=data,
-        failure=failure,
-        usage=_usage(usage, request, content),
-        model=model or request.settings.model,
-        seconds=time.perf_counter() - started,
-        finish_reason=finish_reason,
-    )
-
-
-def _snippet(value: object) -> str:
-    text = " ".join(str(value).split())
-    return repr(text if len(text) <= 80 else text[:77] + "...")
-
-
-def _from_completion(completion: object, request: LLMRequest, started: float) -> LLMResponse:
-    """Judge what ``create()`` returned: a ChatCompletion, or a str / list on odd bodies."""
-    if isinstance(completion, str):
-        message = f"the endpoint answered with a non-JSON body: {_snippet(completion)}"
-        return _failed(request, started, LLMFailure("malformed", message))
-    if not hasattr(completion, "choices"):
-        what = _snippet(completion)
-        message = f"the endpoint answered with JSON that is not a chat completion: {what}"
-        return _failed(request, started, LLMFailure("malformed", message))
-    choices = getattr(completion, "choices", None)
-    if not choices:
-        message = f"the endpoint answered with no choices ({_snippet(choices)})"
-        return _failed(request, started, LLMFailure("empty", message))
-    choice = choices[0]
-    message_obj = getattr(choice, "message", None)
-    content = getattr(message_obj, "content", None)
-    refusal = getattr(message_obj, "refusal", None)
-    finish_reason = getattr(choice, "finish_reason", None)
-    if not all(isinstance(v, (str, type(None))) for v in (content, refusal, finish_reason)):
-        message = f"the endpoint answered with a malformed choice: {_snippet(choice)}"
-        return _failed(request, started, LLMFailure("malformed", message))
-    model = getattr(completion, "model", None)
-    return _finish(
-        request,
-        started,
-        content=content,
-        refusal=refusal,
-        finish_reason=finish_reason,
-        usage=getattr(completion, "usage", None),
-        model=model if isinstance(model, str) else None,
-    )
 
 
 def _status_failure(status: int, detail: str, where: str) -> LLMFailure:
@@ -201,69 +93,6 @@ def _failure(exc: Exception, where: str, settings: LLMSettings) -> LLMFailure:
     if isinstance(exc, openai.OpenAIError):
         return LLMFailure("bad_request", f"the openai SDK refused the request: {exc}")
     return LLMFailure("malformed", f"unexpected {type(exc).__name__} from {where}: {exc}")
-
-
-def _create_args(request: LLMRequest) -> dict[str, Any]:
-    settings = request.settings
-    args: dict[str, Any] = {
-        "model": settings.model,
-        "messages": [dict(message) for message in request.messages],
-        "temperature": settings.temperature,
-        "max_completion_tokens": settings.max_tokens,
-        "timeout": settings.timeout,
-    }
-    if request.schema is not None:
-        spec = {"name": request.schema_name, "strict": True, "schema": dict(request.schema)}
-        args["response_format"] = {"type": "json_schema", "json_schema": spec}
-    return args
-
-
-@dataclass
-class _Assembly:
-    """A streamed answer, chunk by chunk."""
-
-    parts: list[str] = field(default_factory=list)
-    refusal: list[str] = field(default_factory=list)
-    finish_reason: str | None = None
-    usage: object = None
-    model: str | None = None
-    chunks: int = 0
-
-    def add(self, chunk: Any) -> str:
-        self.chunks += 1
-        self.model = getattr(chunk, "model", None) or self.model
-        self.usage = getattr(chunk, "usage", None) or self.usage
-        piece = ""
-        for choice in getattr(chunk, "choices", None) or ():
-            if getattr(choice, "index", 0) == 0:
-                delta = getattr(choice, "delta", None)
-                piece = getattr(delta, "content", None) or ""
-                self.refusal.append(getattr(delta, "refusal", None) or "")
-                self.finish_reason = getattr(choice, "finish_reason", None) or self.finish_reason
-        self.parts.append(piece)
-        return piece
-
-    @property
-    def text(self) -> str | None:
-        return "".join(self.parts) or None
-
-    def result(self, request: LLMRequest, started: float, where: str) -> LLMResponse:
-        if self.chunks == 0:
-            message = f"{where} sent no stream events; is base_url an OpenAI-compatible endpoint?"
-            return _failed(request, started, LLMFailure("malformed", message))
-        if self.finish_reason is None:
-            message = f"the stream from {where} ended before the answer was finished"
-            failure = LLMFailure("connection", message, retryable=True)
-            return _failed(request, started, failure, self.text)
-        return _finish(
-            request,
-            started,
-            content=self.text,
-            refusal="".join(self.refusal) or None,
-            finish_reason=self.finish_reason,
-            usage=self.usage,
-            model=self.model,
-        )
 
 
 async def _close_with_loop(client: openai.AsyncOpenAI) -> AsyncGenerator[None, None]:
@@ -344,7 +173,7 @@ class OpenAIChatClient:
 
     def _offline(self, request: LLMRequest, started: float) -> LLMResponse:
         message = "no API key configured; set OPENAI_API_KEY or pass api_key="
-        return _failed(request, started, LLMFailure("offline", message))
+        return failed(request, started, LLMFailure("offline", message))
 
     @staticmethod
     def _pick(clients: dict[int, _SDK], retries: int, new: Callable[[], _SDK]) -> _SDK:
@@ -393,10 +222,10 @@ class OpenAIChatClient:
         try:
             client = self._sync_client(request.settings.retries)
             started = time.perf_counter()  # time the call, not the SDK's first import
-            completion = client.chat.completions.create(**_create_args(request))
-            return _from_completion(completion, request, started)
+            completion = client.chat.completions.create(**create_args(request))
+            return from_completion(completion, request, started)
         except Exception as exc:  # every failure becomes an LLMResponse
-            return _failed(request, started, _failure(exc, self._where, request.settings))
+            return failed(request, started, _failure(exc, self._where, request.settings))
 
     async def acomplete(self, request: LLMRequest) -> LLMResponse:
         started = time.perf_counter()
@@ -405,10 +234,10 @@ class OpenAIChatClient:
         try:
             client = await self._async_client(request.settings.retries)
             started = time.perf_counter()  # time the call, not the SDK's first import
-            completion = await client.chat.completions.create(**_create_args(request))
-            return _from_completion(completion, request, started)
+            completion = await client.chat.completions.create(**create_args(request))
+            return from_completion(completion, request, started)
         except Exception as exc:  # every failure becomes an LLMResponse
-            return _failed(request, started, _failure(exc, self._where, request.settings))
+            return failed(request, started, _failure(exc, self._where, request.settings))
 
     def astream(self, request: LLMRequest) -> LLMStream:
         return LLMStream(self._stream_events(request))
@@ -418,12 +247,12 @@ class OpenAIChatClient:
         if self._api_key is None:
             yield self._offline(request, started)
             return
-        assembly = _Assembly()
+        assembly = Assembly()
         try:
             client = await self._async_client(request.settings.retries)
             started = time.perf_counter()  # time the call, not the SDK's first import
             stream = await client.chat.completions.create(
-                **_create_args(request), stream=True, stream_options={"include_usage": True}
+                **create_args(request), stream=True, stream_options={"include_usage": True}
             )
             try:
                 async for chunk in stream:
@@ -432,7 +261,7 @@ class OpenAIChatClient:
                 await stream.close()
         except Exception as exc:  # every failure becomes an LLMResponse
             failure = _failure(exc, self._where, request.settings)
-            yield _failed(request, started, failure, assembly.text)
+            yield failed(request, started, failure, assembly.text)
             return
         yield assembly.result(request, started, self._where)
 
