@@ -14,8 +14,8 @@
      ├── IllegalMove                 a move the flow does not declare (machine.py)
      ├── FlowLoopError               a flow moved 64 times in one turn (turn.py)
      ├── DatasetError                a labelled utterance file is wrong (evaluate.py)
-     └── CassetteError               a cassette file is wrong (testing/cassette.py)
-          └── CassetteMiss           a replayed request the cassette has no answer for
+     └── CassetteError               a cassette file is wrong (testing/_cassette_file.py)
+          └── CassetteMiss           a request with no recorded answer (testing/cassette.py)
 
 The last four live beside the code that raises them, since they carry its
 types; they are drawn here so the tree stays in one place.
