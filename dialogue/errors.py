@@ -11,13 +11,14 @@
      │    └── ConflictError          a session was saved by someone else meanwhile
      ├── ActionError                 a business action failed or timed out
      │    └── ActionTimeout
+     ├── RenderError                 a template failed at run time (templates.py)
      ├── IllegalMove                 a move the flow does not declare (machine.py)
      ├── FlowLoopError               a flow moved 64 times in one turn (turn.py)
      ├── DatasetError                a labelled utterance file is wrong (evaluate.py)
      └── CassetteError               a cassette file is wrong (testing/_cassette_file.py)
           └── CassetteMiss           a request with no recorded answer (testing/cassette.py)
 
-The last four live beside the code that raises them, since they carry its
+The last five live beside the code that raises them, since they carry its
 types; they are drawn here so the tree stays in one place.
 
 Every error has a stable ``code`` (snake_case) so callers and tests need not

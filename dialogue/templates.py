@@ -20,6 +20,8 @@ from jinja2.lexer import describe_token
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from dialogue.errors import DialogueError
+
 MAX_OUTPUT = 4000
 """Rendered replies are cut to this many characters."""
 
@@ -75,8 +77,10 @@ def make_environment() -> Sandbox:
     )
 
 
-class RenderError(Exception):
+class RenderError(DialogueError):
     """A template or condition failed at run time (caught and traced by the engine)."""
+
+    code = "render_error"
 
     def __init__(self, source: str, error: BaseException) -> None:
         self.source = source
