@@ -311,26 +311,37 @@ def test_async_face_does_not_block_the_loop(make_engine: Make) -> None:
     assert asyncio.run(run()) >= 10
 
 
-def test_turns_of_one_session_never_interleave(make_engine: Make) -> None:
-    inside = 0
-    overlap = False
-    guard = threading.Lock()
+class Watched:
+    """A lookup action that notices when two calls run at the same time."""
 
-    def watched(order_id: str) -> dict[str, str]:
-        nonlocal inside, overlap
-        with guard:
-            inside += 1
-            overlap = overlap or inside > 1
-        time.sleep(0.02)
-        with guard:
-            inside -= 1
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.inside = 0
+        self.overlap = False
+        self.guard = threading.Lock()
+
+    def __call__(self, order_id: str) -> dict[str, str]:
+        with self.guard:
+            self.inside += 1
+            self.overlap = self.overlap or self.inside > 1
+        time.sleep(self.seconds)
+        with self.guard:
+            self.inside -= 1
         return {"status": "shipped"}
 
+
+def watched_engine(make_engine: Make, watched: Watched) -> Engine:
     engine = make_engine(
         SHOP.replace("collect: [order_id, confirmed]", "collect: [order_id]"),
         actions={"lookup": watched},
     )
     engine.start("s")
+    return engine
+
+
+def test_turns_of_one_session_never_interleave(make_engine: Make) -> None:
+    watched = Watched(0.02)
+    engine = watched_engine(make_engine, watched)
 
     def client() -> None:
         for _ in range(3):
@@ -341,7 +352,7 @@ def test_turns_of_one_session_never_interleave(make_engine: Make) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert not overlap
+    assert not watched.overlap
     session = engine.session("s")
     assert session is not None and session.turn == 13  # 1 greeting + 12 turns, none lost
 
@@ -393,25 +404,8 @@ def test_reset_forgets_the_session(shop: Engine) -> None:
 
 
 def test_sync_and_async_turns_of_one_session_never_interleave(make_engine: Make) -> None:
-    inside = 0
-    overlap = False
-    guard = threading.Lock()
-
-    def watched(order_id: str) -> dict[str, str]:
-        nonlocal inside, overlap
-        with guard:
-            inside += 1
-            overlap = overlap or inside > 1
-        time.sleep(0.01)
-        with guard:
-            inside -= 1
-        return {"status": "shipped"}
-
-    engine = make_engine(
-        SHOP.replace("collect: [order_id, confirmed]", "collect: [order_id]"),
-        actions={"lookup": watched},
-    )
-    engine.start("s")
+    watched = Watched(0.01)
+    engine = watched_engine(make_engine, watched)
 
     def threads_side() -> None:
         for _ in range(5):
@@ -424,5 +418,5 @@ def test_sync_and_async_turns_of_one_session_never_interleave(make_engine: Make)
     worker.start()
     asyncio.run(loop_side())
     worker.join()
-    assert not overlap
+    assert not watched.overlap
     assert engine.session("s").turn == 11  # type: ignore[union-attr]
