@@ -311,10 +311,13 @@ class Turn:
 
     def local_intent(self, found: IntentMatch, text: Prepared) -> Moves:
         before = dict(self.session.slots)
+        refused = set()
         for name, raw in found.groups.items():
             result = self.flow.slots[name].parser.validate(raw, today=self.today)
             if result.ok:
                 self.set_slot(name, result.value)
+            else:
+                refused.add(name)
         chosen = self.choose(self.state.on[found.intent])
         if chosen is None:
             self.trace.rule = "intent_blocked"
@@ -325,7 +328,24 @@ class Turn:
         if not moved:
             self.extract(text)
         yield from self.settle()
+        self.refused_answer(refused)
         return True
+
+    def refused_answer(self, refused: set[str]) -> None:
+        """"A table for 13" when 12 is the most: say why the value was not taken (the
+        slot's first reprompt) before the question that follows, instead of silence."""
+        s = self.session
+        for name in sorted(refused):
+            slot = self.flow.slots.get(name)
+            if slot is None or not slot.invalid or name not in self.state.collect:
+                continue
+            if s.pending == name:
+                s.attempts = 1
+            self.step(f"reprompt {name} 1")
+            question = self.replies.pop() if self.replies else None
+            self.say(slot.invalid, nth=0)
+            if question is not None:
+                self.replies.append(question)
 
     def global_intent(
         self, owner: str, name: str, text: Prepared, groups: Mapping[str, str] | None = None

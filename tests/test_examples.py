@@ -929,3 +929,17 @@ def test_ahandle_gives_the_same_results_as_handle(name: str) -> None:
 
     assert asyncio.run(talk()) == expected
     assert expected[-1][4] is True  # each conversation runs to its end
+
+
+def test_a_refused_pattern_value_is_explained_not_dropped() -> None:
+    # "table for 13": the intent fires, the party size (1..12) is refused and said so
+    with make("restaurant.yaml") as engine:
+        engine.start("s")
+        result = turn(
+            engine,
+            "book a table for 13",
+            ["Please tell me the number of guests, from 1 to 12.", ASK_DATE],
+            "booking",
+        )
+    assert "party_size" not in result.slots
+    assert "reprompt party_size 1" in result.trace.steps
