@@ -332,7 +332,7 @@ class Turn:
         return True
 
     def refused_answer(self, refused: set[str]) -> None:
-        """"A table for 13" when 12 is the most: say why the value was not taken (the
+        """ "A table for 13" when 12 is the most: say why the value was not taken (the
         slot's first reprompt) before the question that follows, instead of silence."""
         s = self.session
         for name in sorted(refused):
