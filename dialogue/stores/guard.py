@@ -8,10 +8,24 @@ worker thread from the async face.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from dialogue.errors import DialogueError, StoreError
 from dialogue.session import Session
+
+
+@contextmanager
+def _as_store_error(doing: str, session_id: str) -> Iterator[None]:
+    try:
+        yield
+    except DialogueError:
+        raise
+    except Exception as exc:
+        raise StoreError(
+            f"could not {doing} session {session_id!r}: {exc}", session_id=session_id
+        ) from exc
 
 
 class GuardedStore:
@@ -19,40 +33,22 @@ class GuardedStore:
         self.store = store
 
     def load(self, session_id: str) -> Session | None:
-        try:
+        with _as_store_error("load", session_id):
             session: Session | None = self.store.load(session_id)
             return session
-        except DialogueError:
-            raise
-        except Exception as exc:
-            raise StoreError(
-                f"could not load session {session_id!r}: {exc}", session_id=session_id
-            ) from exc
 
     def save(self, session: Session) -> None:
-        try:
+        with _as_store_error("save", session.id):
             self.store.save(session)
-        except DialogueError:
-            raise
-        except Exception as exc:
-            raise StoreError(
-                f"could not save session {session.id!r}: {exc}", session_id=session.id
-            ) from exc
 
     async def aload(self, session_id: str) -> Session | None:
         import asyncio
 
         if not hasattr(self.store, "aload"):
             return await asyncio.to_thread(self.load, session_id)
-        try:
+        with _as_store_error("load", session_id):
             session: Session | None = await self.store.aload(session_id)
             return session
-        except DialogueError:
-            raise
-        except Exception as exc:
-            raise StoreError(
-                f"could not load session {session_id!r}: {exc}", session_id=session_id
-            ) from exc
 
     async def asave(self, session: Session) -> None:
         import asyncio
@@ -60,11 +56,5 @@ class GuardedStore:
         if not hasattr(self.store, "asave"):
             await asyncio.to_thread(self.save, session)
             return
-        try:
+        with _as_store_error("save", session.id):
             await self.store.asave(session)
-        except DialogueError:
-            raise
-        except Exception as exc:
-            raise StoreError(
-                f"could not save session {session.id!r}: {exc}", session_id=session.id
-            ) from exc
