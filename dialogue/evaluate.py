@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import csv
 import datetime
-import difflib
 import re
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dialogue._refs import did_you_mean
 from dialogue.compiled import CompiledFlow
 from dialogue.errors import DialogueError
 from dialogue.rules import IntentMatcher, prepare
@@ -238,8 +238,8 @@ def _example(
 
 
 def _suggest(word: str, choices: Collection[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(word, choices)
+    return f"; {hint}" if hint else ""
 
 
 # --------------------------------------------------------------------------- predicting

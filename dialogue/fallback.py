@@ -22,11 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import StrictUndefined
-
 from dialogue.llm import LLMRequest, LLMResponse, LLMSettings
 from dialogue.slots import SlotParser
-from dialogue.templates import Sandbox
+from dialogue.templates import Sandbox, make_environment
 
 PROMPT_NAMES = frozenset(
     {"flow", "state", "language", "pending", "mode", "intents", "slots", "knowledge", "today"}
@@ -48,14 +46,7 @@ _FORMATS = {
 
 def make_prompt_environment() -> Sandbox:
     """Prompts are sandboxed and strict like replies; block tags don't leave blank lines."""
-    return Sandbox(
-        undefined=StrictUndefined,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-        auto_reload=False,
-    )
+    return make_environment(trim_blocks=True, lstrip_blocks=True)
 
 
 @dataclass(frozen=True, slots=True)

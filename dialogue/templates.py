@@ -66,14 +66,16 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return left * right
 
 
-def make_environment() -> Sandbox:
-    """A fresh environment: sandboxed, strict, no autoescape (replies are text)."""
+def make_environment(**options: Any) -> Sandbox:
+    """A fresh environment: sandboxed, strict, no autoescape (replies are text);
+    ``options`` adds Jinja settings (the prompts' ``trim_blocks``, say)."""
     return Sandbox(
         undefined=StrictUndefined,
         autoescape=False,
         finalize=_finalize,
         keep_trailing_newline=False,
         auto_reload=False,
+        **options,
     )
 
 
