@@ -33,7 +33,7 @@ import _common as c
 from llm_overhead import SETUP, TEXT, bare_arguments, engine_request, fake_server, make_engine
 
 import dialogue
-from dialogue.llm import OpenAIChatClient
+from dialogue.llm.openai_client import OpenAIChatClient
 
 TARGET = 0.80
 DELAY = 0.1

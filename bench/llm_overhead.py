@@ -39,7 +39,7 @@ from typing import Any
 import _common as c
 
 import dialogue
-from dialogue.llm import (
+from dialogue.llm.openai_client import (
     LLMRequest,
     LLMResponse,
     LLMSettings,

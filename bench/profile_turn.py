@@ -30,9 +30,9 @@ import _common as c
 
 import dialogue
 from dialogue.engine import sanitize
-from dialogue.rules import prepare
+from dialogue.runtime.rules import prepare
+from dialogue.runtime.turn import Turn
 from dialogue.trace import Trace
-from dialogue.turn import Turn
 
 
 def play(engine: dialogue.Engine, prefix: str, sessions: int) -> None:

@@ -10,8 +10,8 @@ an ``Engine`` that answers each message with rules first::
     result.replies, result.state, result.slots, result.trace
 """
 
-from dialogue.compiled import Bot, CompiledFlow
-from dialogue.compiler import compile_flows
+from dialogue.authoring.loader import load_flow, load_flows, parse_flow
+from dialogue.compiler.build import compile_flows
 from dialogue.engine import Engine
 from dialogue.errors import (
     ActionError,
@@ -25,7 +25,7 @@ from dialogue.errors import (
     SessionError,
     StoreError,
 )
-from dialogue.loader import load_flow, load_flows, parse_flow
+from dialogue.runtime.compiled import Bot, CompiledFlow
 from dialogue.session import Session
 from dialogue.stores import AsyncSessionStore, MemoryStore, SessionStore
 from dialogue.trace import Trace, TurnResult

@@ -17,23 +17,23 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dialogue._locks import SessionLocks
-from dialogue._results import degraded, finish, status
-from dialogue._setup import check_actions, flow_actions, load_bot
-from dialogue.actions import Action, ActionCall, ActionRunner
-from dialogue.compiled import Bot
+from dialogue.assemble import check_actions, flow_actions, load_bot
 from dialogue.errors import ConfigurationError, DialogueError
-from dialogue.llm import LLMClient, OpenAIChatClient
-from dialogue.llm_service import OFFLINE_NOTICE, LLMService
-from dialogue.rules import prepare, sanitize
+from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
+from dialogue.llm.service import OFFLINE_NOTICE, LLMService
+from dialogue.runtime.actions import Action, ActionCall, ActionRunner
+from dialogue.runtime.compiled import Bot
+from dialogue.runtime.results import degraded, finish, status
+from dialogue.runtime.rules import prepare, sanitize
+from dialogue.runtime.session_locks import SessionLocks
+from dialogue.runtime.streaming import Sink, TurnStream
+from dialogue.runtime.templates import RenderError
+from dialogue.runtime.turn import Steps, Turn
 from dialogue.session import Session
 from dialogue.stores.base import SessionStore
 from dialogue.stores.guard import GuardedStore
 from dialogue.stores.memory import MemoryStore
-from dialogue.streaming import Sink, TurnStream
-from dialogue.templates import RenderError
 from dialogue.trace import Trace, TurnResult
-from dialogue.turn import Steps, Turn
 
 log = logging.getLogger("dialogue")
 

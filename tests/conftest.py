@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from dialogue import Engine, compile_flows, parse_flow
-from dialogue.llm import OpenAIChatClient
+from dialogue.llm.openai_client import OpenAIChatClient
 from dialogue.testing import FakeChatServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from dialogue.actions import ActionCall, ActionRunner, load_actions_module
 from dialogue.errors import ActionError, ActionTimeout, ConfigurationError
+from dialogue.runtime.actions import ActionCall, ActionRunner, load_actions_module
 
 
 def add(a: int, b: int) -> int:

@@ -13,7 +13,13 @@ import yaml
 
 from dialogue import Engine
 from dialogue.errors import ConfigurationError, DialogueError
-from dialogue.llm import LLMClient, LLMRequest, LLMResponse, LLMSettings, OpenAIChatClient
+from dialogue.llm.openai_client import (
+    LLMClient,
+    LLMRequest,
+    LLMResponse,
+    LLMSettings,
+    OpenAIChatClient,
+)
 from dialogue.testing import FakeChatServer, FakeReply
 from dialogue.testing.cassette import CassetteClient, CassetteError, CassetteMiss
 

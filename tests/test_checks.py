@@ -1,12 +1,12 @@
-"""The static checks of ``dialogue.checks``: warnings on flows that compile."""
+"""The static checks of ``dialogue.compiler.lint``: warnings on flows that compile."""
 
 from __future__ import annotations
 
 import pytest
 
-from dialogue.compiler import compile_flows
+from dialogue.authoring.loader import parse_flow
+from dialogue.compiler.build import compile_flows
 from dialogue.errors import Diagnostic
-from dialogue.loader import parse_flow
 
 
 def flow(*lines: str) -> str:

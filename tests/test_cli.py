@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from dialogue.cli import main
+from dialogue.cli.main import main
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 EXAMPLES = [

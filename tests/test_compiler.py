@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from dialogue import Bot, CompiledFlow
-from dialogue.compiler import compile_flow, compile_flows
+from dialogue.authoring.loader import LoadedFlow, parse_flow
+from dialogue.compiler.build import compile_flow, compile_flows
 from dialogue.errors import ConfigurationError, FlowError, FlowErrors
-from dialogue.loader import LoadedFlow, parse_flow
 
 
 def flow(*lines: str) -> str:

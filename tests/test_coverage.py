@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from dialogue import ConfigurationError, Engine, compile_flows, parse_flow
-from dialogue.compiled import Bot
-from dialogue.llm import OpenAIChatClient
+from dialogue.llm.openai_client import OpenAIChatClient
+from dialogue.runtime.compiled import Bot
 from dialogue.testing import FakeChatServer, FakeReply
 from dialogue.testing.coverage import FlowCoverage, catalogue
 from dialogue.testing.coverage_report import CoverageReport

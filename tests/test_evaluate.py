@@ -1,4 +1,4 @@
-"""dialogue.evaluate and the ``eval`` command: exact metrics on a tiny hand-made dataset."""
+"""dialogue.testing.evaluation and `eval`: exact metrics on a tiny hand-made dataset."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from dialogue import CompiledFlow, compile_flows, parse_flow
-from dialogue.cli_eval import eval_command
-from dialogue.evaluate import DatasetError, Ratio, Score, evaluate, read_dataset, target
+from dialogue.cli.evaluate import eval_command
+from dialogue.testing.evaluation import DatasetError, Ratio, Score, evaluate, read_dataset, target
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = datetime.date(2026, 11, 24)

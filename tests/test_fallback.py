@@ -7,7 +7,8 @@ import datetime
 import pytest
 
 from dialogue import schema
-from dialogue.fallback import (
+from dialogue.llm.openai_client import LLMResponse, LLMSettings
+from dialogue.runtime.llm_contract import (
     OpenSlot,
     Rejected,
     answer_schema,
@@ -16,8 +17,7 @@ from dialogue.fallback import (
     interpret,
     prompt_context,
 )
-from dialogue.llm import LLMResponse, LLMSettings
-from dialogue.slots import compile_slot
+from dialogue.runtime.slots import compile_slot
 
 TODAY = datetime.date(2026, 11, 24)
 ORDER = OpenSlot("order_id", "pattern", "The order number", ())

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from dialogue import CompiledFlow, ConfigurationError, Engine, compile_flows, parse_flow
-from dialogue.graph import dot, edges, mermaid, read_coverage
+from dialogue.compiler.graph import dot, edges, mermaid, read_coverage
 from dialogue.testing.coverage import FlowCoverage
 
 FLOW = """

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from dialogue import Engine, Session, TurnResult, compile_flows, parse_flow
-from dialogue.llm import OpenAIChatClient
+from dialogue.llm.openai_client import OpenAIChatClient
 from dialogue.testing import FakeChatServer, FakeReply
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"

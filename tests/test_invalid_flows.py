@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dialogue.compiler import compile_flows
+from dialogue.authoring.loader import load_flows
+from dialogue.compiler.build import compile_flows
 from dialogue.errors import Diagnostic, FlowError, FlowErrors
-from dialogue.loader import load_flows
 
 INVALID = Path(__file__).parent / "flows" / "invalid"
 FIXTURES = sorted(INVALID.glob("*.yaml"))

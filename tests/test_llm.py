@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from dialogue.errors import ConfigurationError
-from dialogue.llm import (
+from dialogue.llm.openai_client import (
     FAILURE_KINDS,
     LLMClient,
     LLMRequest,
@@ -461,8 +461,8 @@ def test_settings_are_checked() -> None:
 
 def test_openai_is_imported_on_first_use_only() -> None:
     code = (
-        "import sys, dialogue.llm, dialogue.testing\n"
-        "from dialogue.llm import LLMRequest, OpenAIChatClient\n"
+        "import sys, dialogue.llm.openai_client, dialogue.testing\n"
+        "from dialogue.llm.openai_client import LLMRequest, OpenAIChatClient\n"
         "OpenAIChatClient().complete(LLMRequest(({'role': 'user', 'content': 'x'},)))\n"
         "OpenAIChatClient.from_env({'OPENAI_API_KEY': 'k'})\n"
         "assert 'openai' not in sys.modules, 'imported too early'\n"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from dialogue.authoring.loader import LoadedFlow, load_flow, load_flows, parse_flow
 from dialogue.errors import FlowError, FlowErrors
-from dialogue.loader import LoadedFlow, load_flow, load_flows, parse_flow
 
 FLOWS = Path(__file__).parent / "flows"
 INVALID = sorted(p for p in (FLOWS / "invalid").glob("*.yaml") if not p.name.startswith("compile_"))

@@ -1,6 +1,6 @@
 import pytest
 
-from dialogue.machine import FlowMachine, IllegalMove
+from dialogue.runtime.machine import FlowMachine, IllegalMove
 
 
 def make() -> FlowMachine:

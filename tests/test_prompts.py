@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from jinja2 import TemplateSyntaxError
 
 from dialogue import Engine, FlowErrors, compile_flows, parse_flow
-from dialogue.cli import main
-from dialogue.fallback import MAX_PROMPT_CHARS, make_prompt_environment
-from dialogue.llm import OpenAIChatClient
-from dialogue.templates import RenderError, compile_text, make_environment
+from dialogue.cli.main import main
+from dialogue.llm.openai_client import OpenAIChatClient
+from dialogue.runtime.llm_contract import MAX_PROMPT_CHARS, make_prompt_environment
+from dialogue.runtime.templates import RenderError, compile_text, make_environment
 from dialogue.testing import FakeChatServer, FakeReply
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,8 +80,8 @@ def test_packaged_default_prompt_is_prompts_default_byte_for_byte() -> None:
 
 
 def test_every_example_prompt_compiles_with_only_the_context_names() -> None:
-    from dialogue.fallback import PROMPT_NAMES
-    from dialogue.templates import referenced_names
+    from dialogue.runtime.llm_contract import PROMPT_NAMES
+    from dialogue.runtime.templates import referenced_names
 
     env = make_prompt_environment()
     for path in sorted((ROOT / "prompts").glob("*.j2")):

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from dialogue.rules import IntentMatch, IntentMatcher, KeywordIndex, Prepared, prepare
+from dialogue.runtime.rules import IntentMatch, IntentMatcher, KeywordIndex, Prepared, prepare
 from dialogue.schema import Intent
 
 

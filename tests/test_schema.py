@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from dialogue._yaml import load_yaml
+from dialogue.authoring.yaml_source import load_yaml
 from dialogue.schema import json_schema
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ import pytest
 from pydantic import TypeAdapter
 
 from dialogue import schema
-from dialogue.rules import prepare
-from dialogue.slots import REASONS, ParseResult, SlotParser, compile_slot
+from dialogue.runtime.rules import prepare
+from dialogue.runtime.slots import REASONS, ParseResult, SlotParser, compile_slot
 
 TODAY = datetime.date(2026, 3, 11)  # a Wednesday
 _SLOT: TypeAdapter[Any] = TypeAdapter(schema.Slot)

@@ -3,7 +3,7 @@ from collections.abc import Callable
 import pytest
 from jinja2 import TemplateSyntaxError
 
-from dialogue.templates import (
+from dialogue.runtime.templates import (
     RenderError,
     UnknownFilter,
     compile_expression,

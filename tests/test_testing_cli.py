@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from dialogue import cli_test
+from dialogue.cli import run_tests as cli_test
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 

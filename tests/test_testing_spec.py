@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dialogue.errors import FlowError, FlowErrors
-from dialogue.testing import checks
+from dialogue.testing import expectations as checks
 from dialogue.testing.spec import (
     DEFAULT_TODAY,
     Expect,

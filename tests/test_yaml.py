@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from dialogue._yaml import SourceMap, dotted, kind_of, load_yaml, show
+from dialogue.authoring.yaml_source import SourceMap, dotted, kind_of, load_yaml, show
 from dialogue.errors import FlowError, FlowErrors
 
 DOC = """\

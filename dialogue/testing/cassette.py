@@ -2,7 +2,7 @@
 
 A cassette is a YAML file of interactions, each a request (model, sampling
 settings, rendered messages, answer schema) and its answer. Requests are keyed
-as ``dialogue.llm_service.cache_key`` keys them; interactions are sorted by key
+as ``dialogue.llm.service.cache_key`` keys them; interactions are sorted by key
 and multi-line messages written as ``|`` blocks, so a re-recording reads as a diff.
 
 Modes: ``replay`` (the default) answers from the cassette only; ``record`` asks
@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import Literal
 
 from dialogue.errors import ConfigurationError
-from dialogue.llm_types import (
+from dialogue.llm.protocol import (
     LLMClient,
     LLMFailure,
     LLMRequest,
     LLMResponse,
     LLMStream,
 )
-from dialogue.testing._cassette_file import (
+from dialogue.testing.cassette_file import (
     CassetteError,
     _as_request,
     _Interaction,

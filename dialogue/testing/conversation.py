@@ -29,8 +29,8 @@ from pydantic import ValidationError
 
 from dialogue.engine import Engine
 from dialogue.errors import ConfigurationError
-from dialogue.testing.checks import ConversationFailure, Mismatch, check, llm_called, show
-from dialogue.testing.doubles import (
+from dialogue.testing.expectations import ConversationFailure, Mismatch, check, llm_called, show
+from dialogue.testing.fake_llm import (
     FAULT_TIMEOUT,
     Answer,
     FakeLLM,

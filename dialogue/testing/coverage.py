@@ -64,9 +64,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dialogue.compiled import Bot, CFallback, CNoMatch, CompiledFlow, CSlot, CState
+from dialogue.compiler.graph import ANY, edges, receives_messages, waits_idle
 from dialogue.errors import ConfigurationError
-from dialogue.graph import ANY, edges, receives_messages, waits_idle
+from dialogue.runtime.compiled import Bot, CFallback, CNoMatch, CompiledFlow, CSlot, CState
 from dialogue.testing.coverage_report import FORMAT, KINDS, VERSION, Category, CoverageReport
 from dialogue.trace import Trace, TurnResult
 

@@ -1,447 +1,211 @@
-"""A fake OpenAI Chat Completions server for tests: real HTTP on 127.0.0.1.
+"""Test doubles for conversations: stubbed actions, a scripted fake LLM, a test engine.
 
-The real ``openai`` SDK talks to it exactly as it talks to the API, so tests
-exercise the client's whole stack (HTTP, retries, timeouts, SSE, parsing)
-without a network. Standard library only: one asyncio loop in a background
-thread serves every connection (HTTP/1.1 keep-alive), so hundreds of slow
-requests wait side by side instead of in a queue.
-
-::
-
-    with FakeChatServer() as server:
-        server.script(FakeReply.json({"intent": "track"}), FakeReply.error(429))
-        client = OpenAI(api_key="test", base_url=server.url)
-        ...
-        assert server.requests[0]["model"] == "gpt-4o-mini"
-
-Queued replies answer one request each, first in first out; when the queue is
-empty the ``responder`` (if any) answers, else the text ``"ok"``.
+* `stub_action` makes a business action that returns a value or fails, per call;
+* `FakeLLM` is a fake Chat Completions server (`FakeChatServer`) that answers each
+  request with the next scripted answer, and the real `OpenAIChatClient` for it;
+* `make_engine` builds an `Engine` on a fixed date, with the fake LLM or offline.
 """
 
 from __future__ import annotations
 
-import asyncio
+import datetime
 import itertools
-import json
-import re
+import os
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from types import TracebackType
-from typing import Any
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-Request = dict[str, Any]
-_ids = itertools.count(1)
+from pydantic import TypeAdapter
 
+from dialogue.authoring.loader import load_flows
+from dialogue.compiler.build import compile_flows
+from dialogue.engine import Engine
+from dialogue.runtime.actions import Action, load_actions_module
+from dialogue.runtime.compiled import Bot
+from dialogue.testing.fake_server import FakeChatServer, FakeReply, Request
+from dialogue.testing.spec import (
+    DEFAULT_TODAY,
+    ActionStub,
+    LLMAnswer,
+    LLMFault,
+    LLMScript,
+    LLMText,
+    Stubs,
+)
+from dialogue.trace import TurnResult
 
-def _error_body(status: int, message: str) -> dict[str, Any]:
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    kind = "rate_limit_exceeded" if status == 429 else kind
-    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+if TYPE_CHECKING:
+    from dialogue.llm.openai_client import OpenAIChatClient
 
+LLM_SETTINGS: Mapping[str, Any] = {"retries": 0, "timeout": 5.0}
+"""How a conversation under test calls the fake LLM: no retries, a short timeout."""
+FAULT_TIMEOUT = 0.2
+"""The client timeout of a turn scripted with ``fault: timeout`` (the server hangs longer)."""
 
-@dataclass(frozen=True)
-class FakeReply:
-    """What the server answers to one request. Build one with a class method."""
-
-    kind: str  # "text" | "refusal" | "error" | "raw" | "cut"
-    content: str | None = None
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-    delay: float = 0.0
-    finish_reason: str = "stop"
-    usage: tuple[int, int] | None = None
-    after_chunks: int = 0
-
-    @classmethod
-    def text(
-        cls,
-        content: str,
-        *,
-        delay: float = 0.0,
-        finish_reason: str = "stop",
-        usage: tuple[int, int] | None = None,
-    ) -> FakeReply:
-        """An assistant message; ``usage`` is (prompt, completion) tokens, else estimated."""
-        return cls("text", content, delay=delay, finish_reason=finish_reason, usage=usage)
-
-    @classmethod
-    def json(cls, data: object, **options: Any) -> FakeReply:
-        """An assistant message whose content is ``json.dumps(data)``; options as for text."""
-        return cls.text(json.dumps(data), **options)
-
-    @classmethod
-    def refusal(cls, message: str, *, delay: float = 0.0) -> FakeReply:
-        """The model declines: ``message.refusal`` is set and ``content`` is null."""
-        return cls("refusal", message, delay=delay)
-
-    @classmethod
-    def error(
-        cls,
-        status: int,
-        *,
-        body: object | str | None = None,
-        headers: Mapping[str, str] | None = None,
-        delay: float = 0.0,
-    ) -> FakeReply:
-        """An HTTP error; without ``body``, an OpenAI-style ``{"error": {...}}`` object."""
-        if body is None:
-            body = _error_body(status, f"fake error {status}")
-        raw = body if isinstance(body, str) else json.dumps(body)
-        return cls(
-            "error",
-            status=status,
-            body=raw.encode(),
-            headers=tuple((headers or {}).items()),
-            delay=delay,
-        )
-
-    @classmethod
-    def raw(
-        cls, body: str | bytes, *, status: int = 200, content_type: str = "application/json"
-    ) -> FakeReply:
-        """Exactly these bytes as the body (malformed JSON, an HTML page, odd shapes)."""
-        data = body.encode() if isinstance(body, str) else body
-        return cls("raw", status=status, body=data, content_type=content_type)
-
-    @classmethod
-    def cut_stream(cls, content: str, *, after_chunks: int) -> FakeReply:
-        """Send ``after_chunks`` pieces of ``content``, then drop the connection."""
-        return cls("cut", content, after_chunks=after_chunks)
-
-    @classmethod
-    def hang(cls, seconds: float) -> FakeReply:
-        """Say nothing for ``seconds`` (to trip client timeouts), then answer "ok"."""
-        return cls.text("ok", delay=seconds)
+Answer = LLMAnswer | LLMText | LLMFault | FakeReply
+_ANSWER: TypeAdapter[Any] = TypeAdapter(LLMScript)
+_STUBS: TypeAdapter[Any] = TypeAdapter(Stubs)
 
 
-def _tokens(text: str) -> int:
-    return (len(text) + 3) // 4
+class StubError(RuntimeError):
+    """What a stubbed action with ``raises:`` raises: the flow sees a failed action."""
 
 
-def _pieces(text: str) -> list[str]:
-    """Split text the way a model streams it: a word and its trailing space per piece."""
-    return re.findall(r"\s*\S+\s*|\s+", text) or [text]
+def stub_action(name: str, stubs: Sequence[ActionStub]) -> Action:
+    """A business action that answers the nth call with the nth stub (the last repeats)."""
+    calls = itertools.count()
+
+    def action(**arguments: Any) -> Any:
+        chosen = stubs[min(next(calls), len(stubs) - 1)]
+        if chosen.raises is not None:
+            raise StubError(chosen.raises)
+        return chosen.returns
+
+    action.__name__ = action.__qualname__ = name
+    return action
 
 
-@dataclass
-class _Exchange:
-    """One chat completion request and how to answer it."""
-
-    request: Request
-    reply: FakeReply
-    model: str
-    ident: str = field(default_factory=lambda: f"chatcmpl-fake{next(_ids)}")
-    created: int = field(default_factory=lambda: int(time.time()))
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.request.get("stream"))
-
-    def usage(self) -> dict[str, int]:
-        if self.reply.usage is not None:
-            prompt, completion = self.reply.usage
-        else:
-            messages = self.request.get("messages") or []
-            prompt = sum(_tokens(str(m.get("content", ""))) + 4 for m in messages)
-            completion = _tokens(self.reply.content or "")
-        return {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
-
-    def completion(self) -> dict[str, Any]:
-        refused = self.reply.kind == "refusal"
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": None if refused else self.reply.content,
-            "refusal": self.reply.content if refused else None,
-            "annotations": [],
-        }
-        choice = {
-            "index": 0,
-            "message": message,
-            "finish_reason": self.reply.finish_reason,
-            "logprobs": None,
-        }
-        return {**self._head("chat.completion"), "choices": [choice], "usage": self.usage()}
-
-    def _head(self, obj: str) -> dict[str, Any]:
-        return {
-            "id": self.ident,
-            "object": obj,
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": "fp_fake",
-        }
-
-    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        extra = {"usage": None} if self._include_usage() else {}
-        return {**self._head("chat.completion.chunk"), "choices": [choice], **extra}
-
-    def _include_usage(self) -> bool:
-        options = self.request.get("stream_options") or {}
-        return bool(options.get("include_usage"))
-
-    def events(self) -> list[dict[str, Any]]:
-        """Every SSE data object of a streamed answer, before ``[DONE]``."""
-        field_name = "refusal" if self.reply.kind == "refusal" else "content"
-        pieces = _pieces(self.reply.content or "")
-        if self.reply.kind == "cut":
-            pieces = pieces[: self.reply.after_chunks]
-        events = [self.chunk({"role": "assistant", field_name: ""})]
-        events += [self.chunk({field_name: piece}) for piece in pieces]
-        if self.reply.kind == "cut":
-            return events
-        events.append(self.chunk({}, self.reply.finish_reason))
-        if self._include_usage():
-            last = {**self._head("chat.completion.chunk"), "choices": [], "usage": self.usage()}
-            events.append(last)
-        return events
+def as_answer(answer: Answer | Mapping[str, Any]) -> Answer:
+    """A scripted LLM answer: a `FakeReply`, ``{intent, slots, reply}``, ``{text}``, ``{fault}``."""
+    if isinstance(answer, (FakeReply, LLMAnswer, LLMText, LLMFault)):
+        return answer
+    result: Answer = _ANSWER.validate_python(answer)
+    return result
 
 
-def _head_bytes(status: int, headers: Mapping[str, str]) -> bytes:
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = "Unknown"
-    lines = [f"HTTP/1.1 {status} {reason}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+def _reply(answer: Answer, request: Request) -> FakeReply:
+    if isinstance(answer, FakeReply):
+        return answer
+    if isinstance(answer, LLMText):
+        return FakeReply.text(answer.text)
+    if isinstance(answer, LLMAnswer):
+        free_text = "response_format" not in request  # the state's fallback mode is `respond`
+        if free_text and answer.model_fields_set <= {"reply"}:
+            return FakeReply.text(answer.reply or "")
+        return FakeReply.json(answer.data())
+    fault = answer.fault
+    if isinstance(fault, int):
+        return FakeReply.error(fault)
+    if fault == "timeout":
+        return FakeReply.hang(FAULT_TIMEOUT * 5)
+    if fault == "refusal":
+        return FakeReply.refusal("I can't help with that.")
+    return FakeReply.raw("<html><body>502 Bad Gateway</body></html>", content_type="text/html")
 
 
-class FakeChatServer:
-    """A Chat Completions endpoint on 127.0.0.1; ``url`` is the ``base_url`` to use."""
+class FakeLLM:
+    """A fake Chat Completions server answering from scripted answers, and a real client.
 
-    def __init__(
-        self,
-        *,
-        model: str = "fake-model",
-        delay: float = 0.0,
-        responder: Callable[[Request], FakeReply] | None = None,
-        port: int = 0,
-    ) -> None:
-        self.model = model
-        self.delay = delay
-        self.responder = responder
-        self._port = port
+    Each request takes the next scripted answer; a request with none left is
+    answered with an HTTP 500 and counted in ``unscripted``.
+    """
+
+    def __init__(self, *, model: str = "fake-model") -> None:
+        self.server = FakeChatServer(model=model, responder=self._respond)
+        self._answers: deque[Answer] = deque()
         self._lock = threading.Lock()
-        self._queue: deque[FakeReply] = deque()
-        self._requests: list[Request] = []
-        self._headers: list[dict[str, str]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.url = ""
+        self._client: OpenAIChatClient | None = None
+        self.calls = 0
+        self.unscripted = 0
 
-    # -- control, from the test's thread -------------------------------------------------
-
-    def start(self) -> FakeChatServer:
-        if self._loop is not None:
-            return self
-        loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="fake-llm", daemon=True)
-        self._thread.start()
-        self._loop = loop
-        self._server = asyncio.run_coroutine_threadsafe(self._listen(), loop).result(10)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/v1"
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and every open connection; afterwards connections are refused."""
-        loop, self._loop = self._loop, None
-        if loop is None or self._thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(10)
-        loop.close()
-
-    def __enter__(self) -> FakeChatServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def script(self, *replies: FakeReply) -> None:
-        """Queue replies, one per coming chat completion request, in order."""
+    def script(self, *answers: Answer | Mapping[str, Any]) -> None:
+        checked = [as_answer(a) for a in answers]
         with self._lock:
-            self._queue.extend(replies)
+            self._answers.extend(checked)
 
     @property
     def pending(self) -> int:
-        """How many scripted replies have not been used yet."""
         with self._lock:
-            return len(self._queue)
-
-    @property
-    def requests(self) -> list[Request]:
-        """Every chat completion request body received so far (JSON-decoded), in order."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def headers(self) -> list[dict[str, str]]:
-        """The headers (lower-case names) of those requests, in the same order."""
-        with self._lock:
-            return list(self._headers)
+            return len(self._answers)
 
     def reset(self) -> None:
-        """Forget recorded requests and unused scripted replies."""
+        """Forget unused answers and the counts."""
         with self._lock:
-            self._queue.clear()
-            self._requests.clear()
-            self._headers.clear()
+            self._answers.clear()
+            self.calls = self.unscripted = 0
 
-    # -- serving, on the server's loop ---------------------------------------------------
-
-    async def _listen(self) -> asyncio.Server:
-        return await asyncio.start_server(
-            self._connection, "127.0.0.1", self._port, backlog=2048, limit=2**20
-        )
-
-    async def _shutdown(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            while await self._one_request(reader, writer):
-                pass
-        except (
-            ConnectionError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ValueError,
-        ):
-            pass  # the client went away, or sent something that is not HTTP
-        except asyncio.CancelledError:
-            pass  # stop(): end quietly (re-raising makes 3.11's stream callback log it)
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-
-    async def _one_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        """Serve one request; False when the connection should end."""
-        head = await reader.readuntil(b"\r\n\r\n")
-        request_line, *header_lines = head.decode("latin-1").split("\r\n")
-        method, path, _version = request_line.split(" ", 2)
-        headers = {}
-        for line in header_lines:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        if method == "GET" and path.split("?")[0].endswith("/models"):
-            listing = {"object": "list", "data": [self._model_entry()]}
-            await self._send(writer, 200, json.dumps(listing).encode())
-        elif method == "POST" and path.endswith("/chat/completions"):
-            if not await self._chat(writer, body, headers):
-                return False
-        else:
-            await self._send(writer, 404, FakeReply.error(404).body)
-        return headers.get("connection", "").lower() != "close"
-
-    def _model_entry(self) -> dict[str, Any]:
-        return {"id": self.model, "object": "model", "created": 0, "owned_by": "fake"}
-
-    def _next_reply(self, request: Request, headers: dict[str, str]) -> FakeReply:
+    def _respond(self, request: Request) -> FakeReply:
         with self._lock:
-            self._requests.append(request)
-            self._headers.append(headers)
-            if self._queue:
-                return self._queue.popleft()
-        if self.responder is None:
-            return FakeReply.text("ok")
-        try:
-            return self.responder(request)
-        except Exception as exc:  # a broken responder must show up in the test, not hang it
-            return FakeReply.error(500, body=_error_body(500, f"fake responder raised {exc!r}"))
+            self.calls += 1
+            answer = self._answers.popleft() if self._answers else None
+            if answer is None:
+                self.unscripted += 1
+        if answer is None:
+            body = {"error": {"message": "no LLM answer was scripted for this request"}}
+            return FakeReply.error(500, body=body)
+        return _reply(answer, request)
 
-    async def _chat(
-        self, writer: asyncio.StreamWriter, body: bytes, headers: dict[str, str]
-    ) -> bool:
-        try:
-            request = json.loads(body)
-        except ValueError:
-            request = None
-        if not isinstance(request, dict):
-            await self._send(writer, 400, FakeReply.error(400).body)
-            return True
-        reply = self._next_reply(request, headers)
-        if self.delay + reply.delay > 0:
-            await asyncio.sleep(self.delay + reply.delay)
-        exchange = _Exchange(request, reply, self.model)
-        if reply.kind in ("error", "raw"):
-            await self._send(writer, reply.status, reply.body, reply.content_type, reply.headers)
-        elif exchange.stream:
-            return await self._stream(writer, exchange)
-        elif reply.kind == "cut":
-            data = json.dumps(exchange.completion()).encode()
-            await self._send(writer, 200, data[: len(data) // 2], length=len(data))
-            return False
+    @property
+    def client(self) -> OpenAIChatClient:
+        """The `OpenAIChatClient` for the server (started on first use)."""
+        if self._client is None:
+            from dialogue.llm.openai_client import OpenAIChatClient
+
+            self.server.start()
+            self._client = OpenAIChatClient(api_key="test-key", base_url=self.server.url)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self.server.stop()
+
+    def __enter__(self) -> FakeLLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_bot(
+    flow: str | os.PathLike[str], *, main: str | None = None
+) -> tuple[Bot, dict[str, Action]]:
+    """Compile a flow file and load its ``actions_module`` (as ``Engine.from_path`` does)."""
+    loaded = load_flows(flow)
+    bot = compile_flows(loaded, main=main)
+    actions: dict[str, Action] = {}
+    for lf in loaded:
+        if lf.flow.actions_module is not None:
+            base = lf.path.parent if lf.path is not None else Path.cwd()
+            actions = {**load_actions_module(lf.flow.actions_module, base=base), **actions}
+    return bot, actions
+
+
+def make_actions(
+    defaults: Mapping[str, Action], stubs: Mapping[str, Any] | None
+) -> dict[str, Action]:
+    """The flow's actions with some replaced: by a callable, or a stub (``{returns: ...}``)."""
+    actions = dict(defaults)
+    for name, given in (stubs or {}).items():
+        if callable(given):
+            actions[name] = given
         else:
-            await self._send(writer, 200, json.dumps(exchange.completion()).encode())
-        return True
+            actions[name] = stub_action(name, _STUBS.validate_python({name: given})[name])
+    return actions
 
-    async def _send(
-        self,
-        writer: asyncio.StreamWriter,
-        status: int,
-        body: bytes,
-        content_type: str = "application/json",
-        extra: tuple[tuple[str, str], ...] = (),
-        length: int | None = None,
-    ) -> None:
-        headers = {
-            "content-type": content_type,
-            "content-length": str(len(body) if length is None else length),
-            "x-request-id": f"req_fake{next(_ids)}",
-            **dict(extra),
-        }
-        writer.write(_head_bytes(status, headers) + body)
-        await writer.drain()
 
-    async def _stream(self, writer: asyncio.StreamWriter, exchange: _Exchange) -> bool:
-        """Answer with ``text/event-stream`` in chunked encoding; False if cut."""
-        headers = {
-            "content-type": "text/event-stream; charset=utf-8",
-            "transfer-encoding": "chunked",
-            "cache-control": "no-cache",
-            "x-request-id": f"req_fake{next(_ids)}",
-        }
-        writer.write(_head_bytes(200, headers))
-        lines = [f"data: {json.dumps(event)}\n\n" for event in exchange.events()]
-        if exchange.reply.kind != "cut":
-            lines.append("data: [DONE]\n\n")
-        for line in lines:
-            data = line.encode()
-            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
-            await writer.drain()
-        if exchange.reply.kind == "cut":
-            return False  # the caller closes the connection without the last chunk
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
-        return True
+def make_engine(
+    bot: Bot,
+    *,
+    actions: Mapping[str, Action],
+    llm: FakeLLM | None = None,
+    today: datetime.date | None = None,
+) -> Engine:
+    """An engine for tests: a fixed clock (noon of ``today``), the fake LLM or none."""
+    noon = datetime.datetime.combine(today or DEFAULT_TODAY, datetime.time(12))
+    return Engine(
+        bot,
+        actions=actions,
+        clock=lambda: noon,
+        llm=None if llm is None else llm.client,
+        llm_settings=LLM_SETTINGS if llm is not None else None,
+    )
+
+
+def seeded_start(
+    engine: Engine, session_id: str, slots: Mapping[str, Any], meta: Mapping[str, Any]
+) -> TurnResult:
+    """Greet a new session that starts with ``slots`` and ``meta``."""
+    return engine.start(session_id, slots=slots, meta=meta)

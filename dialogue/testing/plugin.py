@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from dialogue.errors import DialogueError, FlowError
-from dialogue.testing.checks import ConversationFailure
+from dialogue.testing.expectations import ConversationFailure
 from dialogue.testing.runner import Runner, coverage_class, display_path
 from dialogue.testing.spec import LoadedSpec, is_spec_file, load_spec
 

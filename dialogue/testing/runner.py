@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dialogue._explain import _did_you_mean
-from dialogue._yaml import Loc
-from dialogue.actions import Action
-from dialogue.compiled import Bot, CCall, CState
+from dialogue.authoring.diagnostics import _did_you_mean
+from dialogue.authoring.yaml_source import Loc
 from dialogue.errors import Diagnostic, FlowErrors
-from dialogue.testing.checks import check
+from dialogue.runtime.actions import Action
+from dialogue.runtime.compiled import Bot, CCall, CState
 from dialogue.testing.conversation import Conversation
-from dialogue.testing.doubles import FakeLLM, load_bot, make_engine, stub_action
+from dialogue.testing.expectations import check
+from dialogue.testing.fake_llm import FakeLLM, load_bot, make_engine, stub_action
 from dialogue.testing.spec import LoadedSpec, StepSpec
 from dialogue.trace import TurnResult
 

@@ -39,10 +39,10 @@ from pydantic import (
     model_validator,
 )
 
-from dialogue._explain import _did_you_mean
-from dialogue._yaml import Loc, SourceMap, load_yaml, show
+from dialogue.authoring.diagnostics import _did_you_mean
+from dialogue.authoring.yaml_source import Loc, SourceMap, load_yaml, show
 from dialogue.errors import Diagnostic, FlowError, FlowErrors
-from dialogue.testing._spec_explain import Explainer, explain
+from dialogue.testing.spec_diagnostics import Explainer, explain
 
 DEFAULT_TODAY = datetime.date(2026, 6, 1)
 """The date conversations run on unless they say ``today:`` (a Monday), at 12:00."""

@@ -1,0 +1,80 @@
+"""From files to an engine's parts: the bot, its actions, the LLM client.
+
+``Engine.from_path`` is built on these; they are separate so the engine itself
+only runs conversations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dialogue.authoring.loader import LoadedFlow, load_flows
+from dialogue.compiler.build import compile_flows
+from dialogue.errors import ConfigurationError, FlowErrors
+from dialogue.runtime.actions import Action, ActionRunner, load_actions_module
+from dialogue.runtime.compiled import Bot
+
+
+def load_bot(
+    path: str | os.PathLike[str], *, main: str | None = None
+) -> tuple[Bot, list[LoadedFlow]]:
+    """Load and compile the flows at ``path``; in a folder, the one no other flow calls
+    is the main one unless ``main`` names it."""
+    loaded = load_flows(path)
+    if main is None and Path(path).is_dir():
+        main = _only_root(loaded, path)
+    return compile_flows(loaded, main=main), loaded
+
+
+def flow_actions(loaded: Sequence[LoadedFlow]) -> dict[str, Action]:
+    """The actions of every ``actions_module`` the flows name (the main flow's win)."""
+    actions: dict[str, Action] = {}
+    for lf in loaded:
+        module = lf.flow.actions_module
+        if module is not None:
+            base = lf.path.parent if lf.path is not None else Path.cwd()
+            actions = {**load_actions_module(module, base=base), **actions}
+    return actions
+
+
+def _only_root(loaded: Sequence[LoadedFlow], path: str | os.PathLike[str]) -> str:
+    """The one flow of a folder that no other flow calls (where conversations start)."""
+    called = {
+        name
+        for lf in loaded
+        for name in [st.flow for st in lf.flow.states.values()]
+        + [i.flow for i in lf.flow.intents.values()]
+        if name
+    }
+    roots = [lf.flow.flow for lf in loaded if lf.flow.flow not in called]
+    if len(roots) != 1:
+        raise ConfigurationError(
+            f"{os.fspath(path)} holds {len(roots)} flows that could start a conversation: "
+            + ", ".join(roots),
+            hint="name one: Engine.from_path(path, main=...) or dialogue chat PATH --main NAME",
+        )
+    return roots[0]
+
+
+def check_actions(bot: Bot, runner: ActionRunner) -> None:
+    """Every action a flow calls is registered, or a FlowError says where it is called."""
+    problems = []
+    for flow in bot.flows.values():
+        for name, loc in flow.action_refs:
+            if name not in runner:
+                known = sorted(runner.names)
+                hint = (
+                    f"registered actions: {', '.join(known)}"
+                    if known
+                    else f"register it: Engine(..., actions={{'{name}': callable}}) "
+                    "or name an actions_module in the flow"
+                )
+                problems.append(
+                    flow.source.source.diagnostic(
+                        loc, "unknown_action", f"unknown action '{name}'", hint
+                    )
+                )
+    if problems:
+        raise FlowErrors(problems)

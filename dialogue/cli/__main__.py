@@ -1,0 +1,3 @@
+from dialogue.cli.main import main
+
+main()

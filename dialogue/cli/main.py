@@ -1,0 +1,168 @@
+"""The ``dialogue`` command: a thin layer over the Python API.
+
+dialogue validate PATH...     check flow files; exit 1 on errors
+dialogue chat PATH            talk to a flow in the terminal
+dialogue schema               the JSON Schema of the flow format
+dialogue graph PATH           a Mermaid (or DOT) state diagram
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import click
+
+from dialogue.assemble import check_actions, flow_actions
+from dialogue.authoring.loader import load_flows
+from dialogue.cli.common import choose_flow, compile_or_exit, diagnostics
+from dialogue.compiler.build import compile_flows
+from dialogue.errors import DialogueError, FlowError
+from dialogue.runtime.actions import ActionRunner
+
+
+@click.group()
+@click.version_option(package_name="dialogue")
+def main() -> None:
+    """Rule-plus-LLM dialogue flows: validate, chat, draw."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def validate(paths: tuple[str, ...], strict: bool) -> None:
+    """Check flow files (and the flows they import)."""
+    failed = False
+    for path in paths:
+        try:
+            loaded = load_flows(path)
+            bot = compile_flows(loaded)
+            actions = flow_actions(loaded)
+            if any(lf.flow.actions_module for lf in loaded):  # else the embedding code brings them
+                check_actions(bot, ActionRunner(actions))
+        except FlowError as exc:
+            for line in diagnostics(exc):
+                click.echo(line, err=True)
+            failed = True
+            continue
+        except DialogueError as exc:  # an actions_module that does not import
+            click.echo(f"{path}: {exc}", err=True)
+            failed = True
+            continue
+        for warning in bot.warnings:
+            click.echo(str(warning), err=True)
+        flows = ", ".join(bot.flows)
+        count = len(bot.warnings)
+        summary = f"{path} ({flows}; {count} warning{'s' if count != 1 else ''})"
+        if strict and count:
+            failed = True
+            click.echo(f"failed (--strict): {summary}")
+        else:
+            click.echo(f"ok: {summary}")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the flow format (for editors)."""
+    from dialogue.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+@click.option(
+    "--flow", "flow_name", default=None, help="Which flow to draw (default: the main one)."
+)
+@click.option(
+    "--coverage",
+    "coverage_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Mark what this flow coverage JSON file left uncovered.",
+)
+def graph(path: str, fmt: str, flow_name: str | None, coverage_file: str | None) -> None:
+    """Draw a flow as a state diagram."""
+    from dialogue.compiler import graph as drawing
+
+    bot = compile_or_exit(path)
+    flow = choose_flow(bot, flow_name)
+    try:
+        report = None if coverage_file is None else drawing.read_coverage(bot, coverage_file)
+    except DialogueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--coverage") from exc
+    draw = drawing.mermaid if fmt == "mermaid" else drawing.dot
+    click.echo(draw(flow, coverage=report), nl=False)
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--trace", is_flag=True, help="Show what fired on every turn.")
+@click.option("--session", "session_id", default=None, help="Session id (default: a new one).")
+@click.option("--main", "main_flow", default=None, help="The flow to start in.")
+def chat(path: str, trace: bool, session_id: str | None, main_flow: str | None) -> None:
+    """Talk to a flow in the terminal. /reset starts over, /quit leaves."""
+    from dialogue.engine import Engine
+    from dialogue.llm.service import OFFLINE_NOTICE
+
+    try:
+        engine = Engine.from_path(Path(path), main=main_flow)
+    except FlowError as exc:
+        for line in diagnostics(exc):
+            click.echo(line, err=True)
+        sys.exit(1)
+    except DialogueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    sid = session_id or uuid.uuid4().hex[:8]
+    click.echo(
+        f"Chatting with flow '{engine.bot.main}'. Type /quit to leave, /reset to start over."
+    )
+    if engine.offline:
+        click.secho(f"note: {OFFLINE_NOTICE}", fg="yellow")
+    with engine:
+        _show(engine.start(sid), trace)
+        while True:
+            try:
+                text = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
+            except (EOFError, click.Abort):
+                click.echo()
+                break
+            if text.strip() in ("/quit", "/exit"):
+                break
+            if text.strip() == "/reset":
+                engine.reset(sid)
+                _show(engine.start(sid), trace)
+                continue
+            result = engine.handle(sid, text)
+            _show(result, trace)
+            if result.ended:
+                click.echo("(conversation ended; type to start again, /quit to leave)")
+
+
+def _show(result: object, trace: bool) -> None:
+    from dialogue.trace import TurnResult
+
+    assert isinstance(result, TurnResult)
+    for reply in result.replies:
+        click.echo(f"bot> {reply}")
+    if trace:
+        click.secho(f"     {result.trace.summary()}", fg="cyan")
+
+
+def _register() -> None:
+    from dialogue.cli.evaluate import eval_command
+    from dialogue.cli.run_tests import test
+
+    main.add_command(eval_command)
+    main.add_command(test)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

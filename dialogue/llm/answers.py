@@ -1,0 +1,192 @@
+"""Reading an answer of the Chat Completions API into an ``LLMResponse``.
+
+Pure functions over the SDK's result objects (read by attribute, so this module
+needs no ``openai`` import): what the request looks like, how a completion or a
+stream of chunks becomes content, parsed JSON, usage (estimated when the
+endpoint gives none) and, when the answer is unusable, an ``LLMFailure``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialogue.llm.protocol import LLMFailure, LLMRequest, LLMResponse, Usage
+
+
+def estimate(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def usage_of(reported: object, request: LLMRequest, content: str | None) -> Usage:
+    prompt, completion = (
+        getattr(reported, n, None) for n in ("prompt_tokens", "completion_tokens")
+    )
+    if isinstance(prompt, int) and isinstance(completion, int):
+        return Usage(prompt, completion, prompt + completion)
+    prompt = sum(estimate(str(m.get("content", ""))) + 3 for m in request.messages)
+    completion = estimate(content or "")
+    return Usage(prompt, completion, prompt + completion, estimated=True)
+
+
+def failed(
+    request: LLMRequest, started: float, failure: LLMFailure, content: str | None = None
+) -> LLMResponse:
+    seconds = time.perf_counter() - started
+    return LLMResponse(content, None, failure, None, request.settings.model, seconds, None)
+
+
+def judge(
+    content: str | None, refusal: str | None, finish: str | None, request: LLMRequest
+) -> tuple[Mapping[str, Any] | None, LLMFailure | None]:
+    """The parsed data, or what is wrong with a complete answer."""
+    if refusal:
+        return None, LLMFailure("refusal", f"the model refused to answer: {refusal}")
+    if finish == "length":
+        limit = request.settings.max_tokens
+        message = f"the answer was cut off at max_tokens={limit}; raise LLMSettings.max_tokens"
+        return None, LLMFailure("length", message)
+    if finish == "content_filter":
+        return None, LLMFailure("content_filter", "the answer was withheld by the content filter")
+    if not content:
+        message = f"the model returned no content (finish_reason {finish!r})"
+        return None, LLMFailure("empty", message)
+    if request.schema is None:
+        return None, None
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        data, what = None, f"invalid JSON ({exc})"
+    else:
+        what = "not an object"
+    if isinstance(data, dict):
+        return data, None
+    message = f"schema {request.schema_name!r} asked for a JSON object; got {what}"
+    return None, LLMFailure("not_json", message)
+
+
+def finish(
+    request: LLMRequest,
+    started: float,
+    *,
+    content: str | None,
+    refusal: str | None,
+    finish_reason: str | None,
+    usage: object,
+    model: str | None,
+) -> LLMResponse:
+    """The response for a complete answer (from one body or an assembled stream)."""
+    data, failure = judge(content, refusal, finish_reason, request)
+    return LLMResponse(
+        content=content,
+        data=data,
+        failure=failure,
+        usage=usage_of(usage, request, content),
+        model=model or request.settings.model,
+        seconds=time.perf_counter() - started,
+        finish_reason=finish_reason,
+    )
+
+
+def snippet(value: object) -> str:
+    text = " ".join(str(value).split())
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def from_completion(completion: object, request: LLMRequest, started: float) -> LLMResponse:
+    """Judge what ``create()`` returned: a ChatCompletion, or a str / list on odd bodies."""
+    if isinstance(completion, str):
+        message = f"the endpoint answered with a non-JSON body: {snippet(completion)}"
+        return failed(request, started, LLMFailure("malformed", message))
+    if not hasattr(completion, "choices"):
+        what = snippet(completion)
+        message = f"the endpoint answered with JSON that is not a chat completion: {what}"
+        return failed(request, started, LLMFailure("malformed", message))
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        message = f"the endpoint answered with no choices ({snippet(choices)})"
+        return failed(request, started, LLMFailure("empty", message))
+    choice = choices[0]
+    message_obj = getattr(choice, "message", None)
+    content = getattr(message_obj, "content", None)
+    refusal = getattr(message_obj, "refusal", None)
+    finish_reason = getattr(choice, "finish_reason", None)
+    if not all(isinstance(v, (str, type(None))) for v in (content, refusal, finish_reason)):
+        message = f"the endpoint answered with a malformed choice: {snippet(choice)}"
+        return failed(request, started, LLMFailure("malformed", message))
+    model = getattr(completion, "model", None)
+    return finish(
+        request,
+        started,
+        content=content,
+        refusal=refusal,
+        finish_reason=finish_reason,
+        usage=getattr(completion, "usage", None),
+        model=model if isinstance(model, str) else None,
+    )
+
+
+def create_args(request: LLMRequest) -> dict[str, Any]:
+    settings = request.settings
+    args: dict[str, Any] = {
+        "model": settings.model,
+        "messages": [dict(message) for message in request.messages],
+        "temperature": settings.temperature,
+        "max_completion_tokens": settings.max_tokens,
+        "timeout": settings.timeout,
+    }
+    if request.schema is not None:
+        spec = {"name": request.schema_name, "strict": True, "schema": dict(request.schema)}
+        args["response_format"] = {"type": "json_schema", "json_schema": spec}
+    return args
+
+
+@dataclass
+class Assembly:
+    """A streamed answer, chunk by chunk."""
+
+    parts: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: object = None
+    model: str | None = None
+    chunks: int = 0
+
+    def add(self, chunk: Any) -> str:
+        self.chunks += 1
+        self.model = getattr(chunk, "model", None) or self.model
+        self.usage = getattr(chunk, "usage", None) or self.usage
+        piece = ""
+        for choice in getattr(chunk, "choices", None) or ():
+            if getattr(choice, "index", 0) == 0:
+                delta = getattr(choice, "delta", None)
+                piece = getattr(delta, "content", None) or ""
+                self.refusal.append(getattr(delta, "refusal", None) or "")
+                self.finish_reason = getattr(choice, "finish_reason", None) or self.finish_reason
+        self.parts.append(piece)
+        return piece
+
+    @property
+    def text(self) -> str | None:
+        return "".join(self.parts) or None
+
+    def result(self, request: LLMRequest, started: float, where: str) -> LLMResponse:
+        if self.chunks == 0:
+            message = f"{where} sent no stream events; is base_url an OpenAI-compatible endpoint?"
+            return failed(request, started, LLMFailure("malformed", message))
+        if self.finish_reason is None:
+            message = f"the stream from {where} ended before the answer was finished"
+            failure = LLMFailure("connection", message, retryable=True)
+            return failed(request, started, failure, self.text)
+        return finish(
+            request,
+            started,
+            content=self.text,
+            refusal="".join(self.refusal) or None,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            model=self.model,
+        )

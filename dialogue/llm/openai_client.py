@@ -1,0 +1,285 @@
+"""Asking an LLM: the client protocol and the OpenAI Chat Completions client.
+
+This is the only module that imports ``openai``, and only on first use, so
+``import dialogue`` stays light and offline. Every call returns an
+``LLMResponse``: nothing the SDK, the network or the endpoint does escapes as an
+exception. A failed call has an ``LLMFailure`` whose ``kind`` is one of
+``FAILURE_KINDS``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dialogue.llm.answers import (
+    Assembly,
+    create_args,
+    failed,
+    from_completion,
+)
+from dialogue.llm.protocol import (
+    FAILURE_KINDS,
+    LLMClient,
+    LLMFailure,
+    LLMRequest,
+    LLMResponse,
+    LLMSettings,
+    LLMStream,
+    Usage,
+)
+
+__all__ = [
+    "FAILURE_KINDS",
+    "LLMClient",
+    "LLMFailure",
+    "LLMRequest",
+    "LLMResponse",
+    "LLMSettings",
+    "LLMStream",
+    "OpenAIChatClient",
+    "Usage",
+]
+
+if TYPE_CHECKING:
+    import asyncio
+    import ssl
+
+    import openai
+
+_SDK = TypeVar("_SDK", "openai.OpenAI", "openai.AsyncOpenAI")
+
+
+def _status_failure(status: int, detail: str, where: str) -> LLMFailure:
+    if status in (401, 403):
+        kind, hint = "auth", "check the API key (OPENAI_API_KEY) and its access to the model"
+    elif status == 429:
+        kind, hint = "rate_limited", "send fewer requests, or raise LLMSettings.retries"
+    elif status == 408:
+        kind, hint = "timeout", "the endpoint gave up waiting; try again later"
+    elif status >= 500:
+        kind, hint = "server_error", "the endpoint failed; try again later"
+    else:
+        kind, hint = "bad_request", "check LLMSettings.model and the request parameters"
+    retryable = status in (408, 409, 429) or status >= 500
+    return LLMFailure(kind, f"{where} answered {status}: {detail}; {hint}", status, retryable)
+
+
+def _failure(exc: Exception, where: str, settings: LLMSettings) -> LLMFailure:
+    """Map whatever the SDK raised to an LLMFailure."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        message = f"{where} did not answer within {settings.timeout:g} s"
+        hint = f" ({settings.retries} retries); raise LLMSettings.timeout or check the endpoint"
+        return LLMFailure("timeout", message + hint, retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+        message = f"lost the connection to {where}{cause}; check base_url and the network"
+        return LLMFailure("connection", message, retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        return _status_failure(exc.status_code, exc.message, where)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return LLMFailure("malformed", f"{where} answered with an invalid body: {exc.message}")
+    if isinstance(exc, openai.APIError):  # an error event inside a stream
+        message = f"{where} reported an error: {exc.message}"
+        return LLMFailure("server_error", message, retryable=True)
+    if isinstance(exc, ValueError):  # JSONDecodeError on a bad body, pydantic validation
+        message = f"{where} answered with a malformed body ({type(exc).__name__}: {exc})"
+        return LLMFailure("malformed", message)
+    if isinstance(exc, openai.OpenAIError):
+        return LLMFailure("bad_request", f"the openai SDK refused the request: {exc}")
+    return LLMFailure("malformed", f"unexpected {type(exc).__name__} from {where}: {exc}")
+
+
+async def _close_with_loop(client: openai.AsyncOpenAI) -> AsyncGenerator[None, None]:
+    """Close ``client`` when its event loop shuts down.
+
+    Started once per loop: ``asyncio.run()`` ends by closing every unfinished async
+    generator (``loop.shutdown_asyncgens``), so this ``finally`` runs while the loop
+    can still close the connections, even if nobody called ``aclose()``.
+    """
+    try:
+        yield
+    finally:
+        await client.close()
+
+
+class OpenAIChatClient:
+    """``LLMClient`` over the official SDK: ``openai.OpenAI`` for the sync face,
+    one ``openai.AsyncOpenAI`` per event loop for the async faces.
+
+    Without an API key every call fails fast with kind "offline". The SDK itself may
+    read ``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID`` and ``OPENAI_CUSTOM_HEADERS`` when
+    the first call builds its client. ``close()`` / ``await aclose()`` release the
+    connections, and the client stays usable; ``asyncio.run()`` closes its loop's anyway.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url or "https://api.openai.com/v1"
+        self._organization = organization
+        self._headers = dict(default_headers or {})
+        self._lock = threading.Lock()
+        self._sync: dict[int, openai.OpenAI] = {}  # by retries; all share one connection pool
+        self._async: dict[asyncio.AbstractEventLoop, dict[int, openai.AsyncOpenAI]] = {}
+        self._guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OpenAIChatClient | None:
+        """A client from OPENAI_API_KEY / OPENAI_BASE_URL / OPENAI_ORG_ID; None without a key."""
+        env = os.environ if environ is None else environ
+        key = env.get("OPENAI_API_KEY", "").strip()
+        if not key:
+            return None
+        return cls(
+            api_key=key,
+            base_url=env.get("OPENAI_BASE_URL") or None,
+            organization=env.get("OPENAI_ORG_ID") or None,
+        )
+
+    def __repr__(self) -> str:
+        state = "offline" if self._api_key is None else "key set"
+        return f"OpenAIChatClient(base_url={self._base_url!r}, {state})"
+
+    @property
+    def _where(self) -> str:
+        return f"POST {self._base_url.rstrip('/')}/chat/completions"
+
+    def _options(self, retries: int, http_client: Callable[..., object]) -> dict[str, Any]:
+        import httpx2  # the SDK's HTTP library
+
+        if self._tls is None:  # loading CA certificates costs ~30 ms: once, not once per loop
+            self._tls = httpx2.create_ssl_context()
+        return {
+            "api_key": self._api_key,
+            "base_url": self._base_url,
+            "organization": self._organization,
+            "default_headers": self._headers or None,
+            "max_retries": retries,
+            "http_client": http_client(verify=self._tls),
+        }
+
+    def _offline(self, request: LLMRequest, started: float) -> LLMResponse:
+        message = "no API key configured; set OPENAI_API_KEY or pass api_key="
+        return failed(request, started, LLMFailure("offline", message))
+
+    @staticmethod
+    def _pick(clients: dict[int, _SDK], retries: int, new: Callable[[], _SDK]) -> _SDK:
+        """The SDK client for this many retries; all share the first one's connections."""
+        if retries not in clients:
+            first = next(iter(clients.values()), None)
+            clients[retries] = new() if first is None else first.with_options(max_retries=retries)
+        return clients[retries]
+
+    def _sync_client(self, retries: int) -> openai.OpenAI:
+        import openai
+
+        with self._lock:
+
+            def new() -> openai.OpenAI:
+                return openai.OpenAI(**self._options(retries, openai.DefaultHttpxClient))
+
+            return self._pick(self._sync, retries, new)
+
+    async def _async_client(self, retries: int) -> openai.AsyncOpenAI:
+        import asyncio
+
+        import openai
+
+        def new() -> openai.AsyncOpenAI:
+            return openai.AsyncOpenAI(**self._options(retries, openai.DefaultAsyncHttpxClient))
+
+        loop = asyncio.get_running_loop()
+        guard = None
+        with self._lock:
+            for old in [old for old in self._async if old.is_closed()]:
+                del self._async[old]  # a finished loop's client cannot be used again
+                self._guards.pop(old, None)
+            clients = self._async.setdefault(loop, {})
+            client = self._pick(clients, retries, new)
+            if loop not in self._guards:
+                guard = self._guards[loop] = _close_with_loop(next(iter(clients.values())))
+        if guard is not None:
+            await guard.asend(None)  # runs to its ``yield``: now the loop will finalize it
+        return client
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        started = time.perf_counter()
+        if self._api_key is None:
+            return self._offline(request, started)
+        try:
+            client = self._sync_client(request.settings.retries)
+            started = time.perf_counter()  # time the call, not the SDK's first import
+            completion = client.chat.completions.create(**create_args(request))
+            return from_completion(completion, request, started)
+        except Exception as exc:  # every failure becomes an LLMResponse
+            return failed(request, started, _failure(exc, self._where, request.settings))
+
+    async def acomplete(self, request: LLMRequest) -> LLMResponse:
+        started = time.perf_counter()
+        if self._api_key is None:
+            return self._offline(request, started)
+        try:
+            client = await self._async_client(request.settings.retries)
+            started = time.perf_counter()  # time the call, not the SDK's first import
+            completion = await client.chat.completions.create(**create_args(request))
+            return from_completion(completion, request, started)
+        except Exception as exc:  # every failure becomes an LLMResponse
+            return failed(request, started, _failure(exc, self._where, request.settings))
+
+    def astream(self, request: LLMRequest) -> LLMStream:
+        return LLMStream(self._stream_events(request))
+
+    async def _stream_events(self, request: LLMRequest) -> AsyncIterator[str | LLMResponse]:
+        started = time.perf_counter()
+        if self._api_key is None:
+            yield self._offline(request, started)
+            return
+        assembly = Assembly()
+        try:
+            client = await self._async_client(request.settings.retries)
+            started = time.perf_counter()  # time the call, not the SDK's first import
+            stream = await client.chat.completions.create(
+                **create_args(request), stream=True, stream_options={"include_usage": True}
+            )
+            try:
+                async for chunk in stream:
+                    yield assembly.add(chunk)
+            finally:
+                await stream.close()
+        except Exception as exc:  # every failure becomes an LLMResponse
+            failure = _failure(exc, self._where, request.settings)
+            yield failed(request, started, failure, assembly.text)
+            return
+        yield assembly.result(request, started, self._where)
+
+    def close(self) -> None:
+        """Close the sync client's connections (async ones need ``aclose``)."""
+        with self._lock:
+            clients, self._sync = list(self._sync.values()), {}
+        for client in clients[:1]:  # the others share its connection pool
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async client of the running event loop, and the sync client."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._async.pop(loop, None)
+            guard = self._guards.pop(loop, None)
+        if guard is not None:
+            await guard.aclose()  # its ``finally`` closes the connection pool
+        self.close()

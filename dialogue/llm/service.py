@@ -1,0 +1,97 @@
+"""The engine's access to the LLM: the client, an optional cache, offline mode.
+
+``LLMService.complete`` / ``acomplete`` answer an ``LLMCall`` with an
+``LLMResponse`` and never raise. The cache (off by default) keys a response by
+everything that determines it: model, sampling settings, the rendered messages
+and the answer schema; only successful answers are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+from dialogue.llm.openai_client import LLMClient, LLMRequest, LLMResponse
+from dialogue.runtime.llm_contract import LLMCall
+
+OFFLINE_NOTICE = (
+    "no LLM configured (set OPENAI_API_KEY, or pass llm=... to the Engine): "
+    "rules work as usual; unmatched messages get the flow's no-match replies"
+)
+
+
+def cache_key(request: LLMRequest) -> str:
+    s = request.settings
+    return json.dumps(
+        [s.model, s.temperature, s.max_tokens, list(map(dict, request.messages)), request.schema],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+
+
+class LLMService:
+    def __init__(self, client: LLMClient | None, *, cache_size: int = 0) -> None:
+        self.client = client
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, LLMResponse] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.client is not None
+
+    def _cached(self, request: LLMRequest) -> tuple[str, LLMResponse | None]:
+        if not self.cache_size:
+            return "", None
+        key = cache_key(request)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return key, replace(hit, cached=True)
+        return key, None
+
+    def _keep(self, key: str, response: LLMResponse) -> LLMResponse:
+        if key and response.ok:
+            with self._lock:
+                self._cache[key] = response
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return response
+
+    def complete(self, call: LLMCall) -> LLMResponse:
+        assert self.client is not None
+        key, hit = self._cached(call.request)
+        return hit or self._keep(key, self.client.complete(call.request))
+
+    async def acomplete(
+        self, call: LLMCall, on_text: Callable[[str], Any] | None = None
+    ) -> LLMResponse:
+        """Ask the LLM from a coroutine; with ``on_text``, a free-text answer is streamed."""
+        assert self.client is not None
+        key, hit = self._cached(call.request)
+        if hit is not None:
+            if on_text is not None and hit.content:
+                on_text(hit.content)
+            return hit
+        if on_text is None or call.request.schema is not None:
+            return self._keep(key, await self.client.acomplete(call.request))
+        stream = self.client.astream(call.request)
+        chunks: AsyncIterator[str] = stream.__aiter__()
+        async for chunk in chunks:
+            on_text(chunk)
+        return self._keep(key, stream.response)
+
+    async def aclose(self) -> None:
+        close = getattr(self.client, "aclose", None)
+        if close is not None:
+            await close()
+
+    def close(self) -> None:
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,174 @@
+"""What the compiler produces: immutable values shared by every session.
+
+``Bot`` holds one ``CompiledFlow`` per flow; a ``CompiledFlow`` holds its
+states (``CState``) with their transitions, matchers and templates already
+compiled, its slots' parsers, and its state machine. The compiler hands out
+its mappings as read-only views (``types.MappingProxyType``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dialogue import schema
+from dialogue.authoring.yaml_source import Loc
+from dialogue.errors import Diagnostic
+from dialogue.llm.openai_client import LLMSettings
+from dialogue.runtime.llm_contract import OpenSlot
+from dialogue.runtime.machine import FlowMachine
+from dialogue.runtime.rules import IntentMatcher
+from dialogue.runtime.slots import SlotParser
+from dialogue.runtime.templates import Expression, Text
+
+if TYPE_CHECKING:
+    from dialogue.authoring.loader import LoadedFlow
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A literal value in ``set`` or ``with``."""
+
+    value: Any
+
+    def evaluate(self, context: Mapping[str, Any]) -> Any:
+        return self.value
+
+
+Value = Expression | Const
+
+
+@dataclass(frozen=True, slots=True)
+class CCall:
+    action: str
+    arguments: tuple[tuple[str, Value], ...]
+    into: str | None
+    timeout: float
+    on_error: str | None
+    error_say: tuple[Text, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CTransition:
+    label: str
+    """Where it is written, for traces: ``menu.on.track[0]``, ``tracking.next[1]``."""
+    cond: Expression | None
+    set: tuple[tuple[str, Value], ...]
+    clear: tuple[str, ...]
+    call: CCall | None
+    say: tuple[Text, ...]
+    goto: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CNoMatch:
+    say: tuple[Text, ...]
+    max: int
+    goto: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CSlot:
+    name: str
+    parser: SlotParser
+    ask: tuple[Text, ...]
+    invalid: tuple[Text, ...]
+    max_attempts: int
+    on_exhausted: str | None
+
+
+EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
+"""Slot types whose values identify themselves in any message (so any message may fill them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CFallback:
+    mode: str
+    prompt_name: str
+    prompt: Text
+    knowledge: str
+    intents: tuple[str, ...]
+    """The intents the LLM may choose here: the state's own, then the global ones."""
+    intent_info: tuple[Mapping[str, Any], ...]
+    slots: tuple[OpenSlot, ...]
+    """Every slot the state collects."""
+    schemas: Mapping[str | None, Mapping[str, Any] | None]
+    """The answer schema for each pending slot (``None``: no question pending)."""
+
+    def open(self, pending: str | None) -> tuple[OpenSlot, ...]:
+        """The slots the LLM may fill now: as with the rules, a slot whose values do not
+        identify themselves (yes/no, a number, free text) only as the answer to its own
+        question, so the LLM cannot, say, confirm what was never asked."""
+        return tuple(o for o in self.slots if o.type in EXTRACTABLE or o.name == pending)
+
+
+@dataclass(frozen=True, slots=True)
+class CState:
+    name: str
+    description: str
+    clear: tuple[str, ...]
+    set: tuple[tuple[str, Value], ...]
+    say: tuple[Text, ...]
+    collect: tuple[str, ...]
+    call: CCall | None
+    flow: str | None
+    next: tuple[CTransition, ...]
+    on: Mapping[str, tuple[CTransition, ...]]
+    no_match: CNoMatch
+    final: bool
+    matcher: IntentMatcher
+    """The state's own intents first, then the flow's global intents."""
+    extract: tuple[str, ...]
+    """Slots of ``collect`` that can be picked out of any message."""
+    fallback: CFallback | None = None
+    """The LLM fallback here (``None``: mode ``off``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CGlobal:
+    name: str
+    say: tuple[Text, ...]
+    goto: str | None
+    flow: str | None
+    clear: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompiledFlow:
+    name: str
+    description: str
+    language: str
+    start: str
+    states: Mapping[str, CState]
+    slots: Mapping[str, CSlot]
+    globals: Mapping[str, CGlobal]
+    global_matcher: IntentMatcher
+    machine: FlowMachine
+    settings: schema.Settings
+    base_context: Mapping[str, Any]
+    """Every name a template may read, set to ``None``; slot values are laid over it."""
+    too_long: tuple[Text, ...]
+    action_error: tuple[Text, ...]
+    invalid_default: tuple[Text, ...]
+    llm: LLMSettings
+    llm_config: schema.LLMConfig
+    definition: schema.Flow
+    source: LoadedFlow
+    warnings: tuple[Diagnostic, ...] = field(default=())
+    action_refs: tuple[tuple[str, Loc], ...] = field(default=())
+    """Every action the flow calls, with where: the engine checks them against its registry."""
+
+
+@dataclass(frozen=True)
+class Bot:
+    """Compiled flows that call each other; ``main`` is where conversations start."""
+
+    flows: Mapping[str, CompiledFlow]
+    main: str
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """Every flow's warnings, by position (path, line, column)."""
+        found = [w for flow in self.flows.values() for w in flow.warnings]
+        return tuple(sorted(found, key=lambda d: (d.path, d.line, d.col)))

@@ -1,0 +1,97 @@
+"""How a turn's result is put together: after a turn, after a failure, for a status."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from dialogue.runtime.compiled import Bot, CompiledFlow
+from dialogue.runtime.templates import RenderError, Text
+from dialogue.runtime.turn import Turn
+from dialogue.session import Session
+from dialogue.trace import Trace, TurnResult
+
+log = logging.getLogger("dialogue")
+
+
+def render_safely(text: Text, flow: CompiledFlow, session: Session) -> str:
+    """A built-in-path reply (too long, turn failed): rendered if it can be, else as written."""
+    if text.static:
+        return text.source
+    try:
+        return text.render({**flow.base_context, **session.slots})
+    except RenderError:
+        return text.source
+
+
+def finish(turn: Turn, text: str | None, started: float, *, history_turns: int) -> TurnResult:
+    """Close a turn that ran: count it, diff the slots, keep the history, time it."""
+    s, trace = turn.session, turn.trace
+    s.turn += 1
+    old = turn.slots_before
+    if old != s.slots:
+        names = [*old, *(k for k in s.slots if k not in old)]
+        trace.slot_changes = {
+            k: (old.get(k), s.slots.get(k)) for k in names if old.get(k) != s.slots.get(k)
+        }
+    if history_turns:
+        if text is not None:
+            s.history = (*s.history, text[:500], "\n".join(turn.replies))
+        s.history = s.history[-2 * history_turns :]
+    trace.flow_after, trace.state_after = s.flow, s.state
+    trace.seconds = time.perf_counter() - started
+    return TurnResult(s.id, turn.replies, s.flow, s.state, dict(s.slots), s.ended, trace)
+
+
+def degraded(
+    bot: Bot,
+    session_id: str,
+    stored: Session | None,
+    error: Exception,
+    started: float,
+    rule: str = "error",
+) -> TurnResult:
+    """The turn failed: the stored session is untouched; say so politely."""
+    session = stored or Session(session_id, bot.main, bot.flows[bot.main].start)
+    flow = bot.flows[session.flow]
+    trace = Trace(
+        session_id,
+        session.turn + 1,
+        session.flow,
+        session.state,
+        session.flow,
+        session.state,
+        rule=rule,
+        seconds=time.perf_counter() - started,
+    )
+    texts = flow.too_long if rule == "too_long" else flow.action_error
+    if rule != "too_long":
+        trace.errors.append(f"{type(error).__name__}: {error}")
+        log.error("turn failed for session %r: %s", session_id, error, exc_info=error)
+    replies = [render_safely(texts[session.turn % len(texts)], flow, session)] if texts else []
+    return TurnResult(
+        session_id,
+        replies,
+        session.flow,
+        session.state,
+        dict(session.slots),
+        session.ended,
+        trace,
+    )
+
+
+def status(session: Session, started: float) -> TurnResult:
+    """Where a running session is, for ``start`` on it: nothing said, nothing saved."""
+    trace = Trace(
+        session.id,
+        session.turn,
+        session.flow,
+        session.state,
+        session.flow,
+        session.state,
+        rule="status",
+        seconds=time.perf_counter() - started,
+    )
+    return TurnResult(
+        session.id, [], session.flow, session.state, dict(session.slots), session.ended, trace
+    )

@@ -1,0 +1,146 @@
+"""Pydantic validation errors of a YAML document -> diagnostics at ``path:line:col``.
+
+Like `dialogue.authoring.diagnostics` (which is written for flow files, rooted at
+`dialogue.schema.Flow`), for any root model: an `Explainer` says which model the
+document is, how to name a location in the designer's words (``in step 2 of
+conversation 'x'``), and the hints for unknown keys of particular models. Codes
+are the loader's: ``unknown_key``, ``missing_key``, ``bad_choice``, ``bad_name``,
+``out_of_range``, ``wrong_type`` and ``invalid``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, Tag, ValidationError
+
+from dialogue.authoring.diagnostics import (
+    _child,
+    _descend,
+    _did_you_mean,
+    _fields,
+    _is_model,
+    _unwrap,
+)
+from dialogue.authoring.yaml_source import Loc, SourceMap, dotted, kind_of, show
+from dialogue.errors import Diagnostic
+
+
+@dataclass(frozen=True)
+class Explainer:
+    root: type[BaseModel]
+    place: Callable[[Loc, Any], tuple[str, Loc]]
+    """(where a location is, in words; the rest of it): ``("in step 2 of ...", ("bot",))``."""
+    key_hints: Mapping[Any, str] = field(default_factory=dict)
+    """The hint for an unknown key of these models (instead of a did-you-mean)."""
+    names: Mapping[str, str] = field(default_factory=dict)
+    """What a key of these mappings names: ``{"actions": "action "}``."""
+
+
+_EXPECTED = {
+    "string": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
+    "dict": "a mapping", "model": "a mapping", "tuple": "a list", "list": "a list",
+    "date": "a date such as 2026-06-01", "literal": "",
+}  # fmt: skip
+
+
+def _member(union: Any, tag: str | int) -> Any:
+    """The member of a tagged union named ``tag`` (None for an untagged union's member)."""
+    for member in get_args(union):
+        _, metadata = _unwrap(member)
+        if any(isinstance(m, Tag) and m.tag == tag for m in metadata):
+            return member
+    return None
+
+
+def _walk(
+    root: type[BaseModel], error_loc: tuple[str | int, ...], data: Any
+) -> tuple[Loc, Any, bool]:
+    """The YAML location of an error, the model holding it, and whether it is at a key."""
+    tp: Any = root
+    model: Any = root
+    node: Any = data
+    loc: Loc = ()
+    for element in error_loc:
+        core, _ = _unwrap(tp)
+        if element == "[key]":
+            return loc, model, True
+        if get_origin(core) in (Union, UnionType):
+            tp = _member(core, element)  # a union member's tag: no step in the YAML
+            continue
+        model = core if _is_model(core) else model
+        tp = _child(core, element)
+        node, step = _descend(node, element)
+        loc += step
+    return loc, model, False
+
+
+def _message(
+    error: Any, loc: Loc, model: Any, at_key: bool, data: Any, how: Explainer
+) -> tuple[str, str, str]:
+    kind = error["type"]
+    where, rest = how.place(loc[:-1] if loc else loc, data)
+    key = str(loc[-1]) if loc else ""
+    subject = f"'{dotted((*rest, loc[-1]))}' {where}" if loc else "the file"
+    if kind == "extra_forbidden":
+        allowed = list(_fields(model))
+        hint = _did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+        hint = how.key_hints.get(model, hint)
+        return "unknown_key", f"unknown key '{key}' {where}", hint
+    if kind == "missing":
+        return "missing_key", f"missing required key '{key}' {where}", ""
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(error["ctx"].get("expected", "")))
+        listed = ", ".join(f"'{c}'" for c in choices)
+        message = f"{subject}: {show(error['input'])} is not one of {listed}"
+        return "bad_choice", message, _did_you_mean(error["input"], choices)
+    if kind == "string_pattern_mismatch" or at_key:
+        rule = "use letters, digits and _, not starting with a digit"
+        container = str(loc[-2]) if at_key and len(loc) >= 2 else ""
+        what = how.names.get(container, "")
+        return "bad_name", f"{show(error['input'])} is not a valid {what}name: {rule}", ""
+    if kind == "too_short":
+        return "out_of_range", f"{subject}: needs at least one entry", ""
+    if kind == "value_error":
+        return "invalid", f"{subject}: {error['ctx']['error']}", ""
+    expected = _EXPECTED.get(kind.split("_")[0])
+    if expected:
+        got = kind_of(error["input"]) if kind.endswith("_type") else show(error["input"])
+        return "wrong_type", f"{subject}: expected {expected}, got {got}", ""
+    return "invalid", f"{subject}: {error['msg'][0].lower()}{error['msg'][1:]}", ""
+
+
+def explain(exc: ValidationError, data: Any, source: SourceMap, how: Explainer) -> list[Diagnostic]:
+    """Pydantic's errors as diagnostics; a union's alternatives become one message."""
+    found: dict[tuple[Loc, bool], list[tuple[str, str, str]]] = {}
+    errors = exc.errors(include_url=False)
+    for error in errors:
+        if error["type"] == "too_short" and any(
+            e["loc"][: len(error["loc"])] == error["loc"] and e is not error for e in errors
+        ):
+            continue  # pydantic counts only the items that validated
+        loc, model, at_key = _walk(how.root, error["loc"], data)
+        at_key = at_key or error["type"] in ("extra_forbidden", "missing")
+        place = loc[:-1] if error["type"] == "missing" else loc
+        text = _message(error, loc, model, at_key, data, how)
+        found.setdefault((place, at_key), []).append(text)
+    diagnostics: list[Diagnostic] = []
+    for (loc, at_key), texts in found.items():
+        texts = list(dict.fromkeys(texts))
+        if len(texts) > 1 and all(code == "wrong_type" for code, _, _ in texts):
+            texts = [_merge(texts)]
+        for code, message, hint in texts:
+            diagnostics.append(source.diagnostic(loc, code, message, hint, at_key=at_key))
+    return diagnostics
+
+
+def _merge(texts: list[tuple[str, str, str]]) -> tuple[str, str, str]:
+    """``x: expected a string, got a number`` twice -> ``expected a string or a list``."""
+    heads = [message.split(": expected ", 1) for _, message, _ in texts]
+    wanted = dict.fromkeys(rest.rsplit(", got ", 1)[0] for _, rest in heads)
+    got = heads[0][1].rsplit(", got ", 1)[1]
+    return "wrong_type", f"{heads[0][0]}: expected {' or '.join(wanted)}, got {got}", ""
