@@ -4,7 +4,8 @@ A turn is atomic. The engine loads a copy of the session, runs ``Turn`` on it,
 and saves it; if anything fails on the way (a template, the store) the
 stored session stays as it was and the caller gets a degraded reply (or, for
 the store, a ``StoreError``). Turns of one session never interleave: they
-queue on one per-session lock that both faces share (``_locks.py``).
+queue on one per-session lock that both faces share (``runtime/session_locks.py``),
+and so does ``reset``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from dialogue.trace import Trace, TurnResult
 
 log = logging.getLogger("dialogue")
 
+
 Seed = tuple[dict[str, Any], dict[str, Any]] | None
 """Initial slots and meta of a new session (``Engine.start(..., slots=, meta=)``)."""
 
@@ -66,7 +68,7 @@ class Engine:
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
-        self.store: Any = MemoryStore() if store is None else store
+        self.store: SessionStore = MemoryStore() if store is None else store
         self._store = GuardedStore(self.store)
         self.actions = ActionRunner(actions, threads=action_threads)
         self._clock = clock or datetime.datetime.now
@@ -294,8 +296,24 @@ class Engine:
         return self._store.load(session_id)
 
     def reset(self, session_id: str) -> None:
-        """Forget a session: its next message starts a new conversation."""
-        self.store.delete(session_id)
+        """Forget a session: its next message starts a new conversation.
+
+        Waits for a running turn of the session to finish (turns and resets of one
+        session never interleave); a store failure raises ``StoreError``.
+        """
+        lock = self._locks.acquire(session_id)
+        try:
+            self._store.delete(session_id)
+        finally:
+            self._locks.release(session_id, lock)
+
+    async def areset(self, session_id: str) -> None:
+        """``reset`` for coroutines: waits for the session without blocking the event loop."""
+        lock = await self._locks.aacquire(session_id)
+        try:
+            await self._store.adelete(session_id)
+        finally:
+            self._locks.release(session_id, lock)
 
     def close(self) -> None:
         """Stop the action worker threads and close the LLM client."""

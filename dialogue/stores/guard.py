@@ -3,17 +3,17 @@
 Stores may raise anything (``OSError``, a Redis connection error ...); the
 engine sees only the exception tree's ``StoreError`` (or ``ConflictError``,
 which stores raise themselves). A store without ``aload``/``asave`` is run in a
-worker thread from the async face.
+worker thread from the async face (likewise ``adelete``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from dialogue.errors import DialogueError, StoreError
 from dialogue.session import Session
+from dialogue.stores.base import SessionStore
 
 
 @contextmanager
@@ -29,7 +29,7 @@ def _as_store_error(doing: str, session_id: str) -> Iterator[None]:
 
 
 class GuardedStore:
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: SessionStore) -> None:
         self.store = store
 
     def load(self, session_id: str) -> Session | None:
@@ -40,6 +40,10 @@ class GuardedStore:
     def save(self, session: Session) -> None:
         with _as_store_error("save", session.id):
             self.store.save(session)
+
+    def delete(self, session_id: str) -> None:
+        with _as_store_error("delete", session_id):
+            self.store.delete(session_id)
 
     async def aload(self, session_id: str) -> Session | None:
         import asyncio
@@ -58,3 +62,12 @@ class GuardedStore:
             return
         with _as_store_error("save", session.id):
             await self.store.asave(session)
+
+    async def adelete(self, session_id: str) -> None:
+        import asyncio
+
+        if not hasattr(self.store, "adelete"):
+            await asyncio.to_thread(self.delete, session_id)
+            return
+        with _as_store_error("delete", session_id):
+            await self.store.adelete(session_id)
