@@ -70,14 +70,14 @@ class Engine:
         self.main = bot.flows[bot.main]
         self.store: SessionStore = MemoryStore() if store is None else store
         self._store = GuardedStore(self.store)
-        self.actions = ActionRunner(actions, threads=action_threads)
+        self._actions = ActionRunner(actions, threads=action_threads)
         self._clock = clock or datetime.datetime.now
         self.max_text_length = (
             self.main.settings.max_text_length if max_text_length is None else max_text_length
         )
         configured = self.main.settings.history_turns if history_turns is None else history_turns
         self._locks = SessionLocks()
-        self.llm = LLMService(llm, cache_size=llm_cache)
+        self._llm = LLMService(llm, cache_size=llm_cache)
         self.llm_settings = dict(llm_settings or {})
         try:  # fail now, not on the first turn that asks the LLM
             dataclasses.replace(self.main.llm, **self.llm_settings)
@@ -88,10 +88,10 @@ class Engine:
             ) from None
         self.trace_prompts = trace_prompts
         if configured is None:
-            configured = self.main.llm_config.history_turns if self.llm.enabled else 0
+            configured = self.main.llm_config.history_turns if self._llm.enabled else 0
         self.history_turns = configured
-        check_actions(bot, self.actions)
-        self.offline = not self.llm.enabled and any(
+        check_actions(bot, self._actions)
+        self.offline = not self._llm.enabled and any(
             st.fallback is not None for f in bot.flows.values() for st in f.states.values()
         )
         """True when flows would use the LLM fallback but there is no LLM client."""
@@ -149,7 +149,7 @@ class Engine:
             session,
             trace,
             today=lambda: self._clock().date(),
-            llm_enabled=self.llm.enabled,
+            llm_enabled=self._llm.enabled,
             llm_overrides=self.llm_settings,
             trace_prompts=self.trace_prompts,
         )
@@ -224,9 +224,9 @@ class Engine:
             effect = next(steps)
             while True:
                 if isinstance(effect, ActionCall):
-                    effect = steps.send(self.actions.outcome(effect))
+                    effect = steps.send(self._actions.outcome(effect))
                 else:
-                    effect = steps.send(self.llm.complete(effect))
+                    effect = steps.send(self._llm.complete(effect))
         except StopIteration:
             return
 
@@ -283,9 +283,9 @@ class Engine:
             effect = next(steps)
             while True:
                 if isinstance(effect, ActionCall):
-                    effect = steps.send(await self.actions.aoutcome(effect))
+                    effect = steps.send(await self._actions.aoutcome(effect))
                 else:
-                    effect = steps.send(await self.llm.acomplete(effect, on_text))
+                    effect = steps.send(await self._llm.acomplete(effect, on_text))
         except StopIteration:
             return
 
@@ -317,12 +317,12 @@ class Engine:
 
     def close(self) -> None:
         """Stop the action worker threads and close the LLM client."""
-        self.actions.close()
-        self.llm.close()
+        self._actions.close()
+        self._llm.close()
 
     async def aclose(self) -> None:
-        self.actions.close()
-        await self.llm.aclose()
+        self._actions.close()
+        await self._llm.aclose()
 
     def __enter__(self) -> Engine:
         return self
