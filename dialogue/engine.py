@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import enum
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from dialogue.assemble import check_actions, flow_actions, load_bot
 from dialogue.errors import ConfigurationError, DialogueError
@@ -38,6 +39,17 @@ from dialogue.trace import Trace, TurnResult
 
 log = logging.getLogger("dialogue")
 
+
+class _FromEnv(enum.Enum):
+    """``Engine.from_path(llm=...)`` not given: make the client from the environment."""
+
+    FROM_ENV = "from the environment"
+
+    def __repr__(self) -> str:
+        return "<llm from the environment>"
+
+
+FROM_ENV = _FromEnv.FROM_ENV
 
 Seed = tuple[dict[str, Any], dict[str, Any]] | None
 """Initial slots and meta of a new session (``Engine.start(..., slots=, meta=)``)."""
@@ -105,7 +117,7 @@ class Engine:
         *,
         main: str | None = None,
         actions: Mapping[str, Action] | None = None,
-        llm: LLMClient | None | str = "env",
+        llm: LLMClient | None | Literal[_FromEnv.FROM_ENV] = FROM_ENV,
         **options: Any,
     ) -> Engine:
         """Load the flow file (and the flows it imports), compile, and build an engine.
@@ -115,11 +127,15 @@ class Engine:
         by default it is made from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` when the
         key is set, read now, not at import.
         """
+        if isinstance(llm, str):  # the old spelling of "not given"
+            raise ConfigurationError(
+                f"llm={llm!r}: pass an LLM client or None",
+                hint="leave llm out to make the client from OPENAI_API_KEY",
+            )
         bot, loaded = load_bot(path, main=main)
         if actions is None:
             actions = flow_actions(loaded)
-        client = OpenAIChatClient.from_env() if llm == "env" else llm
-        assert not isinstance(client, str), "llm is an LLMClient, None, or 'env'"
+        client = OpenAIChatClient.from_env() if llm is FROM_ENV else llm
         return cls(bot, actions=actions, llm=client, **options)
 
     # -- the core ------------------------------------------------------------
