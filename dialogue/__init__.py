@@ -25,7 +25,18 @@ from dialogue.errors import (
     SessionError,
     StoreError,
 )
+from dialogue.llm.openai_client import OpenAIChatClient
+from dialogue.llm.protocol import (
+    LLMClient,
+    LLMFailure,
+    LLMRequest,
+    LLMResponse,
+    LLMSettings,
+    LLMStream,
+    Usage,
+)
 from dialogue.runtime.compiled import Bot, CompiledFlow
+from dialogue.runtime.streaming import Delta, TurnStream
 from dialogue.session import Session
 from dialogue.stores import AsyncSessionStore, MemoryStore, SessionStore
 from dialogue.trace import Trace, TurnResult
@@ -40,18 +51,28 @@ __all__ = [
     "CompiledFlow",
     "ConfigurationError",
     "ConflictError",
+    "Delta",
     "Diagnostic",
     "DialogueError",
     "Engine",
     "FlowError",
     "FlowErrors",
+    "LLMClient",
+    "LLMFailure",
+    "LLMRequest",
+    "LLMResponse",
+    "LLMSettings",
+    "LLMStream",
     "MemoryStore",
+    "OpenAIChatClient",
     "Session",
     "SessionError",
     "SessionStore",
     "StoreError",
     "Trace",
     "TurnResult",
+    "TurnStream",
+    "Usage",
     "compile_flows",
     "load_flow",
     "load_flows",

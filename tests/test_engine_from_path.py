@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dialogue import ConfigurationError, Engine
-from dialogue.llm.openai_client import OpenAIChatClient
+from dialogue import ConfigurationError, Engine, OpenAIChatClient
 
 FLOW = Path(__file__).resolve().parent.parent / "flows" / "customer_service.yaml"
 

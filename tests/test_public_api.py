@@ -1,7 +1,11 @@
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import dialogue
+
+FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
 
 def test_all_is_sorted_and_complete() -> None:
@@ -23,9 +27,63 @@ def test_import_has_no_side_effects_and_no_openai() -> None:
         "import logging, os, sys, warnings\n"
         "env = dict(os.environ); filters = list(warnings.filters)\n"
         "import dialogue\n"
-        "assert 'openai' not in sys.modules, 'openai imported'\n"
+        "for heavy in ('openai', 'transitions', 'asyncio'):\n"
+        "    assert heavy not in sys.modules, heavy + ' imported'\n"
         "assert dict(os.environ) == env\n"
         "assert warnings.filters == filters\n"
         "assert logging.getLogger('transitions').level == logging.NOTSET\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_custom_llm_client_needs_only_public_names() -> None:
+    """An LLM client for another API is written against ``dialogue``'s own names."""
+
+    class Canned:
+        def __init__(self) -> None:
+            self.requests: list[dialogue.LLMRequest] = []
+
+        def complete(self, request: dialogue.LLMRequest) -> dialogue.LLMResponse:
+            self.requests.append(request)
+            usage = dialogue.Usage(prompt_tokens=10, completion_tokens=2, total_tokens=12)
+            return dialogue.LLMResponse(
+                content=None,
+                data=None,
+                failure=dialogue.LLMFailure("server_error", "canned", status=503),
+                usage=usage,
+                model=request.settings.model,
+                seconds=0.0,
+                finish_reason=None,
+            )
+
+        async def acomplete(self, request: dialogue.LLMRequest) -> dialogue.LLMResponse:
+            return self.complete(request)
+
+        def astream(self, request: dialogue.LLMRequest) -> dialogue.LLMStream:
+            async def events() -> AsyncIterator[str | dialogue.LLMResponse]:
+                yield self.complete(request)
+
+            return dialogue.LLMStream(events())
+
+    canned = Canned()
+    client: dialogue.LLMClient = canned
+    engine = dialogue.Engine.from_path(FLOWS / "customer_service.yaml", llm=client)
+    engine.start("s")
+    result = engine.handle("s", "tell me a joke")
+    assert len(canned.requests) == 1
+    assert isinstance(canned.requests[0].settings, dialogue.LLMSettings)
+    assert result.trace.llm is not None and result.trace.llm.outcome == "failed"
+
+
+def test_astream_gives_public_types() -> None:
+    import asyncio
+
+    flow = dialogue.parse_flow("flow: f\nstart: a\nstates: {a: {say: Hi}}\n")
+    engine = dialogue.Engine(dialogue.compile_flows([flow]))
+
+    async def run() -> list[dialogue.Delta]:
+        stream = engine.astream("s", "hello")
+        assert isinstance(stream, dialogue.TurnStream)
+        return [delta async for delta in stream]
+
+    assert asyncio.run(run()) == [dialogue.Delta(0, "Hi")]
