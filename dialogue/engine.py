@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from dialogue.assemble import check_actions, flow_actions, load_bot
-from dialogue.errors import ConfigurationError, DialogueError
+from dialogue.errors import ConfigurationError, DialogueError, RenderError
 from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
@@ -29,7 +29,6 @@ from dialogue.runtime.results import degraded, finish, status
 from dialogue.runtime.rules import prepare, sanitize
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
-from dialogue.runtime.templates import RenderError
 from dialogue.runtime.turn import Steps, Turn
 from dialogue.session import Session
 from dialogue.stores.base import SessionStore

@@ -11,15 +11,25 @@
      │    └── ConflictError          a session was saved by someone else meanwhile
      ├── ActionError                 a business action failed or timed out
      │    └── ActionTimeout
-     ├── RenderError                 a template failed at run time (templates.py)
-     ├── IllegalMove                 a move the flow does not declare (machine.py)
-     ├── FlowLoopError               a flow moved 64 times in one turn (turn.py)
-     ├── DatasetError                a labelled utterance file is wrong (evaluate.py)
-     └── CassetteError               a cassette file is wrong (testing/_cassette_file.py)
-          └── CassetteMiss           a request with no recorded answer (testing/cassette.py)
+     ├── RenderError                 a template failed at run time
+     ├── UnknownFilter               a template names a filter or test that does not exist
+     │                               (also a jinja2 TemplateSyntaxError)
+     ├── IllegalMove                 a move the flow does not declare
+     ├── FlowLoopError               a flow moved 64 times in one turn (runtime/turn.py)
+     ├── DatasetError                a labelled utterance file is wrong (dialogue eval)
+     ├── CassetteError               a cassette file is wrong (dialogue.testing)
+     │    └── CassetteMiss           a request with no recorded answer
+     ├── StubError                   what a stubbed action with ``raises:`` raises
+     └── ConversationFailure         a conversation's expectations failed (also an
+                                     AssertionError, so pytest reports a failed test)
 
-The last five live beside the code that raises them, since they carry its
-types; they are drawn here so the tree stays in one place.
+    Rejected (runtime/llm_contract.py, not a DialogueError) is the LLM step's
+    internal signal that an answer breaks the state's contract; it never leaves
+    the turn, which records it in ``trace.llm``.
+
+All are defined here, except ``FlowLoopError`` and ``Rejected``, which still
+live beside the turn code that raises and catches them (it is being reworked);
+they are drawn here so the tree stays in one place.
 
 Every error has a stable ``code`` (snake_case) so callers and tests need not
 parse messages. ``FlowError`` prints as ``path:line:col: message`` followed by
@@ -28,7 +38,15 @@ an indented ``hint:`` line when there is one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from jinja2 import TemplateSyntaxError
+
+if TYPE_CHECKING:
+    from dialogue.llm.protocol import LLMRequest
+    from dialogue.testing.expectations import Mismatch, Turn
 
 
 class DialogueError(Exception):
@@ -137,3 +155,145 @@ class ActionTimeout(ActionError):
     """A business action did not finish within its timeout."""
 
     code = "action_timeout"
+
+
+class RenderError(DialogueError):
+    """A template or condition failed at run time (caught and traced by the engine)."""
+
+    code = "render_error"
+
+    def __init__(self, source: str, error: BaseException) -> None:
+        self.source = source
+        self.error = error
+        shown = source if len(source) <= 60 else source[:57] + "..."
+        super().__init__(f"{shown!r}: {type(error).__name__}: {error}")
+
+
+class UnknownFilter(DialogueError, TemplateSyntaxError):
+    """A template or expression names a filter (or, ``kind="test"``, a test) that does
+    not exist. Jinja only finds some of these when rendering (inside ``{% if %}``);
+    the compile functions find them all, up front.
+
+    Deliberately also a ``jinja2.TemplateSyntaxError``: code that compiles
+    templates catches that one exception for every template mistake (and reads its
+    ``lineno`` and ``message``).
+    """
+
+    code = "unknown_filter"
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], lineno: int) -> None:
+        TemplateSyntaxError.__init__(self, f"unknown {kind} '{name}'", lineno)
+        self.kind = kind
+        self.unknown = name  # ``name`` is Jinja's: the template's
+        self.known = tuple(sorted(known))
+
+
+class IllegalMove(DialogueError):
+    """A move from a state to a state that the flow does not allow."""
+
+    code = "illegal_move"
+
+    def __init__(self, flow: str, source: str, dest: str) -> None:
+        self.flow, self.source, self.dest = flow, source, dest
+        super().__init__(f"flow {flow!r} has no move from {source!r} to {dest!r}")
+
+
+MAX_DATASET_PROBLEMS = 20
+"""How many problems a ``DatasetError`` message lists (``problems`` holds them all)."""
+
+
+class DatasetError(DialogueError):
+    """A labelled utterance file is wrong: ``problems`` are ``(line, message)`` pairs."""
+
+    code = "dataset_error"
+
+    def __init__(self, path: str, problems: Sequence[tuple[int, str]]) -> None:
+        self.path = path
+        self.problems = tuple(problems)
+        self.line = self.problems[0][0]
+        shown = self.problems[:MAX_DATASET_PROBLEMS]
+        lines = [f"{path}:{line}: {message}" for line, message in shown]
+        if len(self.problems) > MAX_DATASET_PROBLEMS:
+            more = len(self.problems) - MAX_DATASET_PROBLEMS
+            lines.append(f"{path}: ... and {more} more problems")
+        super().__init__("\n".join(lines))
+
+
+class CassetteError(DialogueError):
+    """A cassette file cannot be read, or is not a cassette (``path``: which file)."""
+
+    code = "cassette_error"
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class CassetteMiss(CassetteError):
+    """A request that the cassette has no answer for (``path``, ``request``, ``detail``)."""
+
+    code = "cassette_miss"
+
+    def __init__(self, path: str, request: LLMRequest, detail: str) -> None:
+        self.request = request
+        self.detail = detail
+        hint = (
+            "a changed prompt, flow, message or LLM setting needs a new recording: run with "
+            "mode='auto' to add it (or mode='record' to re-record all), then review the diff"
+        )
+        super().__init__(
+            f"cassette miss: {path} has no answer for {_summary(request)}\n"
+            f"    {detail}\n    hint: {hint}",
+            path=path,
+        )
+
+
+def _summary(request: LLMRequest) -> str:
+    users = [m.get("content", "") for m in request.messages if m.get("role") == "user"]
+    last = users[-1] if users else ""
+    last = last if len(last) <= 90 else last[:87] + "..."
+    shown = f", last user message {last!r}" if users else ""
+    return f"a request to {request.settings.model} ({len(request.messages)} messages{shown})"
+
+
+class StubError(DialogueError):
+    """What a stubbed action with ``raises:`` raises: the flow sees a failed action.
+
+    The message is the stub's ``raises:`` text; ``action`` names the stubbed action.
+    """
+
+    code = "stub_error"
+
+    def __init__(self, message: str, *, action: str = "") -> None:
+        self.action = action
+        super().__init__(message)
+
+
+class ConversationFailure(DialogueError, AssertionError):
+    """Expectations of a conversation failed; ``str()`` is the report for a designer.
+
+    ``failures`` are (where, mismatch) pairs; ``where`` is ``path:line`` of the
+    expectation in a test file ("" for Python tests); ``turns`` is the transcript
+    up to the failed turn. Deliberately also an ``AssertionError``: pytest then
+    reports a failed test, not an error in the test.
+    """
+
+    code = "conversation_failure"
+
+    def __init__(
+        self,
+        report: str,
+        *,
+        name: str = "",
+        label: str = "",
+        turns: Sequence[Turn] = (),
+        failures: Sequence[tuple[str, Mismatch]] = (),
+        where: str = "",
+    ) -> None:
+        self.report = report
+        self.name = name
+        self.label = label
+        self.turns = list(turns)
+        self.failures = list(failures)
+        self.where = where
+        super().__init__(report)

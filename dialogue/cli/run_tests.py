@@ -19,8 +19,7 @@ from pathlib import Path
 
 import click
 
-from dialogue.errors import DialogueError, FlowError
-from dialogue.testing.expectations import ConversationFailure
+from dialogue.errors import ConversationFailure, DialogueError, FlowError
 from dialogue.testing.runner import Runner, coverage_class, display_path
 from dialogue.testing.spec import LoadedSpec, is_spec_file, load_spec
 

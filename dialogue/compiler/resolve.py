@@ -13,8 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dialogue import schema
-from dialogue.errors import Diagnostic
-from dialogue.runtime.templates import UnknownFilter
+from dialogue.errors import Diagnostic, UnknownFilter
 
 if TYPE_CHECKING:
     from dialogue.authoring.yaml_source import SourceMap

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
-from dialogue.errors import DialogueError
+from dialogue.errors import IllegalMove
 
 
 def _transitions() -> ModuleType:
@@ -24,16 +24,6 @@ def _transitions() -> ModuleType:
     with warnings.catch_warnings():
         import transitions
     return transitions
-
-
-class IllegalMove(DialogueError):
-    """A move from a state to a state that the flow does not allow."""
-
-    code = "illegal_move"
-
-    def __init__(self, flow: str, source: str, dest: str) -> None:
-        self.flow, self.source, self.dest = flow, source, dest
-        super().__init__(f"flow {flow!r} has no move from {source!r} to {dest!r}")
 
 
 class _Cursor:

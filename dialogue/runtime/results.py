@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
+from dialogue.errors import RenderError
 from dialogue.runtime.compiled import Bot, CompiledFlow
-from dialogue.runtime.templates import RenderError, Text
+from dialogue.runtime.templates import Text
 from dialogue.runtime.turn import Turn
 from dialogue.session import Session
 from dialogue.trace import Trace, TurnResult

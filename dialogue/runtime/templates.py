@@ -10,7 +10,7 @@ empty string); ``None`` renders as the empty string. User text is only ever a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from jinja2.lexer import describe_token
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from dialogue.errors import DialogueError
+from dialogue.errors import RenderError, UnknownFilter
 
 MAX_OUTPUT = 4000
 """Rendered replies are cut to this many characters."""
@@ -77,30 +77,6 @@ def make_environment(**options: Any) -> Sandbox:
         auto_reload=False,
         **options,
     )
-
-
-class RenderError(DialogueError):
-    """A template or condition failed at run time (caught and traced by the engine)."""
-
-    code = "render_error"
-
-    def __init__(self, source: str, error: BaseException) -> None:
-        self.source = source
-        self.error = error
-        shown = source if len(source) <= 60 else source[:57] + "..."
-        super().__init__(f"{shown!r}: {type(error).__name__}: {error}")
-
-
-class UnknownFilter(TemplateSyntaxError):
-    """A template or expression names a filter (or, ``kind="test"``, a test) that does
-    not exist. Jinja only finds some of these when rendering (inside ``{% if %}``);
-    the compile functions here find them all, up front."""
-
-    def __init__(self, kind: str, name: str, known: Iterable[str], lineno: int) -> None:
-        super().__init__(f"unknown {kind} '{name}'", lineno)
-        self.kind = kind
-        self.unknown = name  # ``name`` is Jinja's: the template's
-        self.known = tuple(sorted(known))
 
 
 def _has_jinja(source: str) -> bool:

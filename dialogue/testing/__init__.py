@@ -15,12 +15,13 @@
 Importing this package imports neither ``openai`` nor ``pytest``.
 """
 
-from dialogue.testing.cassette import CassetteClient, CassetteError, CassetteMiss
+from dialogue.errors import CassetteError, CassetteMiss, ConversationFailure, StubError
+from dialogue.testing.cassette import CassetteClient
 from dialogue.testing.conversation import Conversation, Exchange
 from dialogue.testing.coverage import FlowCoverage
 from dialogue.testing.coverage_report import Category, CoverageReport
-from dialogue.testing.expectations import ConversationFailure, Mismatch
-from dialogue.testing.fake_llm import FakeLLM, StubError
+from dialogue.testing.expectations import Mismatch
+from dialogue.testing.fake_llm import FakeLLM
 from dialogue.testing.fake_server import FakeChatServer, FakeReply
 from dialogue.testing.spec import DEFAULT_TODAY, Expect, LoadedSpec, load_spec, parse_spec
 

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from dialogue.errors import ConfigurationError
+from dialogue.errors import CassetteError, CassetteMiss, ConfigurationError
 from dialogue.llm.protocol import (
     LLMClient,
     LLMFailure,
@@ -37,7 +37,6 @@ from dialogue.llm.protocol import (
     LLMStream,
 )
 from dialogue.testing.cassette_file import (
-    CassetteError,
     _as_request,
     _Interaction,
     _key,
@@ -53,31 +52,6 @@ __all__ = ["CassetteClient", "CassetteError", "CassetteMiss", "Mode"]
 Mode = Literal["replay", "record", "auto"]
 RECORDED_FAILURES = frozenset({"empty", "length", "content_filter", "refusal", "not_json"})
 """Failure kinds that are the model's answer, so a cassette keeps them."""
-
-
-class CassetteMiss(CassetteError):
-    """A request that the cassette has no answer for (``path``, ``request``, ``detail``)."""
-
-    code = "cassette_miss"
-
-    def __init__(self, path: str, request: LLMRequest, detail: str) -> None:
-        self.path = path
-        self.request = request
-        self.detail = detail
-        hint = (
-            "a changed prompt, flow, message or LLM setting needs a new recording: run with "
-            "mode='auto' to add it (or mode='record' to re-record all), then review the diff"
-        )
-        super().__init__(
-            f"cassette miss: {path} has no answer for {_summary(request)}\n"
-            f"    {detail}\n    hint: {hint}"
-        )
-
-
-def _summary(request: LLMRequest) -> str:
-    users = [m.get("content", "") for m in request.messages if m.get("role") == "user"]
-    last = f", last user message {_clip(users[-1], 0)!r}" if users else ""
-    return f"a request to {request.settings.model} ({len(request.messages)} messages{last})"
 
 
 # --------------------------------------------------------------------------- miss reports

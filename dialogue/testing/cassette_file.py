@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dialogue.authoring.yaml_source import SourceMap, load_yaml
-from dialogue.errors import ConfigurationError, DialogueError, FlowError
+from dialogue.errors import CassetteError, ConfigurationError, FlowError
 from dialogue.llm.protocol import LLMFailure, LLMRequest, LLMResponse, LLMSettings, Usage
 from dialogue.llm.service import cache_key
 
@@ -24,12 +24,6 @@ _HEADER = (
     "# LLM answers recorded by dialogue.testing.CassetteClient; replayed in tests.\n"
     "# Review changes like code. Re-record: CassetteClient(client, path, mode='record').\n"
 )
-
-
-class CassetteError(DialogueError):
-    """A cassette file cannot be read, or is not a cassette."""
-
-    code = "cassette_error"
 
 
 # --------------------------------------------------------------------------- the file
@@ -160,13 +154,15 @@ def load_cassette(path: Path) -> tuple[dict[str, _Interaction], dict[str, int]]:
     try:
         data, where = load_yaml(path.read_bytes(), path=str(path), max_bytes=MAX_BYTES)
     except FlowError as exc:
-        raise CassetteError(str(exc)) from None
+        raise CassetteError(str(exc), path=str(path)) from None
     except OSError as exc:
-        raise CassetteError(f"{path}: cannot read the cassette: {exc.strerror}") from None
+        raise CassetteError(
+            f"{path}: cannot read the cassette: {exc.strerror}", path=str(path)
+        ) from None
     try:
         cassette = _Cassette.model_validate(data)
     except ValidationError as exc:
-        raise CassetteError(_invalid(exc, where)) from None
+        raise CassetteError(_invalid(exc, where), path=str(path)) from None
     found: dict[str, _Interaction] = {}
     lines: dict[str, int] = {}
     for index, interaction in enumerate(cassette.interactions):
@@ -174,7 +170,7 @@ def load_cassette(path: Path) -> tuple[dict[str, _Interaction], dict[str, int]]:
             key = _key(_as_request(interaction.request))
         except ConfigurationError as exc:
             line, col = where.position(("interactions", index, "request"))
-            raise CassetteError(f"{path}:{line}:{col}: {exc}") from None
+            raise CassetteError(f"{path}:{line}:{col}: {exc}", path=str(path)) from None
         found[key] = interaction
         lines[key] = where.position(("interactions", index))[0]
     return found, lines

@@ -28,8 +28,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from dialogue.engine import Engine
-from dialogue.errors import ConfigurationError
-from dialogue.testing.expectations import ConversationFailure, Mismatch, check, llm_called, show
+from dialogue.errors import ConfigurationError, ConversationFailure
+from dialogue.testing.expectations import (
+    Mismatch,
+    check,
+    conversation_failure,
+    llm_called,
+    show,
+)
 from dialogue.testing.fake_llm import (
     FAULT_TIMEOUT,
     Answer,
@@ -197,7 +203,9 @@ class Conversation:
     ) -> ConversationFailure:
         """The error for failed expectations of ``exchange`` (``failures``: (where, mismatch))."""
         turns = [(e.user, e.result) for e in self.transcript[: exchange.index + 1]]
-        return ConversationFailure(self.name, label or exchange.label, turns, failures, where=where)
+        return conversation_failure(
+            self.name, label or exchange.label, turns, failures, where=where
+        )
 
     # -- the end -----------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialogue.compiler.resolve import did_you_mean
-from dialogue.errors import DialogueError
+from dialogue.errors import DatasetError
 from dialogue.runtime.compiled import CompiledFlow
 from dialogue.runtime.rules import IntentMatcher, prepare
 
@@ -54,22 +54,6 @@ __all__ = [
 
 OOS_LABEL = "out_of_scope"
 SLOT_PREFIX = "slot:"
-MAX_PROBLEMS = 20
-
-
-class DatasetError(DialogueError):
-    """A labelled utterance file is wrong: ``problems`` are ``(line, message)`` pairs."""
-
-    code = "dataset_error"
-
-    def __init__(self, path: str, problems: Sequence[tuple[int, str]]) -> None:
-        self.path = path
-        self.problems = tuple(problems)
-        self.line = self.problems[0][0]
-        lines = [f"{path}:{line}: {message}" for line, message in self.problems[:MAX_PROBLEMS]]
-        if len(self.problems) > MAX_PROBLEMS:
-            lines.append(f"{path}: ... and {len(self.problems) - MAX_PROBLEMS} more problems")
-        super().__init__("\n".join(lines))
 
 
 # --------------------------------------------------------------------------- what is evaluated

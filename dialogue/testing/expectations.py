@@ -1,9 +1,10 @@
 """What each expectation of a conversation test means, and the report of a failed one.
 
 `check` compares a turn's `TurnResult` with an `Expect` and returns a `Mismatch`
-for every expectation that does not hold. `ConversationFailure` (an
-``AssertionError``) renders the transcript up to the failing turn and, for each
-mismatch, where the expectation is written, what was expected and what happened::
+for every expectation that does not hold. `conversation_failure` builds the
+`ConversationFailure` (an ``AssertionError``) whose message is the transcript up
+to the failing turn and, for each mismatch, where the expectation is written,
+what was expected and what happened::
 
     conversation 'track an order' failed at step 2 (flows/tests/test_shop.yaml:9)
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialogue.authoring.yaml_source import Loc, dotted
+from dialogue.errors import ConversationFailure
 from dialogue.testing.spec import Expect
 from dialogue.trace import TurnResult
 
@@ -243,39 +245,23 @@ def transcript(turns: Sequence[Turn], *, trace_last: bool = True) -> list[str]:
     return lines
 
 
-class ConversationFailure(AssertionError):
-    """Expectations of a conversation failed; ``str()`` is the report for a designer.
-
-    ``failures`` are (where, mismatch) pairs; ``where`` is ``path:line`` of the
-    expectation in a test file ("" for Python tests).
-    """
-
-    def __init__(
-        self,
-        name: str,
-        label: str,
-        turns: Sequence[Turn],
-        failures: Sequence[tuple[str, Mismatch]],
-        *,
-        where: str = "",
-    ) -> None:
-        self.name = name
-        self.label = label
-        self.turns = list(turns)
-        self.failures = list(failures)
-        self.where = where
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        title = f"conversation '{self.name}'" if self.name else "conversation"
-        head = f"{title} failed at {self.label}" + (f" ({self.where})" if self.where else "")
-        lines = [head, "", *transcript(self.turns), ""]
-        for where, mismatch in self.failures:
-            key = dotted(mismatch.key)
-            lines.append(f"{where}: {key}" if where else key)
-            lines += _indent(mismatch.expected, "    expected: ", "              ")
-            lines += _indent(mismatch.actual, "    actual:   ", "              ")
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.render()
+def conversation_failure(
+    name: str,
+    label: str,
+    turns: Sequence[Turn],
+    failures: Sequence[tuple[str, Mismatch]],
+    *,
+    where: str = "",
+) -> ConversationFailure:
+    """The error for failed expectations, with the report for a designer as its message."""
+    title = f"conversation '{name}'" if name else "conversation"
+    head = f"{title} failed at {label}" + (f" ({where})" if where else "")
+    lines = [head, "", *transcript(turns), ""]
+    for at, mismatch in failures:
+        key = dotted(mismatch.key)
+        lines.append(f"{at}: {key}" if at else key)
+        lines += _indent(mismatch.expected, "    expected: ", "              ")
+        lines += _indent(mismatch.actual, "    actual:   ", "              ")
+    return ConversationFailure(
+        "\n".join(lines), name=name, label=label, turns=turns, failures=failures, where=where
+    )

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter
 from dialogue.authoring.loader import load_flows
 from dialogue.compiler.build import compile_flows
 from dialogue.engine import Engine
+from dialogue.errors import StubError
 from dialogue.runtime.actions import Action, load_actions_module
 from dialogue.runtime.compiled import Bot
 from dialogue.testing.fake_server import FakeChatServer, FakeReply, Request
@@ -49,10 +50,6 @@ _ANSWER: TypeAdapter[Any] = TypeAdapter(LLMScript)
 _STUBS: TypeAdapter[Any] = TypeAdapter(Stubs)
 
 
-class StubError(RuntimeError):
-    """What a stubbed action with ``raises:`` raises: the flow sees a failed action."""
-
-
 def stub_action(name: str, stubs: Sequence[ActionStub]) -> Action:
     """A business action that answers the nth call with the nth stub (the last repeats)."""
     calls = itertools.count()
@@ -60,7 +57,7 @@ def stub_action(name: str, stubs: Sequence[ActionStub]) -> Action:
     def action(**arguments: Any) -> Any:
         chosen = stubs[min(next(calls), len(stubs) - 1)]
         if chosen.raises is not None:
-            raise StubError(chosen.raises)
+            raise StubError(chosen.raises, action=name)
         return chosen.returns
 
     action.__name__ = action.__qualname__ = name
