@@ -32,15 +32,17 @@ live beside the turn code that raises and catches them (it is being reworked);
 they are drawn here so the tree stays in one place.
 
 Every error has a stable ``code`` (snake_case) so callers and tests need not
-parse messages. ``FlowError`` prints as ``path:line:col: message`` followed by
+parse messages. A hint that suggests a name comes from ``did_you_mean``, the one
+helper for it. ``FlowError`` prints as ``path:line:col: message`` followed by
 an indented ``hint:`` line when there is one.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError
 
@@ -297,3 +299,16 @@ class ConversationFailure(DialogueError, AssertionError):
         self.failures = list(failures)
         self.where = where
         super().__init__(report)
+
+
+def did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    """``did you mean 'say'?`` (``'say' or 'set'?`` on a tie), or "" if nothing is close.
+
+    The one did-you-mean of the package: every hint that suggests a name uses it.
+    """
+    choices = [str(c) for c in choices]
+    close = difflib.get_close_matches(str(word), choices, n=3, cutoff=0.6)
+    ratio = [difflib.SequenceMatcher(None, str(word), c).ratio() for c in close]
+    best = sorted(c for c, r in zip(close, ratio, strict=True) if r == max(ratio, default=0))
+    shown = " or ".join(f"'{c}'" for c in best)
+    return f"did you mean {shown}?" if best else ""

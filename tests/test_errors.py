@@ -105,3 +105,10 @@ def test_structured_attributes() -> None:
     dataset = errors.DatasetError("d.csv", [(3, "bad row")] * 25)
     assert dataset.line == 3 and len(dataset.problems) == 25
     assert str(dataset).splitlines()[-1] == "d.csv: ... and 5 more problems"
+
+
+def test_did_you_mean() -> None:
+    assert errors.did_you_mean("adress", ["address", "phone"]) == "did you mean 'address'?"
+    assert errors.did_you_mean("sat", ["say", "set", "goto"]) == "did you mean 'say' or 'set'?"
+    assert errors.did_you_mean("zzz", ["say", "set"]) == ""
+    assert errors.did_you_mean(3, ["3s"]) == "did you mean '3s'?"  # YAML gives non-strings too

@@ -10,9 +10,8 @@ designer's terms, with a stable code: ``unknown_key``, ``missing_key``,
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -22,7 +21,7 @@ from pydantic_core import ErrorDetails
 
 from dialogue import schema
 from dialogue.authoring.yaml_source import Loc, SourceMap, dotted, kind_of, show
-from dialogue.errors import Diagnostic
+from dialogue.errors import Diagnostic, did_you_mean
 from dialogue.schema import Flow
 
 
@@ -177,15 +176,6 @@ def _subject(loc: Loc) -> str:
     return f"'{dotted(rest)}' {f'in {entity}' if entity else 'at the top level'}"
 
 
-def _did_you_mean(word: Any, choices: Iterable[str]) -> str:
-    """``did you mean 'say'?`` (or ``'say' or 'set'?`` on a tie), or "" if nothing is close."""
-    choices = list(choices)
-    close = difflib.get_close_matches(str(word), choices, n=3, cutoff=0.6)
-    ratio = [difflib.SequenceMatcher(None, str(word), c).ratio() for c in close]
-    best = sorted(c for c, r in zip(close, ratio, strict=True) if r == max(ratio, default=0))
-    return f"did you mean {' or '.join(map(repr, best))}?" if best else ""
-
-
 _Text = tuple[str, str, str]  # code, message, hint
 
 
@@ -198,7 +188,7 @@ def _key_problem(p: _Problem) -> _Text:
             _MISSING_HINTS.get(str(key), ""),
         )
     allowed = list(_fields(p.model)) if _is_model(p.model) else []
-    hint = _did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+    hint = did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
     return "unknown_key", f"unknown key '{key}' {where}", hint
 
 
@@ -206,7 +196,7 @@ def _tag_invalid(p: _Problem) -> _Text:
     node = p.node
     tag = node.get("type") if isinstance(node, dict) else p.ctx.get("tag")
     message = f"unknown slot type {show(tag)} {_within(p.loc)}"
-    close = _did_you_mean(tag, schema.SLOT_TYPES)
+    close = did_you_mean(tag, schema.SLOT_TYPES)
     message += f"; {close}" if close else ""
     return "unknown_slot_type", message, f"slot types: {_SLOT_TYPES}"
 
@@ -235,7 +225,7 @@ def _bad_choice(p: _Problem) -> _Text:
     choices = [str(c) for c in get_args(core)] if get_origin(core) is Literal else []
     listed = ", ".join(f"'{c}'" for c in choices) or str(p.ctx.get("expected", ""))
     message = f"{_subject(p.loc)}: {show(p.input)} is not one of {listed}"
-    return "bad_choice", message, _did_you_mean(p.input, choices)
+    return "bad_choice", message, did_you_mean(p.input, choices)
 
 
 def _out_of_range(p: _Problem) -> _Text:

@@ -7,24 +7,18 @@ which are filled, which intents are used).
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dialogue import schema
-from dialogue.errors import Diagnostic, UnknownFilter
+from dialogue.errors import Diagnostic, UnknownFilter, did_you_mean
 
 if TYPE_CHECKING:
     from dialogue.authoring.yaml_source import SourceMap
     from dialogue.runtime.compiled import CState
 
 Loc = tuple[str | int, ...]
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else ""
 
 
 def _listing(kind: str, known: Iterable[str]) -> str:

@@ -31,8 +31,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialogue.compiler.resolve import did_you_mean
-from dialogue.errors import DatasetError
+from dialogue.errors import DatasetError, did_you_mean
 from dialogue.runtime.compiled import CompiledFlow
 from dialogue.runtime.rules import IntentMatcher, prepare
 

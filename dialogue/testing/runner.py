@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dialogue.authoring.diagnostics import _did_you_mean
 from dialogue.authoring.yaml_source import Loc
-from dialogue.errors import Diagnostic, FlowErrors
+from dialogue.errors import Diagnostic, FlowErrors, did_you_mean
 from dialogue.runtime.actions import Action
 from dialogue.runtime.compiled import Bot, CCall, CState
 from dialogue.testing.conversation import Conversation
@@ -264,6 +263,6 @@ def _unknown(
 ) -> Diagnostic:
     flow = loaded.spec.flow
     listed = ", ".join(sorted(n for n in known if "." not in n)) or "none"
-    hint = _did_you_mean(name, known) or f"the flow's {kind}s: {listed}"
+    hint = did_you_mean(name, known) or f"the flow's {kind}s: {listed}"
     message = f"unknown {kind} '{name}': {flow} has no such {kind}"
     return loaded.source.diagnostic(loc, f"unknown_{kind}", message, hint, at_key=at_key)

@@ -39,9 +39,8 @@ from pydantic import (
     model_validator,
 )
 
-from dialogue.authoring.diagnostics import _did_you_mean
 from dialogue.authoring.yaml_source import Loc, SourceMap, load_yaml, show
-from dialogue.errors import Diagnostic, FlowError, FlowErrors
+from dialogue.errors import Diagnostic, FlowError, FlowErrors, did_you_mean
 from dialogue.testing.spec_diagnostics import Explainer, explain
 
 DEFAULT_TODAY = datetime.date(2026, 6, 1)
@@ -135,7 +134,7 @@ class LLMText(_Model):
 def _fault(value: int | str) -> int | str:
     if isinstance(value, int) and 400 <= value <= 599 or value in FAULTS:
         return value
-    hint = _did_you_mean(value, FAULTS)
+    hint = did_you_mean(value, FAULTS)
     listed = ", ".join(f"'{f}'" for f in FAULTS)
     message = f"{show(value)} is not an HTTP error status (400-599) nor one of {listed}"
     raise ValueError(message + (f"; {hint}" if hint else ""))

@@ -21,13 +21,12 @@ from pydantic import BaseModel, Tag, ValidationError
 from dialogue.authoring.diagnostics import (
     _child,
     _descend,
-    _did_you_mean,
     _fields,
     _is_model,
     _unwrap,
 )
 from dialogue.authoring.yaml_source import Loc, SourceMap, dotted, kind_of, show
-from dialogue.errors import Diagnostic
+from dialogue.errors import Diagnostic, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def _message(
     subject = f"'{dotted((*rest, loc[-1]))}' {where}" if loc else "the file"
     if kind == "extra_forbidden":
         allowed = list(_fields(model))
-        hint = _did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+        hint = did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
         hint = how.key_hints.get(model, hint)
         return "unknown_key", f"unknown key '{key}' {where}", hint
     if kind == "missing":
@@ -97,7 +96,7 @@ def _message(
         choices = re.findall(r"'([^']*)'", str(error["ctx"].get("expected", "")))
         listed = ", ".join(f"'{c}'" for c in choices)
         message = f"{subject}: {show(error['input'])} is not one of {listed}"
-        return "bad_choice", message, _did_you_mean(error["input"], choices)
+        return "bad_choice", message, did_you_mean(error["input"], choices)
     if kind == "string_pattern_mismatch" or at_key:
         rule = "use letters, digits and _, not starting with a digit"
         container = str(loc[-2]) if at_key and len(loc) >= 2 else ""
