@@ -1,7 +1,10 @@
 """Pydantic validation errors -> designer-facing diagnostics at ``path:line:col``.
 
-Walks `dialogue.schema.Flow` along each error's location to learn what was
-expected there (allowed keys for a did-you-mean, the slot type of a tagged
+``locate`` walks a root model (`dialogue.schema.Flow` unless told otherwise) and
+the YAML data along an error's location, to learn what was expected there; any
+YAML document validated by a pydantic model can use it (the test-spec
+explainer does, with ``root=``). ``explain`` then says, for flow files, what
+was expected there (allowed keys for a did-you-mean, the slot type of a tagged
 union member, the bounds of a number) and says what is wrong in the
 designer's terms, with a stable code: ``unknown_key``, ``missing_key``,
 ``unknown_slot_type``, ``missing_slot_type``, ``bad_name``, ``bad_choice``,
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
 from dialogue import schema
@@ -26,7 +29,7 @@ from dialogue.schema import Flow
 
 
 @dataclass(frozen=True)
-class _Problem:
+class Problem:
     """One pydantic error, with where it points in the YAML document."""
 
     type: str
@@ -38,6 +41,11 @@ class _Problem:
     model: Any  # the model holding the last key (for the allowed keys)
     node: Any  # the YAML data at ``loc`` (None if absent)
     at_key: bool  # the error is about a mapping key (pydantic's '[key]')
+
+    @property
+    def keys(self) -> list[str]:
+        """The keys ``model`` allows, as written in YAML (for a did-you-mean)."""
+        return list(_fields(self.model)) if _is_model(self.model) else []
 
 
 def _unwrap(tp: Any) -> tuple[Any, list[Any]]:
@@ -68,13 +76,17 @@ def _fields(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _tagged_member(core: Any, metadata: list[Any], tag: Any) -> Any:
-    """The model of a discriminated union (the slots) selected by ``tag``, or None."""
-    if get_origin(core) not in (Union, UnionType):
-        return None
-    key = next((m.discriminator for m in metadata if getattr(m, "discriminator", None)), "type")
+    """The member of a tagged union selected by ``tag``, or None: by the value of its
+    discriminator field (the slots' ``type``) or by its ``Tag`` (a callable discriminator)."""
+    discriminators = (getattr(m, "discriminator", None) for m in metadata)
+    key = next((d for d in discriminators if isinstance(d, str)), "type")
     for member in get_args(core):
-        if _is_model(member) and tag in get_args(member.model_fields[key].annotation):
+        model, extra = _unwrap(member)
+        if any(isinstance(m, Tag) and m.tag == tag for m in extra):
             return member
+        if _is_model(model) and key in model.model_fields:
+            if tag in get_args(model.model_fields[key].annotation):
+                return member
     return None
 
 
@@ -100,26 +112,28 @@ def _descend(node: Any, element: Any) -> tuple[Any, Loc]:
     return None, (element,)
 
 
-def _resolve(error: ErrorDetails, data: Any) -> _Problem:
-    """Walk ``Flow``'s fields and the data along the error's pydantic loc."""
+def locate(error: ErrorDetails, data: Any, *, root: type[BaseModel] = Flow) -> Problem:
+    """Walk ``root``'s fields and the data along the error's pydantic loc.
+
+    A union member's name or tag in the loc is no step in the YAML.
+    """
     about = (error["type"], error["msg"], error.get("input"), dict(error.get("ctx") or {}))
-    tp: Any = Flow
-    model: Any = None
+    tp: Any = root
+    model: Any = root
     node = data
     yaml_loc: Loc = ()
     for element in error["loc"]:
         core, metadata = _unwrap(tp)
         if element == "[key]":
-            return _Problem(*about, yaml_loc, _child(core, element), model, node, True)
-        member = _tagged_member(core, metadata, element)
-        if member is not None:
-            tp = member
+            return Problem(*about, yaml_loc, _child(core, element), model, node, True)
+        if get_origin(core) in (Union, UnionType):
+            tp = _tagged_member(core, metadata, element)
             continue
         model = core if _is_model(core) else model
         tp = _child(core, element)
         node, step = _descend(node, element)
         yaml_loc += step
-    return _Problem(*about, yaml_loc, tp, model, node, False)
+    return Problem(*about, yaml_loc, tp, model, node, False)
 
 
 # --------------------------------------------------------------------------- messages
@@ -179,7 +193,7 @@ def _subject(loc: Loc) -> str:
 _Text = tuple[str, str, str]  # code, message, hint
 
 
-def _key_problem(p: _Problem) -> _Text:
+def _key_problem(p: Problem) -> _Text:
     key, where = p.loc[-1], _within(p.loc[:-1])
     if p.type == "missing":
         return (
@@ -187,12 +201,12 @@ def _key_problem(p: _Problem) -> _Text:
             f"missing required key '{key}' {where}",
             _MISSING_HINTS.get(str(key), ""),
         )
-    allowed = list(_fields(p.model)) if _is_model(p.model) else []
+    allowed = p.keys
     hint = did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
     return "unknown_key", f"unknown key '{key}' {where}", hint
 
 
-def _tag_invalid(p: _Problem) -> _Text:
+def _tag_invalid(p: Problem) -> _Text:
     node = p.node
     tag = node.get("type") if isinstance(node, dict) else p.ctx.get("tag")
     message = f"unknown slot type {show(tag)} {_within(p.loc)}"
@@ -201,11 +215,11 @@ def _tag_invalid(p: _Problem) -> _Text:
     return "unknown_slot_type", message, f"slot types: {_SLOT_TYPES}"
 
 
-def _tag_missing(p: _Problem) -> _Text:
+def _tag_missing(p: Problem) -> _Text:
     return "missing_slot_type", f"{_subject(p.loc)} needs a 'type'", _MISSING_HINTS["type"]
 
 
-def _bad_name(p: _Problem) -> _Text:
+def _bad_name(p: Problem) -> _Text:
     loc, value = p.loc, str(p.input)
     if p.ctx.get("pattern") != schema.NAME_RE:
         return "invalid", f"{_subject(loc)}: {show(value)} does not match the pattern", ""
@@ -220,7 +234,7 @@ def _bad_name(p: _Problem) -> _Text:
     return "bad_name", f"{show(value)} is not a valid {name}: {rule}", hint
 
 
-def _bad_choice(p: _Problem) -> _Text:
+def _bad_choice(p: Problem) -> _Text:
     core, _ = _unwrap(p.field)
     choices = [str(c) for c in get_args(core)] if get_origin(core) is Literal else []
     listed = ", ".join(f"'{c}'" for c in choices) or str(p.ctx.get("expected", ""))
@@ -228,7 +242,7 @@ def _bad_choice(p: _Problem) -> _Text:
     return "bad_choice", message, did_you_mean(p.input, choices)
 
 
-def _out_of_range(p: _Problem) -> _Text:
+def _out_of_range(p: Problem) -> _Text:
     key, words = _BOUNDS[p.type]
     limit = p.ctx.get(key)
     if p.type in ("too_short", "too_long"):
@@ -240,7 +254,7 @@ def _out_of_range(p: _Problem) -> _Text:
     return "out_of_range", f"{_subject(p.loc)}: {text}", ""
 
 
-def _wrong_type(p: _Problem) -> _Text:
+def _wrong_type(p: Problem) -> _Text:
     expected = _EXPECTED[p.type.split("_")[0]]
     if p.type in ("tuple_type", "list_type", "dict_type"):
         expected = next((text for tp, text in _DESCRIBED if tp == p.field), expected)
@@ -256,13 +270,13 @@ def _wrong_type(p: _Problem) -> _Text:
     return "wrong_type", f"{_subject(p.loc)}: expected {expected}, got {got}", hint
 
 
-def _invalid(p: _Problem) -> _Text:
+def _invalid(p: Problem) -> _Text:
     error = p.ctx.get("error")
     text = str(error) if error is not None else p.message.removeprefix("Value error, ")
     return "invalid", f"{_subject(p.loc)}: {text}", ""
 
 
-_HANDLERS: dict[str, Callable[[_Problem], _Text]] = {
+_HANDLERS: dict[str, Callable[[Problem], _Text]] = {
     "extra_forbidden": _key_problem,
     "missing": _key_problem,
     "union_tag_invalid": _tag_invalid,
@@ -274,7 +288,7 @@ _HANDLERS: dict[str, Callable[[_Problem], _Text]] = {
 }
 
 
-def _handler(kind: str) -> Callable[[_Problem], _Text]:
+def _handler(kind: str) -> Callable[[Problem], _Text]:
     if kind in _HANDLERS:
         return _HANDLERS[kind]
     if kind.split("_")[0] in _EXPECTED and kind.endswith(("_type", "_parsing", "_from_float")):
@@ -282,7 +296,7 @@ def _handler(kind: str) -> Callable[[_Problem], _Text]:
     return _invalid
 
 
-def _position(p: _Problem) -> tuple[Loc, bool]:
+def _position(p: Problem) -> tuple[Loc, bool]:
     """The location to report, and whether it is a key's position."""
     loc, node = p.loc, p.node
     if p.type in ("extra_forbidden", "union_tag_not_found") or p.at_key:
@@ -298,10 +312,13 @@ def _position(p: _Problem) -> tuple[Loc, bool]:
     return loc, False
 
 
-def explain(exc: ValidationError, data: Any, source: SourceMap) -> list[Diagnostic]:
+def explain(
+    exc: ValidationError, data: Any, source: SourceMap, *, root: type[BaseModel] = Flow
+) -> list[Diagnostic]:
+    """A flow file's validation errors as diagnostics, in the designer's words."""
     found: list[Diagnostic] = []
     for error in exc.errors(include_url=False):
-        problem = _resolve(error, data)
+        problem = locate(error, data, root=root)
         code, message, hint = _handler(problem.type)(problem)
         loc, at_key = _position(problem)
         diagnostic = source.diagnostic(loc, code, message, hint, at_key=at_key)

@@ -1,9 +1,10 @@
 """Pydantic validation errors of a YAML document -> diagnostics at ``path:line:col``.
 
-Like `dialogue.authoring.diagnostics` (which is written for flow files, rooted at
-`dialogue.schema.Flow`), for any root model: an `Explainer` says which model the
-document is, how to name a location in the designer's words (``in step 2 of
-conversation 'x'``), and the hints for unknown keys of particular models. Codes
+Like `dialogue.authoring.diagnostics` (whose messages are written for flow files),
+for any root model: errors are located with its ``locate(..., root=)``, and an
+`Explainer` says which model the document is, how to name a location in the
+designer's words (``in step 2 of conversation 'x'``), and the hints for unknown
+keys of particular models. Codes
 are the loader's: ``unknown_key``, ``missing_key``, ``bad_choice``, ``bad_name``,
 ``out_of_range``, ``wrong_type`` and ``invalid``.
 """
@@ -13,18 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
-from pydantic import BaseModel, Tag, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from dialogue.authoring.diagnostics import (
-    _child,
-    _descend,
-    _fields,
-    _is_model,
-    _unwrap,
-)
+from dialogue.authoring.diagnostics import Problem, locate
 from dialogue.authoring.yaml_source import Loc, SourceMap, dotted, kind_of, show
 from dialogue.errors import Diagnostic, did_you_mean
 
@@ -47,48 +41,17 @@ _EXPECTED = {
 }  # fmt: skip
 
 
-def _member(union: Any, tag: str | int) -> Any:
-    """The member of a tagged union named ``tag`` (None for an untagged union's member)."""
-    for member in get_args(union):
-        _, metadata = _unwrap(member)
-        if any(isinstance(m, Tag) and m.tag == tag for m in metadata):
-            return member
-    return None
-
-
-def _walk(
-    root: type[BaseModel], error_loc: tuple[str | int, ...], data: Any
-) -> tuple[Loc, Any, bool]:
-    """The YAML location of an error, the model holding it, and whether it is at a key."""
-    tp: Any = root
-    model: Any = root
-    node: Any = data
-    loc: Loc = ()
-    for element in error_loc:
-        core, _ = _unwrap(tp)
-        if element == "[key]":
-            return loc, model, True
-        if get_origin(core) in (Union, UnionType):
-            tp = _member(core, element)  # a union member's tag: no step in the YAML
-            continue
-        model = core if _is_model(core) else model
-        tp = _child(core, element)
-        node, step = _descend(node, element)
-        loc += step
-    return loc, model, False
-
-
 def _message(
-    error: Any, loc: Loc, model: Any, at_key: bool, data: Any, how: Explainer
+    error: Any, problem: Problem, at_key: bool, data: Any, how: Explainer
 ) -> tuple[str, str, str]:
-    kind = error["type"]
+    kind, loc = error["type"], problem.loc
     where, rest = how.place(loc[:-1] if loc else loc, data)
     key = str(loc[-1]) if loc else ""
     subject = f"'{dotted((*rest, loc[-1]))}' {where}" if loc else "the file"
     if kind == "extra_forbidden":
-        allowed = list(_fields(model))
+        allowed = problem.keys
         hint = did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
-        hint = how.key_hints.get(model, hint)
+        hint = how.key_hints.get(problem.model, hint)
         return "unknown_key", f"unknown key '{key}' {where}", hint
     if kind == "missing":
         return "missing_key", f"missing required key '{key}' {where}", ""
@@ -122,10 +85,11 @@ def explain(exc: ValidationError, data: Any, source: SourceMap, how: Explainer) 
             e["loc"][: len(error["loc"])] == error["loc"] and e is not error for e in errors
         ):
             continue  # pydantic counts only the items that validated
-        loc, model, at_key = _walk(how.root, error["loc"], data)
-        at_key = at_key or error["type"] in ("extra_forbidden", "missing")
+        problem = locate(error, data, root=how.root)
+        loc = problem.loc
+        at_key = problem.at_key or error["type"] in ("extra_forbidden", "missing")
         place = loc[:-1] if error["type"] == "missing" else loc
-        text = _message(error, loc, model, at_key, data, how)
+        text = _message(error, problem, at_key, data, how)
         found.setdefault((place, at_key), []).append(text)
     diagnostics: list[Diagnostic] = []
     for (loc, at_key), texts in found.items():
