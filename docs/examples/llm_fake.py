@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import dialogue
-from dialogue.llm.openai_client import OpenAIChatClient
+from dialogue import OpenAIChatClient
 from dialogue.testing import FakeChatServer, FakeReply
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
