@@ -23,6 +23,7 @@ from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.results import degraded, finish, status
 from dialogue.runtime.rules import prepare, sanitize
 from dialogue.runtime.session_locks import SessionLocks
@@ -85,6 +86,7 @@ class Engine:
                 hint="keys: model, temperature, max_tokens, timeout, retries",
             ) from None
         self.trace_prompts = trace_prompts
+        self._llm_access = LLMAccess(self.llm.enabled, self.llm_settings, trace_prompts)
         if configured is None:
             configured = self.main.llm_config.history_turns if self.llm.enabled else 0
         self.history_turns = configured
@@ -147,9 +149,7 @@ class Engine:
             session,
             trace,
             today=lambda: self._clock().date(),
-            llm_enabled=self.llm.enabled,
-            llm_overrides=self.llm_settings,
-            trace_prompts=self.trace_prompts,
+            llm=self._llm_access,
         )
         return turn, self._steps(turn, text, fresh)
 
@@ -224,7 +224,7 @@ class Engine:
                 if isinstance(effect, ActionCall):
                     effect = steps.send(self.actions.outcome(effect))
                 else:
-                    effect = steps.send(self.llm.complete(effect))
+                    effect = steps.send(self.llm.complete(effect.request))
         except StopIteration:
             return
 
@@ -283,7 +283,7 @@ class Engine:
                 if isinstance(effect, ActionCall):
                     effect = steps.send(await self.actions.aoutcome(effect))
                 else:
-                    effect = steps.send(await self.llm.acomplete(effect, on_text))
+                    effect = steps.send(await self.llm.acomplete(effect.request, on_text))
         except StopIteration:
             return
 

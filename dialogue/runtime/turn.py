@@ -25,8 +25,8 @@ from typing import Any
 from dialogue.errors import DialogueError
 from dialogue.runtime.actions import ActionCall, ActionOutcome
 from dialogue.runtime.compiled import Bot, CCall, CompiledFlow, CState, CTransition
-from dialogue.runtime.llm_contract import LLMCall
-from dialogue.runtime.llm_step import consult
+from dialogue.runtime.llm_contract import Interpretation, LLMCall
+from dialogue.runtime.llm_step import LLMAccess, ask
 from dialogue.runtime.rules import IntentMatch, Prepared
 from dialogue.runtime.templates import Text
 from dialogue.session import Frame, Session
@@ -39,6 +39,7 @@ Effects = ActionCall | LLMCall
 """What a turn asks its driver to do: run a business action, or ask the LLM."""
 Steps = Generator[Effects, Any, None]
 Moves = Generator[Effects, Any, bool]
+OFFLINE = LLMAccess()
 
 
 class FlowLoopError(DialogueError):
@@ -53,9 +54,7 @@ class Turn:
         trace: Trace,
         *,
         today: Callable[[], datetime.date],
-        llm_enabled: bool = False,
-        llm_overrides: Mapping[str, Any] | None = None,
-        trace_prompts: bool = False,
+        llm: LLMAccess = OFFLINE,
     ) -> None:
         self.bot = bot
         self.session = session
@@ -64,9 +63,7 @@ class Turn:
         self._moved()
         self.slots_before = dict(session.slots)
         self._today = today
-        self.llm_enabled = llm_enabled
-        self.llm_overrides: Mapping[str, Any] = llm_overrides or {}
-        self.trace_prompts = trace_prompts
+        self.llm = llm
         self._date: datetime.date | None = None
 
     # -- small helpers -----------------------------------------------------
@@ -278,47 +275,112 @@ class Turn:
         return parser.type != "text" and parser.parse(text, today=self.today).ok
 
     def respond(self, text: Prepared, *, first: bool = False) -> Steps:
-        """Answer a user message (``first``: the greeting was just given)."""
+        """Answer a user message (``first``: the greeting was just given).
+
+        Rules first; only when none applies is the LLM asked, and a checked answer
+        of the LLM is applied through the same methods as a rule's match.
+        """
         found, owner = self.match(text)
         if found is not None:
-            self.trace.rule, self.trace.intent, self.trace.matched = (
-                "intent",
-                found.intent,
-                found.matched,
-            )
-            if owner == self.session.flow and found.intent in self.state.on:
-                if (yield from self.local_intent(found, text)):
-                    return
-            else:
-                yield from self.global_intent(owner, found.intent, text, found.groups)
+            trace = self.trace
+            trace.rule, trace.intent, trace.matched = "intent", found.intent, found.matched
+            if (yield from self.take_intent(found.intent, owner, text, groups=found.groups)):
                 return
         # a new session's first message was not an answer to the greeting's question
         filled, invalid = self.extract(text, pending=not first)
         if filled:
             self.trace.rule = "slot"
-            self.session.no_match = 0
-            yield from self.settle()
-        elif first:
-            self.trace.rule = self.trace.rule or "start"
-        elif (yield from consult(self, text)):
+            yield from self.filled()
             return
-        elif invalid:
+        if first:
+            self.trace.rule = self.trace.rule or "start"
+            return
+        answer = yield from ask(
+            text,
+            session=self.session,
+            flow=self.flow,
+            state=self.state,
+            today=self.today,
+            access=self.llm,
+            trace=self.trace,
+        )
+        if answer is not None and (yield from self.take_answer(answer, text)):
+            return
+        if invalid:
             self.trace.rule = "invalid"
             yield from self.reprompt()
         else:
             self.trace.rule = "no_match"
             yield from self.no_match()
 
-    def local_intent(self, found: IntentMatch, text: Prepared) -> Moves:
+    def take_intent(
+        self,
+        intent: str,
+        owner: str,
+        text: Prepared,
+        *,
+        groups: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> Moves:
+        """Apply an intent, a rule's or the LLM's; False if its guards all said no.
+
+        ``groups`` are raw slot values (a pattern's named groups), checked by each
+        slot's parser; ``values`` were checked already (the LLM's answer).
+        """
+        if owner == self.session.flow and intent in self.state.on:
+            return (yield from self.local_intent(intent, text, groups or {}, values or {}))
+        yield from self.global_intent(owner, intent, text, groups, values)
+        return True
+
+    def take_answer(self, answer: Interpretation, text: Prepared) -> Moves:
+        """Apply the LLM's checked answer: an intent, slot values, or a reply."""
+        s, trace = self.session, self.trace
+        assert trace.llm is not None
+        if answer.intent is not None:
+            if not (yield from self.take_intent(answer.intent, s.flow, text, values=answer.slots)):
+                trace.llm.outcome = "nothing"  # every guard of the intent said no
+                return False
+            trace.rule, trace.intent, trace.matched = "llm", answer.intent, None
+            trace.llm.outcome = "intent"
+            return True
+        trace.rule = "llm"
+        if answer.slots:
+            trace.llm.outcome = "slots"
+            for name, value in answer.slots.items():
+                self.set_slot(name, value)
+            yield from self.filled()
+            return True
+        assert answer.reply is not None
+        trace.llm.outcome = "reply"
+        self.replies.append(answer.reply)
+        s.no_match = 0
+        if s.pending is not None:
+            self.ask(s.pending)
+        return True
+
+    def filled(self) -> Steps:
+        """Slots were filled from the message: carry on with the state."""
+        self.session.no_match = 0
+        yield from self.settle()
+
+    def local_intent(
+        self,
+        intent: str,
+        text: Prepared,
+        groups: Mapping[str, Any],
+        values: Mapping[str, Any],
+    ) -> Moves:
         before = dict(self.session.slots)
         refused = set()
-        for name, raw in found.groups.items():
+        for name, raw in groups.items():
             result = self.flow.slots[name].parser.validate(raw, today=self.today)
             if result.ok:
                 self.set_slot(name, result.value)
             else:
                 refused.add(name)
-        chosen = self.choose(self.state.on[found.intent])
+        for name, value in values.items():
+            self.set_slot(name, value)
+        chosen = self.choose(self.state.on[intent])
         if chosen is None:
             self.trace.rule = "intent_blocked"
             self.session.slots = before
@@ -348,12 +410,19 @@ class Turn:
                 self.replies.append(question)
 
     def global_intent(
-        self, owner: str, name: str, text: Prepared, groups: Mapping[str, str] | None = None
+        self,
+        owner: str,
+        name: str,
+        text: Prepared,
+        groups: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
     ) -> Steps:
         s = self.session
         flow = self.bot.flows[owner]
         intent = flow.globals[name]
         s.no_match = 0
+        for slot, value in (values or {}).items():
+            self.set_slot(slot, value)
         for slot, raw in (groups or {}).items():
             result = flow.slots[slot].parser.validate(raw, today=self.today)
             if result.ok:
