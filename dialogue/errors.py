@@ -37,6 +37,11 @@ class DialogueError(Exception):
     code: str = "dialogue_error"
 
 
+Loc = tuple[str | int, ...]
+"""Where in a flow (or test) file: the keys and list indexes from the root, e.g.
+``("states", "menu", "on", "track", 0)``."""
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One problem found in a flow file, with where it is and how to fix it."""

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from dialogue import schema
-from dialogue.authoring.yaml_source import Loc, SourceMap, dotted, kind_of, show
-from dialogue.errors import Diagnostic
+from dialogue.authoring.yaml_source import SourceMap, dotted, kind_of, show
+from dialogue.errors import Diagnostic, Loc
 from dialogue.schema import Flow
 
 

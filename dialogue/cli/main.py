@@ -88,11 +88,12 @@ def schema() -> None:
 def graph(path: str, fmt: str, flow_name: str | None, coverage_file: str | None) -> None:
     """Draw a flow as a state diagram."""
     from dialogue.compiler import graph as drawing
+    from dialogue.testing.coverage import read_coverage
 
     bot = compile_or_exit(path)
     flow = choose_flow(bot, flow_name)
     try:
-        report = None if coverage_file is None else drawing.read_coverage(bot, coverage_file)
+        report = None if coverage_file is None else read_coverage(bot, coverage_file)
     except DialogueError as exc:
         raise click.BadParameter(str(exc), param_hint="--coverage") from exc
     draw = drawing.mermaid if fmt == "mermaid" else drawing.dot

@@ -30,7 +30,7 @@ a string, listed in file order:
     for each rung, then ``SLOT: exhausted`` if it has ``on_exhausted``.
 ``no_matches``
     the no-match ladder of every state that can wait with no question pending
-    (``graph.waits_idle``; while a question is pending a message is an answer or
+    (``CState.waits_idle``; while a question is pending a message is an answer or
     invalid): ``STATE: no-match N`` for each rung, then ``STATE: escalation`` if
     it has a ``goto``.
 ``llm``
@@ -60,13 +60,14 @@ but the bot does not have is ignored.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
-from dialogue.compiler.graph import ANY, edges, receives_messages, waits_idle
 from dialogue.errors import ConfigurationError
-from dialogue.runtime.compiled import Bot, CFallback, CNoMatch, CompiledFlow, CSlot, CState
+from dialogue.runtime.compiled import ANY, Bot, CFallback, CNoMatch, CompiledFlow, CSlot, CState
 from dialogue.testing.coverage_report import FORMAT, KINDS, VERSION, Category, CoverageReport
 from dialogue.trace import Trace, TurnResult
 
@@ -101,7 +102,7 @@ def llm_outcomes(fb: CFallback) -> tuple[str, ...]:
 
 def catalogue(flow: CompiledFlow) -> dict[str, tuple[str, ...]]:
     """Every item of the flow, by kind, in file order."""
-    asking = [st for st in flow.states.values() if receives_messages(st)]
+    asking = [st for st in flow.states.values() if st.receives_messages]
     consulting = [st for st in asking if st.fallback is not None]
     return {
         "states": tuple(flow.states),
@@ -117,17 +118,11 @@ def catalogue(flow: CompiledFlow) -> dict[str, tuple[str, ...]]:
 
 
 def _transitions(flow: CompiledFlow) -> tuple[str, ...]:
-    labels = {
-        name: [t.label for ts in st.on.values() for t in ts] + [t.label for t in st.next]
-        for name, st in flow.states.items()
-    }
-    written = {label for found in labels.values() for label in found}
-    others: dict[str, list[str]] = {}
-    for e in edges(flow):
-        if e.key and e.key not in written:
-            others.setdefault(e.source, []).append(e.key)
-    items = [item for name in flow.states for item in labels[name] + others.get(name, [])]
-    return tuple(dict.fromkeys(items + others.get(ANY, [])))
+    """Every move's key, each once: a state's own, then the global intents'."""
+    by_source: dict[str, list[str]] = {}
+    for move in flow.moves:
+        by_source.setdefault(move.source, []).append(move.key)
+    return tuple(dict.fromkeys(k for name in [*flow.states, ANY] for k in by_source.get(name, [])))
 
 
 def _intents(flow: CompiledFlow) -> tuple[str, ...]:
@@ -152,7 +147,7 @@ def _reprompts(flow: CompiledFlow) -> tuple[str, ...]:
 def _no_matches(flow: CompiledFlow) -> tuple[str, ...]:
     items = []
     for name, st in flow.states.items():
-        if waits_idle(st):
+        if st.waits_idle:
             items += [f"{name}: no-match {n}" for n in range(1, no_match_rungs(st.no_match) + 1)]
             items += [f"{name}: escalation"] if st.no_match.goto is not None else []
     return tuple(items)
@@ -372,3 +367,16 @@ def _mapping(parent: Any, key: str, source: str, where: str) -> Mapping[str, Any
     if not isinstance(value, Mapping):
         raise ConfigurationError(f"{source}: {where}{key} is not an object", hint=_HINT)
     return value
+
+
+def read_coverage(bot: Bot, path: str | Path) -> CoverageReport:
+    """The coverage report saved at ``path`` (``FlowCoverage.to_json``), for ``bot``;
+    raises ``ConfigurationError`` when the file cannot be read or is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(
+            f"{path}: cannot read flow coverage: {exc}",
+            hint="give the JSON file written by the flow coverage report",
+        ) from exc
+    return FlowCoverage.from_json(bot, data, source=str(path)).report()

@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dialogue.authoring.yaml_source import Loc, dotted
+from dialogue.authoring.yaml_source import dotted
+from dialogue.errors import Loc
 from dialogue.testing.spec import Expect
 from dialogue.trace import TurnResult
 

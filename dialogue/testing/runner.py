@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dialogue.authoring.diagnostics import _did_you_mean
-from dialogue.authoring.yaml_source import Loc
-from dialogue.errors import Diagnostic, FlowErrors
+from dialogue.errors import Diagnostic, FlowErrors, Loc
 from dialogue.runtime.actions import Action
 from dialogue.runtime.compiled import Bot, CCall, CState
 from dialogue.testing.conversation import Conversation

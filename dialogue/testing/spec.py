@@ -40,8 +40,8 @@ from pydantic import (
 )
 
 from dialogue.authoring.diagnostics import _did_you_mean
-from dialogue.authoring.yaml_source import Loc, SourceMap, load_yaml, show
-from dialogue.errors import Diagnostic, FlowError, FlowErrors
+from dialogue.authoring.yaml_source import SourceMap, load_yaml, show
+from dialogue.errors import Diagnostic, FlowError, FlowErrors, Loc
 from dialogue.testing.spec_diagnostics import Explainer, explain
 
 DEFAULT_TODAY = datetime.date(2026, 6, 1)

@@ -26,8 +26,8 @@ from dialogue.authoring.diagnostics import (
     _is_model,
     _unwrap,
 )
-from dialogue.authoring.yaml_source import Loc, SourceMap, dotted, kind_of, show
-from dialogue.errors import Diagnostic
+from dialogue.authoring.yaml_source import SourceMap, dotted, kind_of, show
+from dialogue.errors import Diagnostic, Loc
 
 
 @dataclass(frozen=True)
