@@ -153,6 +153,9 @@ def _show(result: object, trace: bool) -> None:
         click.echo(f"bot> {reply}")
     if trace:
         click.secho(f"     {result.trace.summary()}", fg="cyan")
+        steps = result.trace.steps
+        if steps:
+            click.secho(f"     steps: {' > '.join(steps)}", fg="cyan")
 
 
 def _register() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -168,7 +168,9 @@ class _Builder:
         error_say = self.texts(call.error_say, loc + ("error_say",), what)
         return CCall(call.action, args, call.into, timeout, call.on_error, error_say)
 
-    def transition(self, t: schema.Transition, loc: Loc, label: str, what: str) -> CTransition:
+    def transition(
+        self, t: schema.Transition, loc: Loc, label: str, what: str, kind: Literal["on", "next"]
+    ) -> CTransition:
         cond = None if t.if_ is None else self.expression(t.if_, loc + ("if",), what, "condition")
         for i, name in enumerate(t.clear):
             self.refs.slot(name, loc + ("clear", i), what)
@@ -176,6 +178,7 @@ class _Builder:
             self.refs.state(t.goto, loc + ("goto",), what)
         return CTransition(
             label=label,
+            kind=kind,
             cond=cond,
             set=self.assignments(t.set, loc + ("set",), what),
             clear=t.clear,
@@ -208,7 +211,7 @@ class _Builder:
         for intent, transitions in st.on.items():
             self.refs.intent(intent, loc + ("on", intent), what)
             on[intent] = tuple(
-                self.transition(t, loc + ("on", intent, i), f"{name}.on.{intent}[{i}]", what)
+                self.transition(t, loc + ("on", intent, i), f"{name}.on.{intent}[{i}]", what, "on")
                 for i, t in enumerate(transitions)
             )
             if intent in self.flow.intents and self.flow.intents[intent].scope == "local":
@@ -228,7 +231,7 @@ class _Builder:
             call=self.call(st.call, loc + ("call",), what),
             flow=st.flow,
             next=tuple(
-                self.transition(t, loc + ("next", i), f"{name}.next[{i}]", what)
+                self.transition(t, loc + ("next", i), f"{name}.next[{i}]", what, "next")
                 for i, t in enumerate(st.next)
             ),
             on=MappingProxyType(on),

@@ -21,6 +21,7 @@ from dialogue.runtime.machine import FlowMachine
 from dialogue.runtime.rules import IntentMatcher
 from dialogue.runtime.slots import SlotParser
 from dialogue.runtime.templates import Expression, Text
+from dialogue.trace import AskMode, MoveKind
 
 
 class Placer(Protocol):
@@ -77,6 +78,7 @@ class CCall:
 class CTransition:
     label: str
     """Where it is written, for traces: ``menu.on.track[0]``, ``tracking.next[1]``."""
+    kind: Literal["on", "next"]
     cond: Expression | None
     set: tuple[tuple[str, Value], ...]
     clear: tuple[str, ...]
@@ -108,7 +110,7 @@ EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
 
 @dataclass(frozen=True, slots=True)
 class CFallback:
-    mode: str
+    mode: AskMode
     prompt_name: str
     prompt: Text
     knowledge: str
@@ -171,8 +173,6 @@ class CState:
 
 ANY = "*any*"
 """The source of a global intent's move: it leaves every state of its flow."""
-
-MoveKind = Literal["on", "next", "global", "on_error", "on_exhausted", "no_match"]
 
 
 @dataclass(frozen=True, slots=True)

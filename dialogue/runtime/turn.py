@@ -30,7 +30,25 @@ from dialogue.runtime.llm_step import LLMAccess, ask
 from dialogue.runtime.rules import IntentMatch, Prepared
 from dialogue.runtime.templates import Text
 from dialogue.session import Frame, Session
-from dialogue.trace import ActionTrace, Trace
+from dialogue.trace import (
+    ActionCalled,
+    ActionTrace,
+    Asked,
+    Ended,
+    Entered,
+    Escalated,
+    Event,
+    Exhausted,
+    FlowCalled,
+    IntentMatched,
+    Moved,
+    MoveKind,
+    NoMatched,
+    Reprompted,
+    Returned,
+    SlotRejected,
+    Trace,
+)
 
 MAX_STEPS = 64
 """Moves within one turn before the flow is declared to loop forever."""
@@ -95,8 +113,12 @@ class Turn:
     def set_slot(self, name: str, value: Any) -> None:
         self.session.slots[name] = value
 
-    def step(self, text: str) -> None:
-        self.trace.steps.append(text)
+    def record(self, event: Event) -> None:
+        self.trace.events.append(event)
+
+    def moved(self, kind: MoveKind, key: str, dest: str | None) -> None:
+        s = self.session
+        self.record(Moved(s.flow, s.state, kind, key, dest))
 
     # -- moving ----------------------------------------------------------------
 
@@ -112,8 +134,7 @@ class Turn:
         st = self.state
         s.step = s.attempts = s.no_match = 0
         s.pending = None
-        self.step(f"enter {s.flow}.{st.name}" if s.stack else f"enter {st.name}")
-        self.trace.entered.append((s.flow, st.name))
+        self.record(Entered(s.flow, st.name, bool(s.stack)))
         for name in st.clear:
             s.slots.pop(name, None)
         if st.set:
@@ -127,11 +148,11 @@ class Turn:
     def push(self, flow: str) -> None:
         """Call a sub-flow; it returns here when it reaches a final state."""
         s = self.session
+        self.record(FlowCalled(s.flow, s.state, flow))
         s.stack = (*s.stack, Frame(s.flow, s.state, s.step, s.pending))
         s.flow = flow
         s.state = self.bot.flows[flow].start
         self._moved()
-        self.step(f"call flow {flow}")
         self.enter()
 
     def pop(self) -> bool:
@@ -142,7 +163,7 @@ class Turn:
         self._moved()
         s.stack = s.stack[:-1]
         s.attempts = s.no_match = 0
-        self.step(f"return to {s.flow}.{s.state}")
+        self.record(Returned(s.flow, s.state))
         return True
 
     def settle(self) -> Steps:
@@ -176,12 +197,12 @@ class Turn:
                 if self.pop():
                     continue
                 s.ended = True
-                self.step("end")
+                self.record(Ended(s.flow, s.state))
             return
         raise FlowLoopError(f"flow {s.flow!r} moved {MAX_STEPS} times in one turn without waiting")
 
     def ask(self, slot: str) -> None:
-        self.step(f"ask {slot}")
+        self.record(Asked(self.session.flow, self.session.state, slot))
         self.say(self.flow.slots[slot].ask)
 
     def choose(self, transitions: Sequence[CTransition]) -> CTransition | None:
@@ -196,8 +217,7 @@ class Turn:
     def transition(self, t: CTransition, carry: Prepared | None = None) -> Moves:
         """Run a transition; True if it moved to another (or the same) state."""
         s = self.session
-        self.trace.transition = t.label
-        self.trace.transitions.append(f"{s.flow}:{t.label}")
+        self.record(Moved(s.flow, s.state, t.kind, t.label, t.goto))
         if t.set:
             ctx = self.context()
             for name, value in [(n, v.evaluate(ctx)) for n, v in t.set]:
@@ -216,9 +236,10 @@ class Turn:
         """Run a business action; True if its failure moved the conversation."""
         ctx = self.context()
         arguments = {name: value.evaluate(ctx) for name, value in call.arguments}
-        self.step(f"call {call.action}")
         outcome = yield ActionCall(call.action, arguments, call.timeout)
         assert isinstance(outcome, ActionOutcome)
+        s = self.session
+        self.record(ActionCalled(s.flow, s.state, call.action, outcome.ok))
         error = "" if outcome.error is None else str(outcome.error)
         self.trace.actions.append(ActionTrace(call.action, outcome.ok, outcome.seconds, error))
         if outcome.ok:
@@ -229,7 +250,9 @@ class Turn:
         if call.into is not None:
             self.session.slots.pop(call.into, None)
         self.say(call.error_say or self.flow.action_error)
-        self.goto(call.on_error or self.flow.start)
+        dest = call.on_error or self.flow.start
+        self.moved("on_error", f"{s.state}.call.{call.action}.on_error", dest)
+        self.goto(dest)
         return True
 
     # -- understanding -----------------------------------------------------------
@@ -284,6 +307,8 @@ class Turn:
         if found is not None:
             trace = self.trace
             trace.rule, trace.intent, trace.matched = "intent", found.intent, found.matched
+            s = self.session
+            self.record(IntentMatched(s.flow, s.state, found.intent, owner, "rule"))
             if (yield from self.take_intent(found.intent, owner, text, groups=found.groups)):
                 return
         # a new session's first message was not an answer to the greeting's question
@@ -337,6 +362,7 @@ class Turn:
         s, trace = self.session, self.trace
         assert trace.llm is not None
         if answer.intent is not None:
+            self.record(IntentMatched(s.flow, s.state, answer.intent, s.flow, "llm"))
             if not (yield from self.take_intent(answer.intent, s.flow, text, values=answer.slots)):
                 trace.llm.outcome = "nothing"  # every guard of the intent said no
                 return False
@@ -378,6 +404,7 @@ class Turn:
                 self.set_slot(name, result.value)
             else:
                 refused.add(name)
+                self.record(SlotRejected(self.session.flow, self.session.state, name, raw))
         for name, value in values.items():
             self.set_slot(name, value)
         chosen = self.choose(self.state.on[intent])
@@ -403,7 +430,7 @@ class Turn:
                 continue
             if s.pending == name:
                 s.attempts = 1
-            self.step(f"reprompt {name} 1")
+            self.record(Reprompted(s.flow, s.state, name, 1))
             question = self.replies.pop() if self.replies else None
             self.say(slot.invalid, nth=0)
             if question is not None:
@@ -427,6 +454,8 @@ class Turn:
             result = flow.slots[slot].parser.validate(raw, today=self.today)
             if result.ok:
                 self.set_slot(slot, result.value)
+            else:
+                self.record(SlotRejected(s.flow, s.state, slot, raw))
         for slot in intent.clear:
             s.slots.pop(slot, None)
         if intent.goto is not None:
@@ -435,6 +464,7 @@ class Turn:
                 self._moved()
                 s.stack = s.stack[:-1]
             self.say(intent.say)
+            self.moved("global", f"intents.{name}.goto", intent.goto)
             self.goto(intent.goto, carry=text)
         elif intent.flow is not None:
             self.say(intent.say)
@@ -449,11 +479,13 @@ class Turn:
         slot = self.flow.slots[s.pending]
         s.attempts += 1
         if s.attempts >= slot.max_attempts and slot.on_exhausted is not None:
-            self.step(f"{s.pending} attempts exhausted")
+            self.record(Exhausted(s.flow, s.state, s.pending))
+            key = f"{s.state}.collect.{s.pending}.on_exhausted"
+            self.moved("on_exhausted", key, slot.on_exhausted)
             self.goto(slot.on_exhausted)
             yield from self.settle()
             return
-        self.step(f"reprompt {s.pending} {s.attempts}")
+        self.record(Reprompted(s.flow, s.state, s.pending, s.attempts))
         if slot.invalid:
             self.say(slot.invalid, nth=s.attempts - 1)
         else:
@@ -466,11 +498,12 @@ class Turn:
         s.no_match += 1
         self.trace.no_match_count = s.no_match
         if s.no_match >= policy.max and policy.goto is not None:
-            self.step("no-match escalation")
+            self.record(Escalated(s.flow, s.state))
+            self.moved("no_match", f"{s.state}.no_match.goto", policy.goto)
             self.goto(policy.goto)
             yield from self.settle()
             return
-        self.step(f"no-match {s.no_match}")
+        self.record(NoMatched(s.flow, s.state, s.no_match))
         self.say(policy.say, nth=s.no_match - 1)
         if s.pending is not None:
             self.ask(s.pending)
