@@ -107,6 +107,63 @@ def test_slot_given_up_front_is_not_asked(shop: Engine) -> None:
     assert r.slots["order_id"] == "AB123456"
 
 
+ROUTED = """
+flow: routed
+start: menu
+slots:
+  order_id: {type: pattern, pattern: '[A-Z]{2}\\d{6}', ask: "Order number?"}
+intents:
+  track: {keywords: [status of]}
+  where: {keywords: [where is], scope: global, goto: router}
+states:
+  menu:
+    say: "Hi!"
+    on: {track: router}
+  router:
+    next: [{goto: hop}]
+  hop:
+    next: [{goto: tracking}]
+  tracking:
+    collect: [order_id]
+    call: {action: lookup, with: {order_id: order_id}, into: order}
+    next:
+      - {if: order is none, say: "No order {{ order_id }}.", clear: [order_id], goto: tracking}
+      - {say: "{{ order_id }} is {{ order.status }}.", goto: menu}
+"""
+
+
+@pytest.fixture
+def routed(make_engine: Make) -> Engine:
+    return make_engine(ROUTED, actions={"lookup": lookup})
+
+
+@pytest.mark.parametrize("text", ["status of AB123456", "where is AB123456"])
+def test_state_reached_through_next_gotos_picks_slots_from_the_message(
+    routed: Engine, text: str
+) -> None:
+    routed.start("s")
+    r = routed.handle("s", text)
+    assert r.replies == ["AB123456 is shipped.", "Hi!"]
+    assert r.trace.slot_changes["order_id"] == (None, "AB123456")
+    assert [state for _, state in r.trace.entered] == ["router", "hop", "tracking", "menu"]
+
+
+def test_first_message_reaching_a_state_through_next_gotos_fills_its_slots(
+    routed: Engine,
+) -> None:
+    r = routed.handle("s", "status of AB123456")
+    assert r.replies == ["Hi!", "AB123456 is shipped.", "Hi!"]
+
+
+def test_a_slot_is_read_from_the_message_once_per_turn(routed: Engine) -> None:
+    # tracking clears order_id and comes back: it asks, not loop on the same value
+    routed.start("s")
+    r = routed.handle("s", "status of ZZ000000")
+    assert r.replies == ["No order ZZ000000.", "Order number?"]
+    assert r.state == "tracking" and "order_id" not in r.slots
+    assert [a.name for a in r.trace.actions] == ["lookup"]
+
+
 def test_conditional_transition_loops_back(shop: Engine) -> None:
     shop.start("s")
     shop.handle("s", "track ZZ000000")

@@ -83,6 +83,10 @@ class Turn:
         self._today = today
         self.llm = llm
         self._date: datetime.date | None = None
+        self.carry: Prepared | None = None
+        """The message the current state was entered with, passed on along its ``next``."""
+        self.taken: set[str] = set()
+        """Slots already read from this turn's message, not read from it again."""
 
     # -- small helpers -----------------------------------------------------
 
@@ -142,6 +146,7 @@ class Turn:
             for name, value in [(n, v.evaluate(ctx)) for n, v in st.set]:
                 self.set_slot(name, value)
         self.say(st.say)
+        self.carry = carry
         if carry is not None:
             self.extract(carry, pending=False)
 
@@ -163,6 +168,7 @@ class Turn:
         self._moved()
         s.stack = s.stack[:-1]
         s.attempts = s.no_match = 0
+        self.carry = None
         self.record(Returned(s.flow, s.state))
         return True
 
@@ -190,7 +196,7 @@ class Turn:
             if s.step == 3:  # next already evaluated on this visit: wait
                 return
             chosen = self.choose(st.next)
-            if chosen is not None and (yield from self.transition(chosen)):
+            if chosen is not None and (yield from self.transition(chosen, self.carry)):
                 continue
             s.step = 3
             if st.final:
@@ -269,10 +275,11 @@ class Turn:
             else:
                 invalid = True
         for name in self.state.extract:
-            if s.slots.get(name) is None:
+            if s.slots.get(name) is None and name not in self.taken:
                 value = flow.slots[name].parser.extract(text, today=self.today)
                 if value is not None:
                     self.set_slot(name, value)
+                    self.taken.add(name)
                     filled = True
         return filled, invalid and not filled
 
