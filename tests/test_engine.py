@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dialogue import Engine, FlowErrors, MemoryStore, StoreError
+from dialogue import ConfigurationError, Engine, FlowErrors, MemoryStore, StoreError
 
 Make = Callable[..., Engine]
 
@@ -236,6 +236,26 @@ def test_ended_session_starts_again(shop: Engine) -> None:
     r = shop.handle("s", "track")
     assert r.replies == ["Hi! Say track.", "Order number?"]
     assert not r.ended and r.slots == {}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"modle": "gpt-4o"},
+            "llm_settings: LLMSettings.__init__() got an unexpected keyword argument 'modle'\n"
+            "    hint: keys: model, temperature, max_tokens, timeout, retries",
+        ),
+        ({"temperature": 5}, "LLM temperature 5 is outside 0..2"),
+    ],
+)
+def test_bad_llm_settings_fail_when_the_engine_is_made(
+    make_engine: Make, settings: dict[str, Any], message: str
+) -> None:
+    # without an LLM too: the error comes before any turn asks one
+    with pytest.raises(ConfigurationError) as info:
+        make_engine(SHOP, actions={"lookup": lookup}, llm_settings=settings)
+    assert str(info.value) == message
 
 
 def test_action_failure_follows_the_error_path(make_engine: Make) -> None:
