@@ -164,6 +164,25 @@ def test_a_slot_is_read_from_the_message_once_per_turn(routed: Engine) -> None:
     assert [a.name for a in r.trace.actions] == ["lookup"]
 
 
+def test_an_answer_is_not_passed_on_to_the_next_state(make_engine: Make) -> None:
+    engine = make_engine(
+        """
+flow: trip
+start: leaving
+slots:
+  from_city: {type: enum, values: [Paris, Rome], ask: "From?"}
+  to_city: {type: enum, values: [Paris, Rome], ask: "To?"}
+states:
+  leaving: {collect: [from_city], next: [{goto: arriving}]}
+  arriving: {collect: [to_city]}
+"""
+    )
+    engine.start("s")
+    r = engine.handle("s", "Paris")
+    assert r.replies == ["To?"]
+    assert r.slots == {"from_city": "Paris"}
+
+
 def test_conditional_transition_loops_back(shop: Engine) -> None:
     shop.start("s")
     shop.handle("s", "track ZZ000000")
