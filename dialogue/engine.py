@@ -29,7 +29,8 @@ from dialogue.runtime.rules import prepare, sanitize
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
 from dialogue.runtime.templates import RenderError
-from dialogue.runtime.turn import Steps, Turn
+from dialogue.runtime.turn import Turn
+from dialogue.runtime.walker import Steps
 from dialogue.session import Session
 from dialogue.stores.base import SessionStore
 from dialogue.stores.guard import GuardedStore
