@@ -8,6 +8,7 @@
      ├── ConfigurationError          the embedding code set the engine up wrongly
      ├── SessionError                a session could not be used
      │    ├── StoreError             the session store failed (I/O, corrupt data)
+     │    │    └── LeaseTimeout      another turn of the session held it too long
      │    └── ConflictError          a session was saved by someone else meanwhile
      ├── ActionError                 a business action failed or timed out
      │    └── ActionTimeout
@@ -120,6 +121,12 @@ class StoreError(SessionError):
     """The session store failed; the session keeps its previous state."""
 
     code = "store_error"
+
+
+class LeaseTimeout(StoreError):
+    """Another turn held the session's lease for longer than the engine would wait."""
+
+    code = "lease_timeout"
 
 
 class ConflictError(SessionError):
