@@ -25,11 +25,13 @@ from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.results import degraded, finish, status
 from dialogue.runtime.rules import prepare, sanitize
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
-from dialogue.runtime.turn import Steps, Turn
+from dialogue.runtime.turn import Turn
+from dialogue.runtime.walker import Steps
 from dialogue.session import Session
 from dialogue.stores.base import SessionStore
 from dialogue.stores.guard import GuardedStore
@@ -98,6 +100,7 @@ class Engine:
                 hint="keys: model, temperature, max_tokens, timeout, retries",
             ) from None
         self.trace_prompts = trace_prompts
+        self._llm_access = LLMAccess(self._llm.enabled, self.llm_settings, trace_prompts)
         if configured is None:
             configured = self.main.llm_config.history_turns if self._llm.enabled else 0
         self.history_turns = configured
@@ -164,9 +167,7 @@ class Engine:
             session,
             trace,
             today=lambda: self._clock().date(),
-            llm_enabled=self._llm.enabled,
-            llm_overrides=self.llm_settings,
-            trace_prompts=self.trace_prompts,
+            llm=self._llm_access,
         )
         return turn, self._steps(turn, text, fresh)
 
@@ -241,7 +242,7 @@ class Engine:
                 if isinstance(effect, ActionCall):
                     effect = steps.send(self._actions.outcome(effect))
                 else:
-                    effect = steps.send(self._llm.complete(effect))
+                    effect = steps.send(self._llm.complete(effect.request))
         except StopIteration:
             return
 
@@ -300,7 +301,7 @@ class Engine:
                 if isinstance(effect, ActionCall):
                     effect = steps.send(await self._actions.aoutcome(effect))
                 else:
-                    effect = steps.send(await self._llm.acomplete(effect, on_text))
+                    effect = steps.send(await self._llm.acomplete(effect.request, on_text))
         except StopIteration:
             return
 

@@ -8,6 +8,7 @@
      ├── ConfigurationError          the embedding code set the engine up wrongly
      ├── SessionError                a session could not be used
      │    ├── StoreError             the session store failed (I/O, corrupt data)
+     │    │    └── LeaseTimeout      another turn of the session held it too long
      │    └── ConflictError          a session was saved by someone else meanwhile
      ├── ActionError                 a business action failed or timed out
      │    └── ActionTimeout
@@ -15,7 +16,7 @@
      ├── UnknownFilter               a template names a filter or test that does not exist
      │                               (also a jinja2 TemplateSyntaxError)
      ├── IllegalMove                 a move the flow does not declare
-     ├── FlowLoopError               a flow moved 64 times in one turn (runtime/turn.py)
+     ├── FlowLoopError               a flow moved 64 times in one turn (runtime/walker.py)
      ├── DatasetError                a labelled utterance file is wrong (dialogue eval)
      ├── CassetteError               a cassette file is wrong (dialogue.testing)
      │    └── CassetteMiss           a request with no recorded answer
@@ -42,19 +43,20 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import TemplateSyntaxError
-
-if TYPE_CHECKING:
-    from dialogue.llm.protocol import LLMRequest
-    from dialogue.testing.expectations import Mismatch, Turn
 
 
 class DialogueError(Exception):
     """Base class of every error raised by `dialogue`."""
 
     code: str = "dialogue_error"
+
+
+Loc = tuple[str | int, ...]
+"""Where in a flow (or test) file: the keys and list indexes from the root, e.g.
+``("states", "menu", "on", "track", 0)``."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,12 @@ class StoreError(SessionError):
     """The session store failed; the session keeps its previous state."""
 
     code = "store_error"
+
+
+class LeaseTimeout(StoreError):
+    """Another turn held the session's lease for longer than the engine would wait."""
+
+    code = "lease_timeout"
 
 
 class ConflictError(SessionError):
@@ -236,7 +244,7 @@ class CassetteMiss(CassetteError):
 
     code = "cassette_miss"
 
-    def __init__(self, path: str, request: LLMRequest, detail: str) -> None:
+    def __init__(self, path: str, request: Any, detail: str) -> None:  # an LLMRequest
         self.request = request
         self.detail = detail
         hint = (
@@ -250,7 +258,7 @@ class CassetteMiss(CassetteError):
         )
 
 
-def _summary(request: LLMRequest) -> str:
+def _summary(request: Any) -> str:
     users = [m.get("content", "") for m in request.messages if m.get("role") == "user"]
     last = users[-1] if users else ""
     last = last if len(last) <= 90 else last[:87] + "..."
@@ -288,8 +296,8 @@ class ConversationFailure(DialogueError, AssertionError):
         *,
         name: str = "",
         label: str = "",
-        turns: Sequence[Turn] = (),
-        failures: Sequence[tuple[str, Mismatch]] = (),
+        turns: Sequence[tuple[str | None, Any]] = (),  # (user text, TurnResult)
+        failures: Sequence[tuple[str, Any]] = (),  # (where, Mismatch)
         where: str = "",
     ) -> None:
         self.report = report

@@ -1,9 +1,197 @@
-"""What a turn did (``Trace``) and what it returns (``TurnResult``)."""
+"""What a turn did (``Trace``, a list of typed events) and what it returns (``TurnResult``).
+
+Every step of a turn is recorded as an event, a small named tuple that says where
+it happened (``flow``, ``state``) and what it was: ``Entered`` a state, ``Moved``
+along a move of the flow (``key`` as in ``CompiledFlow.moves``), ``Asked`` for a
+slot, ``SlotRejected``, ``Reprompted`` (rung ``n``), ``Exhausted``, ``NoMatched``
+(rung ``n``), ``Escalated``, ``IntentMatched`` (with the flow that owns the
+intent), ``ActionCalled``, ``FlowCalled``, ``Returned``, ``Ended``. Flow coverage,
+``dialogue chat --trace`` and tests read these; ``Trace.steps`` renders them as
+the short lines a person reads (``enter tracking``, ``ask order_id``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NamedTuple
+
+Rule = Literal[
+    "",
+    "intent",
+    "slot",
+    "invalid",
+    "no_match",
+    "no_input",
+    "start",
+    "too_long",
+    "llm",
+    "intent_blocked",
+    "status",
+    "error",
+]
+"""What answered a message; see ``Trace.rule``."""
+
+LLMOutcome = Literal[
+    "", "intent", "slots", "reply", "nothing", "rejected", "failed", "budget", "offline"
+]
+"""What the LLM step came to; see ``LLMTrace.outcome``."""
+
+AskMode = Literal["both", "understand", "respond"]
+"""How a state's LLM fallback is used (a state with ``mode: off`` has none)."""
+
+MoveKind = Literal["on", "next", "global", "on_error", "on_exhausted", "no_match"]
+"""Where a move is written: a state's ``on`` or ``next`` transition, a global
+intent's ``goto``, a call's ``on_error``, a slot's ``on_exhausted``, or a state's
+no-match escalation."""
+
+
+class Entered(NamedTuple):
+    """A state was entered (re-entries included)."""
+
+    flow: str
+    state: str
+    nested: bool = False
+    """Inside a called sub-flow."""
+
+
+class Moved(NamedTuple):
+    """A move of the flow was taken (a transition without ``goto`` too: ``dest`` None)."""
+
+    flow: str
+    state: str
+    kind: MoveKind
+    key: str
+    dest: str | None
+
+
+class Asked(NamedTuple):
+    flow: str
+    state: str
+    slot: str
+
+
+class SlotRejected(NamedTuple):
+    """A value for ``slot`` in the message was refused by the slot's type or limits."""
+
+    flow: str
+    state: str
+    slot: str
+    value: Any
+
+
+class Reprompted(NamedTuple):
+    """The answer to ``slot``'s question was invalid: rung ``n`` of its reprompt ladder."""
+
+    flow: str
+    state: str
+    slot: str
+    n: int
+
+
+class Exhausted(NamedTuple):
+    """``slot``'s attempts ran out (its ``on_exhausted`` move follows)."""
+
+    flow: str
+    state: str
+    slot: str
+
+
+class NoMatched(NamedTuple):
+    """Nothing understood the message: rung ``n`` of the state's no-match ladder."""
+
+    flow: str
+    state: str
+    n: int
+
+
+class Escalated(NamedTuple):
+    """The no-match ladder ran out (its ``goto`` move follows)."""
+
+    flow: str
+    state: str
+
+
+class IntentMatched(NamedTuple):
+    """``intent`` was understood, ``by`` a rule or the LLM; ``owner`` is the flow whose
+    intent it is (a calling flow's, for its global intents)."""
+
+    flow: str
+    state: str
+    intent: str
+    owner: str
+    by: Literal["rule", "llm"]
+
+
+class ActionCalled(NamedTuple):
+    flow: str
+    state: str
+    action: str
+    ok: bool
+
+
+class FlowCalled(NamedTuple):
+    """``callee`` was called as a sub-flow from ``flow``.``state``."""
+
+    flow: str
+    state: str
+    callee: str
+
+
+class Returned(NamedTuple):
+    """A sub-flow ended and the conversation is back in ``flow``.``state``."""
+
+    flow: str
+    state: str
+
+
+class Ended(NamedTuple):
+    """The conversation reached a final state of its main flow."""
+
+    flow: str
+    state: str
+
+
+Event = (
+    Entered
+    | Moved
+    | Asked
+    | SlotRejected
+    | Reprompted
+    | Exhausted
+    | NoMatched
+    | Escalated
+    | IntentMatched
+    | ActionCalled
+    | FlowCalled
+    | Returned
+    | Ended
+)
+
+
+def step_line(event: Event) -> str | None:
+    """The line a person reads for an event (None: not shown as a step)."""
+    match event:
+        case Entered(flow, state, nested):
+            return f"enter {flow}.{state}" if nested else f"enter {state}"
+        case Asked(_, _, slot):
+            return f"ask {slot}"
+        case ActionCalled(_, _, action, _):
+            return f"call {action}"
+        case FlowCalled(_, _, callee):
+            return f"call flow {callee}"
+        case Returned(flow, state):
+            return f"return to {flow}.{state}"
+        case Ended():
+            return "end"
+        case Reprompted(_, _, slot, n):
+            return f"reprompt {slot} {n}"
+        case Exhausted(_, _, slot):
+            return f"{slot} attempts exhausted"
+        case NoMatched(_, _, n):
+            return f"no-match {n}"
+        case Escalated():
+            return "no-match escalation"
+    return None
 
 
 @dataclass(slots=True)
@@ -19,8 +207,8 @@ class LLMTrace:
     """What the LLM fallback did in a turn."""
 
     prompt: str
-    mode: str
-    outcome: str = ""
+    mode: AskMode
+    outcome: LLMOutcome = ""
     """``intent``, ``slots``, ``reply``, ``nothing``, ``rejected``, ``failed``,
     ``budget`` (the session's token budget is spent: no call) or ``offline``."""
     model: str = ""
@@ -55,30 +243,51 @@ class Trace:
     state_before: str
     flow_after: str = ""
     state_after: str = ""
-    rule: str = ""
+    rule: Rule = ""
     intent: str | None = None
     matched: str | None = None
     """The keyword or pattern that fired."""
-    transition: str | None = None
-    """Where the (last) transition taken is written, e.g. ``menu.on.track[0]``."""
-    transitions: list[str] = field(default_factory=list)
-    """Every transition taken this turn, in order, as ``flow:label``."""
-    entered: list[tuple[str, str]] = field(default_factory=list)
-    """Every ``(flow, state)`` entered this turn, in order (re-entries included)."""
+    events: list[Event] = field(default_factory=list)
+    """What happened, in order (see the module docstring)."""
     slot_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     """Slot -> (before, after), for every slot whose value changed."""
     no_match_count: int = 0
-    steps: list[str] = field(default_factory=list)
-    """What happened, in order: ``enter tracking``, ``ask order_id``, ``call lookup_order`` ..."""
     actions: list[ActionTrace] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     llm: LLMTrace | None = None
     """Set when the LLM fallback was consulted (or would have been: ``budget``, ``offline``)."""
     seconds: float = 0.0
 
+    @property
+    def steps(self) -> list[str]:
+        """The events as a person reads them: ``enter tracking``, ``ask order_id``,
+        ``call lookup_order``, ``reprompt order_id 1``, ``no-match 2``, ``end`` ..."""
+        return [line for e in self.events if (line := step_line(e)) is not None]
+
+    @property
+    def entered(self) -> list[tuple[str, str]]:
+        """Every ``(flow, state)`` entered this turn, in order (re-entries included)."""
+        return [(e.flow, e.state) for e in self.events if isinstance(e, Entered)]
+
+    @property
+    def transitions(self) -> list[str]:
+        """Every ``on`` and ``next`` transition taken this turn, in order, as ``flow:label``."""
+        return [
+            f"{e.flow}:{e.key}"
+            for e in self.events
+            if isinstance(e, Moved) and e.kind in ("on", "next")
+        ]
+
+    @property
+    def transition(self) -> str | None:
+        """Where the last ``on`` or ``next`` transition taken is written, e.g.
+        ``menu.on.track[0]``."""
+        taken = self.transitions
+        return taken[-1].partition(":")[2] if taken else None
+
     def summary(self) -> str:
         """One line for a terminal."""
-        what = self.rule
+        what: str = self.rule
         if self.intent:
             what += f" {self.intent}"
             if self.matched:

@@ -192,12 +192,14 @@ def test_chat_trace() -> None:
         "rules work as usual; unmatched messages get the flow's no-match replies",
         SHOP_HI,
         "     [start] welcome -> menu",
+        "     steps: enter welcome > enter menu",
         "you> hello",
         "bot> Hello! Would you like to track an order or start a return?",
         "     [intent greet ('hello')] menu -> menu",
         "you> where is my order",
         "bot> What's your order number? It looks like AB123456.",
         "     [intent track ('where is my order')] menu -> tracking",
+        "     steps: enter tracking > ask order_id",
         "you> /quit",
     ]
 

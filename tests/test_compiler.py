@@ -6,11 +6,12 @@ import builtins
 import dataclasses
 import io
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dialogue import Bot, CompiledFlow
+from dialogue import Bot, CompiledFlow, Engine
 from dialogue.authoring.loader import LoadedFlow, parse_flow
 from dialogue.compiler.build import compile_flow, compile_flows
 from dialogue.errors import ConfigurationError, FlowError, FlowErrors
@@ -655,3 +656,21 @@ def test_the_loaded_flows_are_what_the_compiled_flow_points_back_to() -> None:
     assert isinstance(shop.source, LoadedFlow)
     assert shop.source is loaded
     assert shop.definition is loaded.flow
+
+
+def test_one_move_list_feeds_the_machine_the_diagram_and_coverage() -> None:
+    from dialogue.compiler.graph import edges
+    from dialogue.runtime.compiled import ANY
+    from dialogue.testing.coverage import catalogue
+
+    bot = Engine.from_path(Path(__file__).parent.parent / "flows" / "restaurant.yaml", llm=None).bot
+    for flow in bot.flows.values():
+        keys = list(dict.fromkeys(m.key for m in flow.moves))
+        assert list(catalogue(flow)["transitions"]) == keys
+        drawn = {e.key for e in edges(flow) if e.key}
+        assert drawn == {m.key for m in flow.moves if m.dest is not None or m.kind == "on"}
+        for state in flow.states:
+            allowed = {
+                m.dest for m in flow.moves if m.source in (state, ANY) and m.dest is not None
+            }
+            assert flow.machine.allowed(state) == allowed, state

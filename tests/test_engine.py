@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dialogue import Engine, FlowErrors, MemoryStore, StoreError
+from dialogue import ConfigurationError, Engine, FlowErrors, MemoryStore, StoreError
 
 Make = Callable[..., Engine]
 
@@ -107,6 +107,82 @@ def test_slot_given_up_front_is_not_asked(shop: Engine) -> None:
     assert r.slots["order_id"] == "AB123456"
 
 
+ROUTED = """
+flow: routed
+start: menu
+slots:
+  order_id: {type: pattern, pattern: '[A-Z]{2}\\d{6}', ask: "Order number?"}
+intents:
+  track: {keywords: [status of]}
+  where: {keywords: [where is], scope: global, goto: router}
+states:
+  menu:
+    say: "Hi!"
+    on: {track: router}
+  router:
+    next: [{goto: hop}]
+  hop:
+    next: [{goto: tracking}]
+  tracking:
+    collect: [order_id]
+    call: {action: lookup, with: {order_id: order_id}, into: order}
+    next:
+      - {if: order is none, say: "No order {{ order_id }}.", clear: [order_id], goto: tracking}
+      - {say: "{{ order_id }} is {{ order.status }}.", goto: menu}
+"""
+
+
+@pytest.fixture
+def routed(make_engine: Make) -> Engine:
+    return make_engine(ROUTED, actions={"lookup": lookup})
+
+
+@pytest.mark.parametrize("text", ["status of AB123456", "where is AB123456"])
+def test_state_reached_through_next_gotos_picks_slots_from_the_message(
+    routed: Engine, text: str
+) -> None:
+    routed.start("s")
+    r = routed.handle("s", text)
+    assert r.replies == ["AB123456 is shipped.", "Hi!"]
+    assert r.trace.slot_changes["order_id"] == (None, "AB123456")
+    assert [state for _, state in r.trace.entered] == ["router", "hop", "tracking", "menu"]
+
+
+def test_first_message_reaching_a_state_through_next_gotos_fills_its_slots(
+    routed: Engine,
+) -> None:
+    r = routed.handle("s", "status of AB123456")
+    assert r.replies == ["Hi!", "AB123456 is shipped.", "Hi!"]
+
+
+def test_a_slot_is_read_from_the_message_once_per_turn(routed: Engine) -> None:
+    # tracking clears order_id and comes back: it asks, not loop on the same value
+    routed.start("s")
+    r = routed.handle("s", "status of ZZ000000")
+    assert r.replies == ["No order ZZ000000.", "Order number?"]
+    assert r.state == "tracking" and "order_id" not in r.slots
+    assert [a.name for a in r.trace.actions] == ["lookup"]
+
+
+def test_an_answer_is_not_passed_on_to_the_next_state(make_engine: Make) -> None:
+    engine = make_engine(
+        """
+flow: trip
+start: leaving
+slots:
+  from_city: {type: enum, values: [Paris, Rome], ask: "From?"}
+  to_city: {type: enum, values: [Paris, Rome], ask: "To?"}
+states:
+  leaving: {collect: [from_city], next: [{goto: arriving}]}
+  arriving: {collect: [to_city]}
+"""
+    )
+    engine.start("s")
+    r = engine.handle("s", "Paris")
+    assert r.replies == ["To?"]
+    assert r.slots == {"from_city": "Paris"}
+
+
 def test_conditional_transition_loops_back(shop: Engine) -> None:
     shop.start("s")
     shop.handle("s", "track ZZ000000")
@@ -179,6 +255,26 @@ def test_ended_session_starts_again(shop: Engine) -> None:
     r = shop.handle("s", "track")
     assert r.replies == ["Hi! Say track.", "Order number?"]
     assert not r.ended and r.slots == {}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"modle": "gpt-4o"},
+            "llm_settings: LLMSettings.__init__() got an unexpected keyword argument 'modle'\n"
+            "    hint: keys: model, temperature, max_tokens, timeout, retries",
+        ),
+        ({"temperature": 5}, "LLM temperature 5 is outside 0..2"),
+    ],
+)
+def test_bad_llm_settings_fail_when_the_engine_is_made(
+    make_engine: Make, settings: dict[str, Any], message: str
+) -> None:
+    # without an LLM too: the error comes before any turn asks one
+    with pytest.raises(ConfigurationError) as info:
+        make_engine(SHOP, actions={"lookup": lookup}, llm_settings=settings)
+    assert str(info.value) == message
 
 
 def test_action_failure_follows_the_error_path(make_engine: Make) -> None:

@@ -15,7 +15,7 @@ from dialogue import errors
 
 # Still defined beside the turn code that raises them (being reworked); drawn in
 # the errors.py docstring. Rejected never leaves the turn.
-ELSEWHERE = {"dialogue.runtime.turn.FlowLoopError", "dialogue.runtime.llm_contract.Rejected"}
+ELSEWHERE = {"dialogue.runtime.walker.FlowLoopError", "dialogue.runtime.llm_contract.Rejected"}
 
 
 def _modules() -> list[str]:

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from dialogue import CompiledFlow, ConfigurationError, Engine, compile_flows, parse_flow
-from dialogue.compiler.graph import dot, edges, mermaid, read_coverage
-from dialogue.testing.coverage import FlowCoverage
+from dialogue.compiler.graph import dot, edges, mermaid
+from dialogue.testing.coverage import FlowCoverage, read_coverage
 
 FLOW = """
 flow: shop

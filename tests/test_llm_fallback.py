@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,36 @@ def test_failures_give_the_static_reply_and_keep_the_session(
     after = engine.session("s")
     assert after is not None and before is not None
     assert (after.state, after.slots, after.stack) == (before.state, before.slots, before.stack)
+
+
+def test_a_failed_call_is_logged_as_a_warning(
+    shop: Make, fake: FakeChatServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = shop()
+    engine.start("s")
+    fake.script(FakeReply.raw("{not json"))
+    with caplog.at_level(logging.WARNING, logger="dialogue"):
+        r = engine.handle("s", "tell me a joke")
+    assert r.trace.llm is not None
+    assert [(rec.name, rec.levelname, rec.getMessage()) for rec in caplog.records] == [
+        (
+            "dialogue",
+            "WARNING",
+            f"LLM fallback failed in customer_service.menu: {r.trace.llm.error}",
+        )
+    ]
+
+
+def test_a_rejected_answer_is_not_logged(
+    shop: Make, fake: FakeChatServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = shop()
+    at_order_question(engine)
+    fake.script(understood(intent="goodbye"))
+    with caplog.at_level(logging.DEBUG, logger="dialogue"):
+        r = engine.handle("s", "blah blah")
+    assert r.trace.llm is not None and r.trace.llm.outcome == "rejected"
+    assert [rec for rec in caplog.records if rec.name == "dialogue"] == []
 
 
 def test_connection_refused(shop: Make) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from dialogue import parse_flow
 from dialogue.authoring.yaml_source import load_yaml
 from dialogue.schema import json_schema
 
@@ -29,24 +30,37 @@ def test_every_valid_flow_passes_the_schema(path: Path) -> None:
     assert errors == []
 
 
-def test_shorthands_are_in_the_schema() -> None:
-    flow = {
-        "flow": "f",
-        "version": 2,
-        "start": "a",
-        "slots": {"size": {"type": "enum", "values": ["s", "m"], "ask": "Size?"}},
-        "intents": {"go": {"keywords": "go"}},
-        "states": {
-            "a": {
-                "say": "hi",
-                "collect": "size",
-                "clear": "size",
-                "on": {"go": "a"},
-                "next": {"goto": "a"},
-            },
+SHORTHANDS = {
+    "flow": "f",
+    "version": 2,
+    "start": "a",
+    "imports": "sub.yaml",
+    "slots": {"size": {"type": "enum", "values": ["s", "m"], "ask": "Size?", "invalid": "?"}},
+    "intents": {"go": {"keywords": "go", "patterns": "^go$"}, "stop": {"keywords": ["stop"]}},
+    "states": {
+        "a": {
+            "say": "hi",
+            "collect": "size",
+            "clear": "size",
+            "on": {"go": "a", "stop": {"clear": "size", "goto": "b"}},
+            "next": {"goto": "a"},
         },
-    }
-    assert [e.message for e in validator().iter_errors(flow)] == []
+        "b": {"next": "a"},
+    },
+}
+
+
+def test_shorthands_are_in_the_schema() -> None:
+    # docs/cli.md: editors using the schema do not mark the shorthands
+    assert [e.message for e in validator().iter_errors(SHORTHANDS)] == []
+
+
+def test_the_loader_accepts_the_same_shorthands() -> None:
+    flow = parse_flow(json.dumps(SHORTHANDS)).flow
+    assert flow.version == "2" and flow.imports == ("sub.yaml",)
+    assert flow.states["a"].clear == ("size",)
+    assert [t.goto for t in flow.states["b"].next] == ["a"]
+    assert flow.states["a"].on["stop"][0].clear == ("size",)
 
 
 def test_unknown_keys_fail_the_schema() -> None:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-from dialogue.authoring.yaml_source import Loc, SourceMap
-from dialogue.errors import Diagnostic, FlowErrors
+from dialogue.authoring.yaml_source import SourceMap
+from dialogue.errors import Diagnostic, FlowErrors, Loc
 from dialogue.schema import Flow
 
 BUILTIN_PROMPTS = ("default",)

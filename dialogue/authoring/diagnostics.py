@@ -23,8 +23,8 @@ from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
 from dialogue import schema
-from dialogue.authoring.yaml_source import Loc, SourceMap, dotted, kind_of, show
-from dialogue.errors import Diagnostic, did_you_mean
+from dialogue.authoring.yaml_source import SourceMap, dotted, kind_of, show
+from dialogue.errors import Diagnostic, Loc, did_you_mean
 from dialogue.schema import Flow
 
 

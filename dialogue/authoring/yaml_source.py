@@ -39,9 +39,7 @@ from yaml.events import AliasEvent, Event, StreamEndEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
-from dialogue.errors import Diagnostic, FlowError, FlowErrors
-
-Loc = tuple[str | int, ...]
+from dialogue.errors import Diagnostic, FlowError, FlowErrors, Loc
 
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}

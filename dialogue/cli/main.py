@@ -88,11 +88,12 @@ def schema() -> None:
 def graph(path: str, fmt: str, flow_name: str | None, coverage_file: str | None) -> None:
     """Draw a flow as a state diagram."""
     from dialogue.compiler import graph as drawing
+    from dialogue.testing.coverage import read_coverage
 
     bot = compile_or_exit(path)
     flow = choose_flow(bot, flow_name)
     try:
-        report = None if coverage_file is None else drawing.read_coverage(bot, coverage_file)
+        report = None if coverage_file is None else read_coverage(bot, coverage_file)
     except DialogueError as exc:
         raise click.BadParameter(str(exc), param_hint="--coverage") from exc
     draw = drawing.mermaid if fmt == "mermaid" else drawing.dot
@@ -152,6 +153,9 @@ def _show(result: object, trace: bool) -> None:
         click.echo(f"bot> {reply}")
     if trace:
         click.secho(f"     {result.trace.summary()}", fg="cyan")
+        steps = result.trace.steps
+        if steps:
+            click.secho(f"     steps: {' > '.join(steps)}", fg="cyan")
 
 
 def _register() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -20,8 +20,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from dialogue import schema
 from dialogue.authoring.loader import LoadedFlow
 from dialogue.compiler.lint import check_flow
-from dialogue.compiler.resolve import Loc, References
-from dialogue.errors import ConfigurationError, Diagnostic, FlowErrors
+from dialogue.compiler.moves import flow_moves, machine_moves
+from dialogue.compiler.resolve import References
+from dialogue.errors import ConfigurationError, Diagnostic, FlowErrors, Loc
 from dialogue.llm.openai_client import LLMSettings
 from dialogue.runtime.builtin_replies import builtin
 from dialogue.runtime.compiled import (
@@ -66,18 +67,17 @@ def compile_flows(loaded: Sequence[LoadedFlow], *, main: str | None = None) -> B
     flows, errors = _by_name(loaded)
     if main is not None and main not in flows:
         raise ConfigurationError(f"no flow named {main!r}", hint=f"flows: {', '.join(flows)}")
-    built: list[tuple[CompiledFlow, References]] = []
+    built: list[tuple[LoadedFlow, CompiledFlow, References]] = []
     for lf in loaded:
         refs = References(lf.flow, lf.source, flows)
-        built.append((_Builder(lf, refs, make_environment()).build(), refs))
+        built.append((lf, _Builder(lf, refs, make_environment()).build(), refs))
         errors += [d for d in refs.diagnostics if d.severity == "error"]
     if errors:
         raise FlowErrors(errors)
     compiled: dict[str, CompiledFlow] = {}
-    for flow, refs in built:
+    for lf, flow, refs in built:
         # Sub-flows share the session's slots: a slot read by any flow is used.
-        read_elsewhere = {name for _, other in built if other is not refs for name in other.reads}
-        lf = flow.source
+        read_elsewhere = {name for *_, other in built if other is not refs for name in other.reads}
         warnings = tuple(check_flow(lf.flow, lf.source, flow.machine, refs, read_elsewhere))
         compiled[flow.name] = replace(flow, warnings=warnings, action_refs=tuple(refs.actions))
     return Bot(MappingProxyType(compiled), main or loaded[0].flow.flow)
@@ -168,7 +168,9 @@ class _Builder:
         error_say = self.texts(call.error_say, loc + ("error_say",), what)
         return CCall(call.action, args, call.into, timeout, call.on_error, error_say)
 
-    def transition(self, t: schema.Transition, loc: Loc, label: str, what: str) -> CTransition:
+    def transition(
+        self, t: schema.Transition, loc: Loc, label: str, what: str, kind: Literal["on", "next"]
+    ) -> CTransition:
         cond = None if t.if_ is None else self.expression(t.if_, loc + ("if",), what, "condition")
         for i, name in enumerate(t.clear):
             self.refs.slot(name, loc + ("clear", i), what)
@@ -176,6 +178,7 @@ class _Builder:
             self.refs.state(t.goto, loc + ("goto",), what)
         return CTransition(
             label=label,
+            kind=kind,
             cond=cond,
             set=self.assignments(t.set, loc + ("set",), what),
             clear=t.clear,
@@ -208,7 +211,7 @@ class _Builder:
         for intent, transitions in st.on.items():
             self.refs.intent(intent, loc + ("on", intent), what)
             on[intent] = tuple(
-                self.transition(t, loc + ("on", intent, i), f"{name}.on.{intent}[{i}]", what)
+                self.transition(t, loc + ("on", intent, i), f"{name}.on.{intent}[{i}]", what, "on")
                 for i, t in enumerate(transitions)
             )
             if intent in self.flow.intents and self.flow.intents[intent].scope == "local":
@@ -228,7 +231,7 @@ class _Builder:
             call=self.call(st.call, loc + ("call",), what),
             flow=st.flow,
             next=tuple(
-                self.transition(t, loc + ("next", i), f"{name}.next[{i}]", what)
+                self.transition(t, loc + ("next", i), f"{name}.next[{i}]", what, "next")
                 for i, t in enumerate(st.next)
             ),
             on=MappingProxyType(on),
@@ -372,6 +375,8 @@ class _Builder:
         globals_ = [(n, i) for n, i in flow.intents.items() if i.scope == "global"]
         slots = {name: self.slot(name, slot) for name, slot in flow.slots.items()}
         states = {name: self.state(name, st, globals_) for name, st in flow.states.items()}
+        cglobals = {n: self.global_intent(n, i) for n, i in globals_}
+        moves = flow_moves(states, slots, cglobals, start=flow.start)
         settings = flow.settings
         lang = flow.language
         return CompiledFlow(
@@ -381,9 +386,10 @@ class _Builder:
             start=flow.start,
             states=MappingProxyType(states),
             slots=MappingProxyType(slots),
-            globals=MappingProxyType({n: self.global_intent(n, i) for n, i in globals_}),
+            globals=MappingProxyType(cglobals),
             global_matcher=IntentMatcher(globals_),
-            machine=FlowMachine(flow.flow, list(flow.states), self.refs.moves(states)),
+            machine=FlowMachine(flow.flow, list(flow.states), machine_moves(moves, states)),
+            moves=moves,
             settings=settings,
             base_context=MappingProxyType(dict.fromkeys(self.refs.context_names)),
             too_long=self.texts(

@@ -1,23 +1,20 @@
 """Pictures of a flow: Mermaid state diagrams (and Graphviz DOT).
 
-Every edge carries the ``key`` under which flow coverage counts the move
-(``dialogue.testing.coverage``), so a coverage report can mark what no test
-took: ``mermaid(flow, coverage=report)``, ``dialogue graph --coverage FILE``.
+The edges are the flow's moves (``CompiledFlow.moves``, enumerated once by the
+compiler). Every edge carries the ``key`` under which flow coverage counts the
+move, so a coverage report can mark what no test took: ``mermaid(flow,
+coverage=report)``, ``dialogue graph --coverage FILE``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from dialogue.errors import ConfigurationError
-from dialogue.runtime.compiled import Bot, CompiledFlow, CState
+from dialogue.runtime.compiled import ANY, CompiledFlow
 
-if TYPE_CHECKING:
-    from dialogue.testing.coverage_report import CoverageReport
+__all__ = ["ANY", "CoverageView", "Edge", "dot", "edges", "mermaid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,73 +23,45 @@ class Edge:
     dest: str
     label: str
     key: str = ""
-    """The move's name in flow coverage: a transition's label (``menu.on.track[0]``),
-    ``intents.NAME.goto``, ``STATE.call.ACTION.on_error``,
-    ``STATE.collect.SLOT.on_exhausted`` or ``STATE.no_match.goto``; ``""`` for the
-    ``runs flow`` loop, which is not a move."""
+    """The move's name in flow coverage (``Move.key``); ``""`` for the ``runs flow``
+    loop, which is not a move."""
 
 
-ANY = "*any*"
-"""Source of edges that global intents add to every state."""
+class Counted(Protocol):
+    """One kind of item of one flow in a coverage report."""
+
+    @property
+    def covered(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def missing(self) -> Sequence[str]: ...
+
+
+class CoverageView(Protocol):
+    """What a diagram reads of a coverage report (``dialogue.testing.CoverageReport``)."""
+
+    def category(self, flow: str, kind: str) -> Counted: ...
 
 
 def edges(flow: CompiledFlow) -> Iterator[Edge]:
-    """Every labelled move of a flow, in file order (each once)."""
+    """Every labelled move of a flow, in file order (each once): a transition without
+    ``goto`` of ``on`` loops back to its state; one of ``next`` is not drawn. A state
+    that runs a sub-flow also gets a ``runs flow`` loop."""
+    by_source: dict[str, list[Edge]] = {}
+    for move in flow.moves:
+        if move.dest is None and move.kind != "on":
+            continue
+        edge = Edge(move.source, move.dest or move.source, move.label, move.key)
+        by_source.setdefault(move.source, []).append(edge)
     seen: set[Edge] = set()
-    for name, st in flow.states.items():
-        for edge in _state_edges(flow, name, st):
+    for name in [*flow.states, ANY]:
+        st = flow.states.get(name)
+        loop = [] if st is None or st.flow is None else [Edge(name, name, f"runs flow {st.flow}")]
+        for edge in by_source.get(name, []) + loop:
             if edge not in seen:
                 seen.add(edge)
                 yield edge
-    for name, g in flow.globals.items():
-        if g.goto is not None:
-            yield Edge(ANY, g.goto, name, f"intents.{name}.goto")
-
-
-def _state_edges(flow: CompiledFlow, name: str, st: CState) -> Iterator[Edge]:
-    for intent, transitions in st.on.items():
-        for t in transitions:
-            label = intent if t.cond is None else f"{intent} [{t.cond.source}]"
-            yield Edge(name, t.goto or name, label, t.label)
-    for t in st.next:
-        if t.goto is not None:
-            label = "next" if t.cond is None else f"[{t.cond.source}]"
-            yield Edge(name, t.goto, label, t.label)
-    moves = [*st.next, *(t for ts in st.on.values() for t in ts)]
-    for call in [st.call, *(t.call for t in moves)]:
-        if call is not None:
-            key = f"{name}.call.{call.action}.on_error"
-            yield Edge(name, call.on_error or flow.start, f"{call.action} fails", key)
-    for slot in st.collect:
-        target = flow.slots[slot].on_exhausted
-        if target is not None:
-            key = f"{name}.collect.{slot}.on_exhausted"
-            yield Edge(name, target, f"{slot} attempts exhausted", key)
-    if st.no_match.goto is not None and waits_idle(st):
-        label = f"{st.no_match.max} no-matches"
-        yield Edge(name, st.no_match.goto, label, f"{name}.no_match.goto")
-    if st.flow is not None:
-        yield Edge(name, name, f"runs flow {st.flow}")
-
-
-def waits_idle(st: CState) -> bool:
-    """Whether the state can wait for a message with no question of its own pending,
-    so that a message can be a no-match there. A final state never waits; one whose
-    ``next`` always moves on waits only for the answers to its ``collect``, and an
-    answer to a question is either a value or invalid (the reprompt ladder)."""
-    if st.final:
-        return False
-    for t in st.next:
-        if t.goto is None:
-            return True  # taken, it stays here
-        if t.cond is None:
-            return False
-    return True
-
-
-def receives_messages(st: CState) -> bool:
-    """Whether a message can arrive in this state: it asks for a slot, or waits idle."""
-    return bool(st.collect) or waits_idle(st)
 
 
 def _id(name: str) -> str:
@@ -119,7 +88,7 @@ class _Uncovered:
     note: str = ""
 
     @classmethod
-    def of(cls, flow: CompiledFlow, coverage: CoverageReport | None) -> _Uncovered:
+    def of(cls, flow: CompiledFlow, coverage: CoverageView | None) -> _Uncovered:
         if coverage is None:
             return cls()
         states = coverage.category(flow.name, "states")
@@ -131,7 +100,7 @@ class _Uncovered:
         return cls(frozenset(states.missing), frozenset(moves.missing), note)
 
 
-def mermaid(flow: CompiledFlow, coverage: CoverageReport | None = None) -> str:
+def mermaid(flow: CompiledFlow, coverage: CoverageView | None = None) -> str:
     """A Mermaid ``stateDiagram-v2`` of the flow.
 
     With ``coverage``, states no test entered get the class ``uncovered`` (red,
@@ -161,7 +130,7 @@ def mermaid(flow: CompiledFlow, coverage: CoverageReport | None = None) -> str:
 _RED = 'color=red, fontcolor=red, style="rounded,dashed"'
 
 
-def dot(flow: CompiledFlow, coverage: CoverageReport | None = None) -> str:
+def dot(flow: CompiledFlow, coverage: CoverageView | None = None) -> str:
     """A Graphviz DOT digraph of the flow.
 
     With ``coverage``, states no test entered and moves no test took are drawn
@@ -183,18 +152,3 @@ def dot(flow: CompiledFlow, coverage: CoverageReport | None = None) -> str:
         lines.append(f'    "{source}" -> "{e.dest}" [label="{_dot_text(e.label)}"{mark}];')
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def read_coverage(bot: Bot, path: str | Path) -> CoverageReport:
-    """The coverage report saved at ``path`` (``FlowCoverage.to_json``), for ``bot``;
-    raises ``ConfigurationError`` when the file cannot be read or is not one."""
-    from dialogue.testing.coverage import FlowCoverage
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigurationError(
-            f"{path}: cannot read flow coverage: {exc}",
-            hint="give the JSON file written by the flow coverage report",
-        ) from exc
-    return FlowCoverage.from_json(bot, data, source=str(path)).report()

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from dialogue import schema
 from dialogue.authoring.yaml_source import SourceMap, dotted
-from dialogue.compiler.resolve import Loc, References
-from dialogue.errors import Diagnostic
+from dialogue.compiler.resolve import References
+from dialogue.errors import Diagnostic, Loc
 from dialogue.runtime.machine import FlowMachine
 
 

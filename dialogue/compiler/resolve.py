@@ -12,13 +12,10 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dialogue import schema
-from dialogue.errors import Diagnostic, UnknownFilter, did_you_mean
+from dialogue.errors import Diagnostic, Loc, UnknownFilter, did_you_mean
 
 if TYPE_CHECKING:
     from dialogue.authoring.yaml_source import SourceMap
-    from dialogue.runtime.compiled import CState
-
-Loc = tuple[str | int, ...]
 
 
 def _listing(kind: str, known: Iterable[str]) -> str:
@@ -180,33 +177,6 @@ class References:
                     f"group '{group}' in intent '{intent}' is not a slot",
                     hint,
                 )
-
-    # -- the machine's moves -------------------------------------------------
-
-    def moves(self, states: Mapping[str, CState]) -> list[tuple[str, str]]:
-        """Every (source, destination) pair the flow can take."""
-        flow = self.flow
-        out: list[tuple[str, str]] = []
-        switches = [i.goto for i in flow.intents.values() if i.scope == "global" and i.goto]
-        for name, st in states.items():
-            targets: list[str | None] = [st.no_match.goto]
-            targets += [t.goto for ts in st.on.values() for t in ts]
-            targets += [t.goto for t in st.next]
-            calls = (
-                [st.call]
-                + [t.call for t in st.next]
-                + [t.call for ts in st.on.values() for t in ts]
-            )
-            for call in calls:
-                if call is not None:
-                    targets.append(call.on_error or flow.start)
-            for slot in st.collect:
-                spec = flow.slots.get(slot)
-                if spec is not None:
-                    targets.append(spec.on_exhausted)
-            targets += switches
-            out += [(name, t) for t in targets if t is not None and t in flow.states]
-        return out
 
 
 _EXPRESSION_HINTS = {

@@ -23,6 +23,7 @@ from dialogue.llm.answers import (
 )
 from dialogue.llm.protocol import (
     FAILURE_KINDS,
+    FailureKind,
     LLMClient,
     LLMFailure,
     LLMRequest,
@@ -54,6 +55,7 @@ _SDK = TypeVar("_SDK", "openai.OpenAI", "openai.AsyncOpenAI")
 
 
 def _status_failure(status: int, detail: str, where: str) -> LLMFailure:
+    kind: FailureKind
     if status in (401, 403):
         kind, hint = "auth", "check the API key (OPENAI_API_KEY) and its access to the model"
     elif status == 429:

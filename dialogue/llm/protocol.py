@@ -8,11 +8,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from dialogue.errors import ConfigurationError
 
-FAILURE_KINDS: Mapping[str, str] = {  # kind -> what it means
+FailureKind = Literal[
+    "offline",
+    "timeout",
+    "connection",
+    "rate_limited",
+    "server_error",
+    "auth",
+    "bad_request",
+    "malformed",
+    "empty",
+    "length",
+    "content_filter",
+    "refusal",
+    "not_json",
+    "cassette_miss",
+]
+"""Why an LLM call failed; ``FAILURE_KINDS`` says what each means."""
+
+FAILURE_KINDS: Mapping[FailureKind, str] = {  # kind -> what it means
     "offline": "no API key configured; nothing was sent",
     "timeout": "no answer within LLMSettings.timeout (after the retries)",
     "connection": "endpoint unreachable, or the connection dropped (mid-stream too)",
@@ -67,7 +85,7 @@ class Usage:
 
 @dataclass(frozen=True)
 class LLMFailure:
-    kind: str  # one of FAILURE_KINDS
+    kind: FailureKind
     message: str
     status: int | None = None  # the HTTP status, when there was one
     retryable: bool = False  # worth trying again later

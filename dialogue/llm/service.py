@@ -1,6 +1,6 @@
 """The engine's access to the LLM: the client, an optional cache, offline mode.
 
-``LLMService.complete`` / ``acomplete`` answer an ``LLMCall`` with an
+``LLMService.complete`` / ``acomplete`` answer an ``LLMRequest`` with an
 ``LLMResponse`` and never raise. The cache (off by default) keys a response by
 everything that determines it: model, sampling settings, the rendered messages
 and the answer schema; only successful answers are kept.
@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
-from dialogue.llm.openai_client import LLMClient, LLMRequest, LLMResponse
-from dialogue.runtime.llm_contract import LLMCall
+from dialogue.llm.protocol import LLMClient, LLMRequest, LLMResponse
 
 OFFLINE_NOTICE = (
     "no LLM configured (set OPENAI_API_KEY, or pass llm=... to the Engine): "
@@ -63,24 +62,24 @@ class LLMService:
                     self._cache.popitem(last=False)
         return response
 
-    def complete(self, call: LLMCall) -> LLMResponse:
+    def complete(self, request: LLMRequest) -> LLMResponse:
         assert self.client is not None
-        key, hit = self._cached(call.request)
-        return hit or self._keep(key, self.client.complete(call.request))
+        key, hit = self._cached(request)
+        return hit or self._keep(key, self.client.complete(request))
 
     async def acomplete(
-        self, call: LLMCall, on_text: Callable[[str], Any] | None = None
+        self, request: LLMRequest, on_text: Callable[[str], Any] | None = None
     ) -> LLMResponse:
         """Ask the LLM from a coroutine; with ``on_text``, a free-text answer is streamed."""
         assert self.client is not None
-        key, hit = self._cached(call.request)
+        key, hit = self._cached(request)
         if hit is not None:
             if on_text is not None and hit.content:
                 on_text(hit.content)
             return hit
-        if on_text is None or call.request.schema is not None:
-            return self._keep(key, await self.client.acomplete(call.request))
-        stream = self.client.astream(call.request)
+        if on_text is None or request.schema is not None:
+            return self._keep(key, await self.client.acomplete(request))
+        stream = self.client.astream(request)
         chunks: AsyncIterator[str] = stream.__aiter__()
         async for chunk in chunks:
             on_text(chunk)

@@ -8,22 +8,47 @@ its mappings as read-only views (``types.MappingProxyType``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from dialogue import schema
-from dialogue.authoring.yaml_source import Loc
-from dialogue.errors import Diagnostic
+from dialogue.errors import Diagnostic, Loc
 from dialogue.llm.openai_client import LLMSettings
 from dialogue.runtime.llm_contract import OpenSlot
 from dialogue.runtime.machine import FlowMachine
 from dialogue.runtime.rules import IntentMatcher
 from dialogue.runtime.slots import SlotParser
 from dialogue.runtime.templates import Expression, Text
+from dialogue.trace import AskMode, MoveKind
 
-if TYPE_CHECKING:
-    from dialogue.authoring.loader import LoadedFlow
+
+class Placer(Protocol):
+    """Places a diagnostic at a location of a flow file (authoring's ``SourceMap``)."""
+
+    def diagnostic(
+        self,
+        loc: Sequence[str | int],
+        code: str,
+        message: str,
+        hint: str = "",
+        *,
+        severity: str = "error",
+        at_key: bool = False,
+    ) -> Diagnostic: ...
+
+
+class FlowSource(Protocol):
+    """Where a compiled flow came from (authoring's ``LoadedFlow``); the runtime never
+    reads it, the engine's set-up uses it to place errors found after compiling."""
+
+    @property
+    def flow(self) -> schema.Flow: ...
+    @property
+    def source(self) -> Placer: ...
+    @property
+    def path(self) -> Path | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +78,7 @@ class CCall:
 class CTransition:
     label: str
     """Where it is written, for traces: ``menu.on.track[0]``, ``tracking.next[1]``."""
+    kind: Literal["on", "next"]
     cond: Expression | None
     set: tuple[tuple[str, Value], ...]
     clear: tuple[str, ...]
@@ -84,7 +110,7 @@ EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
 
 @dataclass(frozen=True, slots=True)
 class CFallback:
-    mode: str
+    mode: AskMode
     prompt_name: str
     prompt: Text
     knowledge: str
@@ -124,6 +150,49 @@ class CState:
     fallback: CFallback | None = None
     """The LLM fallback here (``None``: mode ``off``)."""
 
+    @property
+    def waits_idle(self) -> bool:
+        """Whether the state can wait for a message with no question of its own pending,
+        so that a message can be a no-match there. A final state never waits; one whose
+        ``next`` always moves on waits only for the answers to its ``collect``, and an
+        answer to a question is either a value or invalid (the reprompt ladder)."""
+        if self.final:
+            return False
+        for t in self.next:
+            if t.goto is None:
+                return True  # taken, it stays here
+            if t.cond is None:
+                return False
+        return True
+
+    @property
+    def receives_messages(self) -> bool:
+        """Whether a message can arrive in this state: it asks for a slot, or waits idle."""
+        return bool(self.collect) or self.waits_idle
+
+
+ANY = "*any*"
+"""The source of a global intent's move: it leaves every state of its flow."""
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One way a flow can go from a state, as written: computed once by the compiler and
+    read by the machine, diagrams, flow coverage and the static checks."""
+
+    source: str
+    """The state it leaves (``ANY`` for a global intent's ``goto``)."""
+    dest: str | None
+    """The state it enters; ``None`` for a transition without ``goto`` (it stays)."""
+    kind: MoveKind
+    key: str
+    """Its name in traces and flow coverage: a transition's label (``menu.on.track[0]``,
+    ``tracking.next[1]``), ``intents.NAME.goto``, ``STATE.call.ACTION.on_error``,
+    ``STATE.collect.SLOT.on_exhausted`` or ``STATE.no_match.goto``."""
+    label: str
+    """How a diagram labels it: ``track``, ``track [cond]``, ``next``, ``lookup fails``,
+    ``order_id attempts exhausted``, ``3 no-matches``, or the global intent's name."""
+
 
 @dataclass(frozen=True, slots=True)
 class CGlobal:
@@ -154,8 +223,13 @@ class CompiledFlow:
     llm: LLMSettings
     llm_config: schema.LLMConfig
     definition: schema.Flow
-    source: LoadedFlow
+    source: FlowSource
     warnings: tuple[Diagnostic, ...] = field(default=())
+    moves: tuple[Move, ...] = field(default=())
+    """Every move of the flow, in file order: each state's ``on`` and ``next``
+    transitions, the ``on_error`` of its calls, the ``on_exhausted`` of the slots it
+    collects and its no-match escalation (when it can wait idle), then the ``goto`` of
+    each global intent (from ``ANY``)."""
     action_refs: tuple[tuple[str, Loc], ...] = field(default=())
     """Every action the flow calls, with where: the engine checks them against its registry."""
 

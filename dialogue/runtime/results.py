@@ -10,7 +10,7 @@ from dialogue.runtime.compiled import Bot, CompiledFlow
 from dialogue.runtime.templates import Text
 from dialogue.runtime.turn import Turn
 from dialogue.session import Session
-from dialogue.trace import Trace, TurnResult
+from dialogue.trace import Rule, Trace, TurnResult
 
 log = logging.getLogger("dialogue")
 
@@ -50,7 +50,7 @@ def degraded(
     stored: Session | None,
     error: Exception,
     started: float,
-    rule: str = "error",
+    rule: Rule = "error",
 ) -> TurnResult:
     """The turn failed: the stored session is untouched; say so politely."""
     session = stored or Session(session_id, bot.main, bot.flows[bot.main].start)

@@ -1,11 +1,34 @@
 """Session stores: where sessions live between turns.
 
-A store is anything with the methods of ``SessionStore``. ``MemoryStore``
-(the default) keeps sessions in this process. SQLite and Redis stores plug in
-behind the same protocol.
+A store is anything with the methods of ``SessionStore``; ``open_store(url)``
+makes one from a URL:
+
+- ``memory://`` — this process only (the default of the Python API);
+- ``sqlite:///path/to/bot.db`` — a file: persistent, one host, many processes;
+- ``redis://host:port/db`` — many workers, processes and hosts (extra ``[redis]``);
+- any other scheme names a third-party store, registered in the entry-point group
+  ``dialogue.stores`` (``scheme = "package.module:factory"``, called as
+  ``factory(url, **options)``), loaded only when its scheme is named.
+
+Options come as keyword arguments or in the query string (``?ttl=3600``).
 """
 
-from dialogue.stores.base import AsyncSessionStore, SessionStore
+from dialogue.stores.base import (
+    AsyncLeasingStore,
+    AsyncSessionStore,
+    LeasingStore,
+    ListingStore,
+    SessionStore,
+)
 from dialogue.stores.memory import MemoryStore
+from dialogue.stores.url import open_store
 
-__all__ = ["AsyncSessionStore", "MemoryStore", "SessionStore"]
+__all__ = [
+    "AsyncLeasingStore",
+    "AsyncSessionStore",
+    "LeasingStore",
+    "ListingStore",
+    "MemoryStore",
+    "SessionStore",
+    "open_store",
+]

@@ -2,21 +2,32 @@
 
 Contract, for every store:
 
-- ``load(id)`` returns an independent copy of the saved session, or ``None``.
+- ``load(id)`` returns an independent copy of the saved session, or ``None``
+  (never stored, deleted, or expired).
 - ``save(session)`` is atomic and versioned: it succeeds only if the stored
   version still equals ``session.version`` (``0``: nothing stored yet), then
   stores the session with ``version + 1`` and sets ``session.version`` to it.
-  Otherwise it raises ``ConflictError`` and stores nothing.
-- Failures raise ``StoreError``; a failed save leaves the stored session as it was.
+  Otherwise it raises ``ConflictError`` and stores nothing. A store made with a
+  ``ttl`` keeps a session that long after its last save (sliding expiry).
+- ``delete(id)`` removes the session (a no-op when there is none).
+- Failures raise ``StoreError`` (or anything, which the engine turns into one);
+  a failed save leaves the stored session as it was.
 
-The engine serialises turns of one session within a process; the version
-check catches writers in other processes (several workers on one Redis).
-A store used through ``Engine.ahandle`` implements the ``a``-prefixed methods
-without blocking the event loop.
+Stores that several processes share also lease sessions (``LeasingStore``): the
+engine holds a session's lease for the whole turn, so turns of one session are
+serialised across processes and hosts; the version check at save is the last
+line of defence, and a conflict is retried from a fresh load. A lease expires by
+itself after ``ttl`` seconds, so a crashed worker's session becomes usable again.
+
+Operators list and count sessions through ``session_ids()`` / ``count()``
+(``ListingStore``). A store used through ``Engine.ahandle`` implements the
+``a``-prefixed methods without blocking the event loop; otherwise the engine
+calls the sync ones in a worker thread.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 from dialogue.session import Session
@@ -38,3 +49,35 @@ class AsyncSessionStore(Protocol):
     async def asave(self, session: Session) -> None: ...
 
     async def adelete(self, session_id: str) -> None: ...
+
+
+@runtime_checkable
+class LeasingStore(Protocol):
+    """A store that serialises turns of one session across processes."""
+
+    def acquire(self, session_id: str, *, ttl: float, wait: float) -> str:
+        """Take the session's lease for ``ttl`` seconds, waiting up to ``wait`` seconds
+        while another holder has it; returns the token that releases it. Raises
+        ``LeaseTimeout`` when the wait runs out."""
+        ...
+
+    def release(self, session_id: str, token: str) -> None:
+        """Give the lease back, if ``token`` still holds it (an expired lease that
+        someone else has taken since is left alone)."""
+        ...
+
+
+@runtime_checkable
+class AsyncLeasingStore(Protocol):
+    async def aacquire(self, session_id: str, *, ttl: float, wait: float) -> str: ...
+
+    async def arelease(self, session_id: str, token: str) -> None: ...
+
+
+@runtime_checkable
+class ListingStore(Protocol):
+    """A store that can list its live (unexpired) sessions, for operators."""
+
+    def session_ids(self) -> Iterator[str]: ...
+
+    def count(self) -> int: ...

@@ -1,37 +1,69 @@
-"""In-process session store (the default)."""
+"""In-process session store (the default for the Python API)."""
 
 from __future__ import annotations
 
+import secrets
 import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from dialogue.errors import ConflictError
+from dialogue.errors import ConflictError, LeaseTimeout
 from dialogue.session import Session
 
 
 class MemoryStore:
     """Sessions in a dict. Loads hand out copies, so a failed turn changes nothing.
 
+    ``MemoryStore(*, ttl=None, clock=time.monotonic)``: with ``ttl`` (seconds) a
+    session not saved for that long is gone (expired sessions are swept as they are
+    met). Leases serialise the turns of engines that share this store in one process.
+
     ``save`` keeps the very object it is given: the caller hands it over and must
     not change it afterwards (the engine doesn't; it works on the next ``load``'s copy).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, ttl: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self._clock = clock
         self._sessions: dict[str, Session] = {}
+        self._expires: dict[str, float] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self._released = threading.Condition(self._lock)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryStore:
+        """``memory://`` (``?ttl=SECONDS``)."""
+        from dialogue.stores.url import query_options
+
+        return cls(**{**query_options(url), **options})
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return self.count()
 
     def __contains__(self, session_id: object) -> bool:
-        return session_id in self._sessions
+        return isinstance(session_id, str) and self._live(session_id) is not None
+
+    def _live(self, session_id: str) -> Session | None:
+        stored = self._sessions.get(session_id)
+        if stored is not None and self.ttl is not None:
+            if self._expires.get(session_id, 0.0) <= self._clock():
+                self._sessions.pop(session_id, None)
+                self._expires.pop(session_id, None)
+                return None
+        return stored
 
     def load(self, session_id: str) -> Session | None:
-        stored = self._sessions.get(session_id)
+        with self._lock:
+            stored = self._live(session_id)
         return None if stored is None else stored.copy()
 
     def save(self, session: Session) -> None:
         with self._lock:
-            stored = self._sessions.get(session.id)
+            stored = self._live(session.id)
             current = 0 if stored is None else stored.version
             if current != session.version:
                 raise ConflictError(
@@ -41,10 +73,47 @@ class MemoryStore:
                 )
             session.version += 1
             self._sessions[session.id] = session  # the engine never touches it after saving
+            if self.ttl is not None:
+                self._expires[session.id] = self._clock() + self.ttl
 
     def delete(self, session_id: str) -> None:
         with self._lock:
             self._sessions.pop(session_id, None)
+            self._expires.pop(session_id, None)
+
+    def session_ids(self) -> Iterator[str]:
+        with self._lock:
+            names = list(self._sessions)
+            return iter([n for n in names if self._live(n) is not None])
+
+    def count(self) -> int:
+        return sum(1 for _ in self.session_ids())
+
+    def acquire(self, session_id: str, *, ttl: float, wait: float) -> str:
+        token = secrets.token_hex(8)
+        deadline = self._clock() + wait
+        with self._released:
+            while True:
+                now = self._clock()
+                held = self._leases.get(session_id)
+                if held is None or held[1] <= now:
+                    self._leases[session_id] = (token, now + ttl)
+                    return token
+                left = min(deadline, held[1]) - now
+                if deadline <= now:
+                    raise LeaseTimeout(
+                        f"session {session_id!r} is busy: another turn held it for "
+                        f"more than {wait:g} s",
+                        session_id=session_id,
+                    )
+                self._released.wait(max(left, 0.001))
+
+    def release(self, session_id: str, token: str) -> None:
+        with self._released:
+            held = self._leases.get(session_id)
+            if held is not None and held[0] == token:
+                del self._leases[session_id]
+                self._released.notify_all()
 
     async def aload(self, session_id: str) -> Session | None:
         return self.load(session_id)

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dialogue.authoring.yaml_source import SourceMap, load_yaml
 from dialogue.errors import CassetteError, ConfigurationError, FlowError
-from dialogue.llm.protocol import LLMFailure, LLMRequest, LLMResponse, LLMSettings, Usage
+from dialogue.llm.protocol import (
+    FailureKind,
+    LLMFailure,
+    LLMRequest,
+    LLMResponse,
+    LLMSettings,
+    Usage,
+)
 from dialogue.llm.service import cache_key
 
 MAX_BYTES = 50_000_000
@@ -48,7 +55,7 @@ class _Usage(_Model):
 
 
 class _Failure(_Model):
-    kind: str
+    kind: FailureKind
     message: str
 
 

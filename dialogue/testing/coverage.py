@@ -30,7 +30,7 @@ a string, listed in file order:
     for each rung, then ``SLOT: exhausted`` if it has ``on_exhausted``.
 ``no_matches``
     the no-match ladder of every state that can wait with no question pending
-    (``graph.waits_idle``; while a question is pending a message is an answer or
+    (``CState.waits_idle``; while a question is pending a message is an answer or
     invalid): ``STATE: no-match N`` for each rung, then ``STATE: escalation`` if
     it has a ``goto``.
 ``llm``
@@ -50,27 +50,37 @@ messages, ``max: 3`` and a ``goto`` has ``no-match 1``, ``no-match 2``,
 ``escalation``. A ladder's move is also a transition: its last step covers an
 item of both kinds.
 
-Every turn is read from its ``Trace``; the message arrived in the state the
-turn started in (on a session's first turn the greeting runs first, and the LLM
-is not consulted). An intent counts in the flow whose ``on`` transition it took;
-else in that state's flow if it has the intent; else in the flow whose global
-intent it is (the one whose ``goto`` was taken, if several). What a trace names
-but the bot does not have is ignored.
+Every turn is read from the typed events of its ``Trace``, each of which names
+the flow and state it happened in; an intent counts in the flow that owns it
+(``IntentMatched.owner``: a calling flow's, for its global intents), and the LLM
+outcome in the state the turn started in (on a session's first turn the greeting
+runs first, and the LLM is not consulted). What a trace names but the bot does
+not have is ignored.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
-from dialogue.compiler.graph import ANY, edges, receives_messages, waits_idle
 from dialogue.errors import ConfigurationError
-from dialogue.runtime.compiled import Bot, CFallback, CNoMatch, CompiledFlow, CSlot, CState
+from dialogue.runtime.compiled import ANY, Bot, CFallback, CNoMatch, CompiledFlow, CSlot, CState
 from dialogue.testing.coverage_report import FORMAT, KINDS, VERSION, Category, CoverageReport
-from dialogue.trace import Trace, TurnResult
+from dialogue.trace import (
+    Entered,
+    Escalated,
+    Exhausted,
+    IntentMatched,
+    Moved,
+    NoMatched,
+    Reprompted,
+    Trace,
+    TurnResult,
+)
 
-Event = tuple[str, str, str]
+Covered = tuple[str, str, str]
 """``(flow, kind, item)``: one thing a turn covered."""
 
 # -- what there is to cover --------------------------------------------------------
@@ -101,7 +111,7 @@ def llm_outcomes(fb: CFallback) -> tuple[str, ...]:
 
 def catalogue(flow: CompiledFlow) -> dict[str, tuple[str, ...]]:
     """Every item of the flow, by kind, in file order."""
-    asking = [st for st in flow.states.values() if receives_messages(st)]
+    asking = [st for st in flow.states.values() if st.receives_messages]
     consulting = [st for st in asking if st.fallback is not None]
     return {
         "states": tuple(flow.states),
@@ -117,17 +127,11 @@ def catalogue(flow: CompiledFlow) -> dict[str, tuple[str, ...]]:
 
 
 def _transitions(flow: CompiledFlow) -> tuple[str, ...]:
-    labels = {
-        name: [t.label for ts in st.on.values() for t in ts] + [t.label for t in st.next]
-        for name, st in flow.states.items()
-    }
-    written = {label for found in labels.values() for label in found}
-    others: dict[str, list[str]] = {}
-    for e in edges(flow):
-        if e.key and e.key not in written:
-            others.setdefault(e.source, []).append(e.key)
-    items = [item for name in flow.states for item in labels[name] + others.get(name, [])]
-    return tuple(dict.fromkeys(items + others.get(ANY, [])))
+    """Every move's key, each once: a state's own, then the global intents'."""
+    by_source: dict[str, list[str]] = {}
+    for move in flow.moves:
+        by_source.setdefault(move.source, []).append(move.key)
+    return tuple(dict.fromkeys(k for name in [*flow.states, ANY] for k in by_source.get(name, [])))
 
 
 def _intents(flow: CompiledFlow) -> tuple[str, ...]:
@@ -152,7 +156,7 @@ def _reprompts(flow: CompiledFlow) -> tuple[str, ...]:
 def _no_matches(flow: CompiledFlow) -> tuple[str, ...]:
     items = []
     for name, st in flow.states.items():
-        if waits_idle(st):
+        if st.waits_idle:
             items += [f"{name}: no-match {n}" for n in range(1, no_match_rungs(st.no_match) + 1)]
             items += [f"{name}: escalation"] if st.no_match.goto is not None else []
     return tuple(items)
@@ -165,68 +169,34 @@ def _llm(st: CState) -> list[str]:
 
 # -- what a turn covered -----------------------------------------------------------
 
-_REPROMPT = re.compile(r"reprompt (\w+) (\d+)")
-_EXHAUSTED = re.compile(r"(\w+) attempts exhausted")
-_NO_MATCH = re.compile(r"no-match (\d+)")
-_ON_LABEL = re.compile(r"\w+\.on\.(\w+)\[\d+\]")
 
-
-def events(bot: Bot, trace: Trace) -> Iterator[Event]:
-    """Everything one turn covered (items the bot does not have included: the caller
-    filters them out)."""
-    for flow, state in trace.entered:
-        yield flow, "states", state
-    for taken in trace.transitions:
-        flow, _, label = taken.partition(":")
-        yield flow, "transitions", label
-    yield from _step_events(bot, trace)
-    yield from _intent_events(bot, trace)
+def events(bot: Bot, trace: Trace) -> Iterator[Covered]:
+    """Everything one turn covered, read from its typed events (items the bot does not
+    have included: the caller filters them out)."""
+    for e in trace.events:
+        match e:
+            case Entered(flow, state):
+                yield flow, "states", state
+            case Moved(flow, _, _, key):
+                yield flow, "transitions", key
+            case IntentMatched(_, _, intent, owner):
+                yield owner, "intents", intent
+            case Reprompted(flow, _, slot, n):
+                compiled = bot.flows.get(flow)
+                cslot = None if compiled is None else compiled.slots.get(slot)
+                rungs = 0 if cslot is None else reprompt_rungs(cslot)
+                if rungs:
+                    yield flow, "reprompts", f"{slot}: reprompt {min(n, rungs)}"
+            case Exhausted(flow, _, slot):
+                yield flow, "reprompts", f"{slot}: exhausted"
+            case NoMatched(flow, state, n):
+                st = _state(bot, flow, state)
+                rungs = 0 if st is None else no_match_rungs(st.no_match)
+                if rungs:
+                    yield flow, "no_matches", f"{state}: no-match {min(n, rungs)}"
+            case Escalated(flow, state):
+                yield flow, "no_matches", f"{state}: escalation"
     yield from _llm_events(bot, trace)
-
-
-def _walk(trace: Trace) -> Iterator[tuple[str, str, str]]:
-    """Each step of the turn with the ``(flow, state)`` the conversation was in."""
-    flow, state = trace.flow_before, trace.state_before
-    entered = iter(trace.entered)
-    for step in trace.steps:
-        if step.startswith("enter "):
-            flow, state = next(entered, (flow, state))
-        elif step.startswith("return to "):
-            flow, _, state = step.removeprefix("return to ").partition(".")
-        yield flow, state, step
-
-
-def _step_events(bot: Bot, trace: Trace) -> Iterator[Event]:
-    actions = iter(trace.actions)
-    for flow_name, state, step in _walk(trace):
-        if step.startswith("call ") and not step.startswith("call flow "):
-            action = next(actions, None)
-            if action is not None and not action.ok:
-                yield flow_name, "transitions", f"{state}.call.{action.name}.on_error"
-            continue
-        flow = bot.flows.get(flow_name)
-        if flow is not None:
-            yield from _ladder_events(flow, state, step)
-
-
-def _ladder_events(flow: CompiledFlow, state: str, step: str) -> Iterator[Event]:
-    name = flow.name
-    if m := _REPROMPT.fullmatch(step):
-        slot = flow.slots.get(m[1])
-        rungs = 0 if slot is None else reprompt_rungs(slot)
-        if rungs:
-            yield name, "reprompts", f"{m[1]}: reprompt {min(int(m[2]), rungs)}"
-    elif m := _EXHAUSTED.fullmatch(step):
-        yield name, "reprompts", f"{m[1]}: exhausted"
-        yield name, "transitions", f"{state}.collect.{m[1]}.on_exhausted"
-    elif m := _NO_MATCH.fullmatch(step):
-        st = flow.states.get(state)
-        rungs = 0 if st is None else no_match_rungs(st.no_match)
-        if rungs:
-            yield name, "no_matches", f"{state}: no-match {min(int(m[1]), rungs)}"
-    elif step == "no-match escalation":
-        yield name, "no_matches", f"{state}: escalation"
-        yield name, "transitions", f"{state}.no_match.goto"
 
 
 def _state(bot: Bot, flow: str, state: str) -> CState | None:
@@ -234,34 +204,7 @@ def _state(bot: Bot, flow: str, state: str) -> CState | None:
     return None if compiled is None else compiled.states.get(state)
 
 
-def _intent_events(bot: Bot, trace: Trace) -> Iterator[Event]:
-    """The intent that matched, in the flow it belongs to, and a global intent's goto."""
-    name = trace.intent
-    if name is None:
-        return
-    for taken in trace.transitions:
-        owner, _, label = taken.partition(":")
-        m = _ON_LABEL.fullmatch(label)
-        if m is not None and m[1] == name:
-            yield owner, "intents", name  # a local move (``on``) was taken
-            return
-    flow = trace.flow_before
-    here = bot.flows.get(flow)
-    if here is None:
-        return  # a turn of another bot
-    if name in here.globals or trace.rule not in ("intent", "llm"):
-        owner = flow  # its own global, or an intent of its state's ``on`` that was blocked
-    else:  # a calling flow's global intent: the one whose goto was taken, if any
-        owners = [f for f in bot.flows.values() if name in f.globals]
-        moved = [f for f in owners if (f.name, f.globals[name].goto) in trace.entered]
-        owner = next((f.name for f in moved + owners), flow)
-    yield owner, "intents", name
-    g = bot.flows[owner].globals.get(name)
-    if g is not None and trace.rule in ("intent", "llm") and (owner, g.goto) in trace.entered:
-        yield owner, "transitions", f"intents.{name}.goto"
-
-
-def _llm_events(bot: Bot, trace: Trace) -> Iterator[Event]:
+def _llm_events(bot: Bot, trace: Trace) -> Iterator[Covered]:
     llm = trace.llm
     if llm is None or llm.outcome in ("offline", "budget"):
         return  # nothing was rendered nor asked
@@ -372,3 +315,16 @@ def _mapping(parent: Any, key: str, source: str, where: str) -> Mapping[str, Any
     if not isinstance(value, Mapping):
         raise ConfigurationError(f"{source}: {where}{key} is not an object", hint=_HINT)
     return value
+
+
+def read_coverage(bot: Bot, path: str | Path) -> CoverageReport:
+    """The coverage report saved at ``path`` (``FlowCoverage.to_json``), for ``bot``;
+    raises ``ConfigurationError`` when the file cannot be read or is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(
+            f"{path}: cannot read flow coverage: {exc}",
+            hint="give the JSON file written by the flow coverage report",
+        ) from exc
+    return FlowCoverage.from_json(bot, data, source=str(path)).report()

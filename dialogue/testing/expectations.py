@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dialogue.authoring.yaml_source import Loc, dotted
-from dialogue.errors import ConversationFailure
+from dialogue.authoring.yaml_source import dotted
+from dialogue.errors import ConversationFailure, Loc
 from dialogue.testing.spec import Expect
 from dialogue.trace import TurnResult
 

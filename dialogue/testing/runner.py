@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dialogue.authoring.yaml_source import Loc
-from dialogue.errors import Diagnostic, FlowErrors, did_you_mean
+from dialogue.errors import Diagnostic, FlowErrors, Loc, did_you_mean
 from dialogue.runtime.actions import Action
 from dialogue.runtime.compiled import Bot, CCall, CState
 from dialogue.testing.conversation import Conversation

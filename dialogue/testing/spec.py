@@ -39,8 +39,8 @@ from pydantic import (
     model_validator,
 )
 
-from dialogue.authoring.yaml_source import Loc, SourceMap, load_yaml, show
-from dialogue.errors import Diagnostic, FlowError, FlowErrors, did_you_mean
+from dialogue.authoring.yaml_source import SourceMap, load_yaml, show
+from dialogue.errors import Diagnostic, FlowError, FlowErrors, Loc, did_you_mean
 from dialogue.testing.spec_diagnostics import Explainer, explain
 
 DEFAULT_TODAY = datetime.date(2026, 6, 1)

@@ -19,8 +19,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from dialogue.authoring.diagnostics import Problem, locate
-from dialogue.authoring.yaml_source import Loc, SourceMap, dotted, kind_of, show
-from dialogue.errors import Diagnostic, did_you_mean
+from dialogue.authoring.yaml_source import SourceMap, dotted, kind_of, show
+from dialogue.errors import Diagnostic, Loc, did_you_mean
 
 
 @dataclass(frozen=True)
