@@ -16,7 +16,9 @@
      ├── UnknownFilter               a template names a filter or test that does not exist
      │                               (also a jinja2 TemplateSyntaxError)
      ├── IllegalMove                 a move the flow does not declare
-     ├── FlowLoopError               a flow moved 64 times in one turn (runtime/walker.py)
+     ├── FlowLoopError               a flow moved 64 times in one turn without waiting
+     ├── AnswerRejected              an LLM answer broke the state's contract (caught
+     │                               inside the turn, recorded in ``trace.llm``)
      ├── DatasetError                a labelled utterance file is wrong (dialogue eval)
      ├── CassetteError               a cassette file is wrong (dialogue.testing)
      │    └── CassetteMiss           a request with no recorded answer
@@ -24,13 +26,7 @@
      └── ConversationFailure         a conversation's expectations failed (also an
                                      AssertionError, so pytest reports a failed test)
 
-    Rejected (runtime/llm_contract.py, not a DialogueError) is the LLM step's
-    internal signal that an answer breaks the state's contract; it never leaves
-    the turn, which records it in ``trace.llm``.
-
-All are defined here, except ``FlowLoopError`` and ``Rejected``, which still
-live beside the turn code that raises and catches them (it is being reworked);
-they are drawn here so the tree stays in one place.
+All are defined here.
 
 Every error has a stable ``code`` (snake_case) so callers and tests need not
 parse messages. A hint that suggests a name comes from ``did_you_mean``, the one
@@ -206,6 +202,24 @@ class IllegalMove(DialogueError):
     def __init__(self, flow: str, source: str, dest: str) -> None:
         self.flow, self.source, self.dest = flow, source, dest
         super().__init__(f"flow {flow!r} has no move from {source!r} to {dest!r}")
+
+
+class FlowLoopError(DialogueError):
+    """A flow moved ``moves`` times in one turn without waiting for the user: a cycle
+    of states with no question or idle wait in it."""
+
+    code = "flow_loop"
+
+    def __init__(self, message: str, *, flow: str = "", moves: int = 0) -> None:
+        self.flow, self.moves = flow, moves
+        super().__init__(message)
+
+
+class AnswerRejected(DialogueError):
+    """The LLM's answer is outside what the current state allows (the message says
+    how). The LLM step catches it: the turn goes on as if nothing was understood."""
+
+    code = "llm_answer_rejected"
 
 
 MAX_DATASET_PROBLEMS = 20

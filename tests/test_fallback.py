@@ -7,10 +7,10 @@ import datetime
 import pytest
 
 from dialogue import schema
+from dialogue.errors import AnswerRejected
 from dialogue.llm.openai_client import LLMResponse, LLMSettings
 from dialogue.runtime.llm_contract import (
     OpenSlot,
-    Rejected,
     answer_schema,
     build_request,
     history_messages,
@@ -101,13 +101,13 @@ def test_interpret_accepts_an_allowed_answer() -> None:
     ],
 )
 def test_interpret_rejects_anything_outside_the_state(data: object, reason: str) -> None:
-    with pytest.raises(Rejected) as info:
+    with pytest.raises(AnswerRejected) as info:
         interpret(answer(data), mode="both", intents=["track"], parsers=PARSERS, today=TODAY)
     assert str(info.value) == reason
 
 
 def test_reply_is_refused_in_understand_mode() -> None:
-    with pytest.raises(Rejected):
+    with pytest.raises(AnswerRejected):
         interpret(
             answer({"intent": None, "slots": {}, "reply": "hi"}),
             mode="understand",

@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.llm.openai_client import LLMRequest, LLMResponse, LLMSettings
+from dialogue.errors import AnswerRejected
+from dialogue.llm.protocol import LLMRequest, LLMResponse, LLMSettings
 from dialogue.runtime.slots import SlotParser
 from dialogue.runtime.templates import Sandbox, make_environment
 
@@ -77,12 +78,6 @@ class Interpretation:
     intent: str | None = None
     slots: Mapping[str, Any] = field(default_factory=dict)
     reply: str | None = None
-
-
-class Rejected(Exception):
-    """The LLM's answer is outside what the current state allows (the reason says how)."""
-
-    code = "llm_answer_rejected"
 
 
 def prompt_context(
@@ -196,24 +191,24 @@ def interpret(
     parsers: Mapping[str, SlotParser],
     today: Any,
 ) -> Interpretation:
-    """Check an LLM answer against what this state allows; raises ``Rejected``."""
+    """Check an LLM answer against what this state allows; raises ``AnswerRejected``."""
     if mode == "respond":
         text = (response.content or "").strip()
         return Interpretation(reply=text or None)
     data = response.data
     if not isinstance(data, Mapping):
-        raise Rejected("the answer is not a JSON object")
+        raise AnswerRejected("the answer is not a JSON object")
     allowed = {"intent", "slots"} | ({"reply"} if mode == "both" else set())
     extra = sorted(set(data) - allowed)
     if extra:
-        raise Rejected(f"unexpected field(s) {', '.join(map(repr, extra))}")
+        raise AnswerRejected(f"unexpected field(s) {', '.join(map(repr, extra))}")
     intent = data.get("intent")
     if intent is not None and intent not in intents:
-        raise Rejected(f"intent {json.dumps(intent)} is not allowed here")
+        raise AnswerRejected(f"intent {json.dumps(intent)} is not allowed here")
     slots = _check_slots(data.get("slots"), parsers, today)
     reply = data.get("reply")
     if reply is not None and not isinstance(reply, str):
-        raise Rejected("reply is not a string")
+        raise AnswerRejected("reply is not a string")
     return Interpretation(intent, slots, (reply or "").strip() or None)
 
 
@@ -221,15 +216,15 @@ def _check_slots(raw: Any, parsers: Mapping[str, SlotParser], today: Any) -> dic
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise Rejected("slots is not an object")
+        raise AnswerRejected("slots is not an object")
     out: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in parsers:
-            raise Rejected(f"slot {json.dumps(name)} is not open here")
+            raise AnswerRejected(f"slot {json.dumps(name)} is not open here")
         if value is None:
             continue
         result = parsers[name].validate(value, today=today)
         if not result.ok:
-            raise Rejected(f"value {json.dumps(value)} for slot {name!r}: {result.reason}")
+            raise AnswerRejected(f"value {json.dumps(value)} for slot {name!r}: {result.reason}")
         out[name] = result.value
     return out

@@ -17,12 +17,12 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dialogue.errors import AnswerRejected
 from dialogue.llm.protocol import LLMRequest, LLMResponse
 from dialogue.runtime.compiled import CFallback, CompiledFlow, CState
 from dialogue.runtime.llm_contract import (
     Interpretation,
     LLMCall,
-    Rejected,
     build_request,
     history_messages,
     interpret,
@@ -126,7 +126,7 @@ def ask(
     parsers = {o.name: flow.slots[o.name].parser for o in fb.open(session.pending)}
     try:
         answer = interpret(response, mode=fb.mode, intents=fb.intents, parsers=parsers, today=today)
-    except Rejected as exc:
+    except AnswerRejected as exc:
         llm.outcome, llm.error = "rejected", str(exc)
         trace.errors.append(f"llm answer rejected: {exc}")
         return None

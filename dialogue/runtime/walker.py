@@ -14,7 +14,7 @@ import datetime
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from dialogue.errors import DialogueError
+from dialogue.errors import FlowLoopError
 from dialogue.runtime.actions import ActionCall, ActionOutcome
 from dialogue.runtime.compiled import Bot, CCall, CompiledFlow, CState, CTransition
 from dialogue.runtime.llm_contract import LLMCall
@@ -42,10 +42,6 @@ Effects = ActionCall | LLMCall
 """What a turn asks its driver to do: run a business action, or ask the LLM."""
 Steps = Generator[Effects, Any, None]
 Moves = Generator[Effects, Any, bool]
-
-
-class FlowLoopError(DialogueError):
-    code = "flow_loop"
 
 
 class FlowWalker:
@@ -191,7 +187,11 @@ class FlowWalker:
                 s.ended = True
                 self.record(Ended(s.flow, s.state))
             return
-        raise FlowLoopError(f"flow {s.flow!r} moved {MAX_STEPS} times in one turn without waiting")
+        raise FlowLoopError(
+            f"flow {s.flow!r} moved {MAX_STEPS} times in one turn without waiting",
+            flow=s.flow,
+            moves=MAX_STEPS,
+        )
 
     def ask(self, slot: str) -> None:
         self.record(Asked(self.session.flow, self.session.state, slot))
