@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 import logging
 import os
 import time
@@ -20,23 +21,25 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from dialogue.assemble import check_actions, flow_actions, load_bot
-from dialogue.errors import ConfigurationError, DialogueError, RenderError
+from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
 from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.fit import fit
 from dialogue.runtime.llm_step import LLMAccess
-from dialogue.runtime.results import degraded, finish, status
+from dialogue.runtime.results import degraded, duplicate, finish, status
 from dialogue.runtime.rules import prepare, sanitize
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
 from dialogue.runtime.turn import Turn
 from dialogue.runtime.walker import Steps
 from dialogue.session import Session
-from dialogue.stores.base import SessionStore
+from dialogue.stores.base import LeasingStore, SessionStore
 from dialogue.stores.guard import GuardedStore
 from dialogue.stores.memory import MemoryStore
-from dialogue.trace import Trace, TurnResult
+from dialogue.stores.url import open_store
+from dialogue.trace import Restarted, Trace, TurnResult
 
 log = logging.getLogger("dialogue")
 
@@ -51,6 +54,11 @@ class _FromEnv(enum.Enum):
 
 
 FROM_ENV = _FromEnv.FROM_ENV
+
+CONFLICT_RETRIES = 3
+"""A turn whose save finds the session saved meanwhile runs again from a fresh load."""
+ANSWERED = 32
+"""Message ids a session remembers (``handle(..., message_id=)``)."""
 
 Seed = tuple[dict[str, Any], dict[str, Any]] | None
 """Initial slots and meta of a new session (``Engine.start(..., slots=, meta=)``)."""
@@ -69,7 +77,7 @@ class Engine:
         bot: Bot,
         *,
         actions: Mapping[str, Action] | None = None,
-        store: SessionStore | None = None,
+        store: SessionStore | str | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         max_text_length: int | None = None,
         history_turns: int | None = None,
@@ -78,11 +86,18 @@ class Engine:
         llm_cache: int = 0,
         trace_prompts: bool = False,
         action_threads: bool = True,
+        lease_ttl: float | None = None,
+        lease_wait: float = 30.0,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
-        self.store: SessionStore = MemoryStore() if store is None else store
+        chosen: SessionStore | None = open_store(store) if isinstance(store, str) else store
+        self.store: SessionStore = MemoryStore() if chosen is None else chosen
         self._store = GuardedStore(self.store)
+        self._leasing = isinstance(self.store, LeasingStore) and not getattr(
+            self.store, "in_process", False
+        )
+        """Turns take the store's lease on their session (a store shared by processes)."""
         self._actions = ActionRunner(actions, threads=action_threads)
         self._clock = clock or datetime.datetime.now
         self.max_text_length = (
@@ -104,6 +119,10 @@ class Engine:
         if configured is None:
             configured = self.main.llm_config.history_turns if self._llm.enabled else 0
         self.history_turns = configured
+        self.lease_ttl = self._worst_turn(actions) if lease_ttl is None else lease_ttl
+        """Seconds a turn holds its session's lease: longer than the slowest turn."""
+        self.lease_wait = lease_wait
+        """Seconds a turn waits for another turn of its session (then ``LeaseTimeout``)."""
         check_actions(bot, self._actions)
         self.offline = not self._llm.enabled and any(
             st.fallback is not None for f in bot.flows.values() for st in f.states.values()
@@ -142,18 +161,71 @@ class Engine:
 
     # -- the core ------------------------------------------------------------
 
+    def _worst_turn(self, actions: Mapping[str, Action] | None) -> float:
+        """A turn's worst case: the LLM's timeout for every try, two slow actions, margin."""
+        settings = dataclasses.replace(self.main.llm, **self.llm_settings)
+        llm = settings.timeout * (settings.retries + 1) if self._llm.enabled else 0.0
+        calls = [
+            call.timeout
+            for flow in self.bot.flows.values()
+            for st in flow.states.values()
+            for call in [
+                st.call,
+                *(t.call for t in st.next),
+                *(t.call for ts in st.on.values() for t in ts),
+            ]
+            if call is not None
+        ]
+        return max(30.0, llm + 2 * max(calls, default=0.0) + 10.0)
+
     def _new_session(self, session_id: str, meta: dict[str, Any] | None = None) -> Session:
-        return Session(session_id, self.main.name, self.main.start, meta=meta)
+        return Session(
+            session_id, self.main.name, self.main.start, meta=meta, fingerprint=self.bot.fingerprint
+        )
+
+    def _fitted(self, stored: Session | None) -> tuple[Session | None, str | None]:
+        """The stored session fitted to the flows (they may have changed since it was
+        saved), and why it had to restart, if it did."""
+        if stored is None or stored.fingerprint == self.bot.fingerprint:
+            return stored, None
+        return stored, fit(self.bot, stored)
+
+    def _early(
+        self,
+        session_id: str,
+        stored: Session | None,
+        text: str | None,
+        message_id: str | None,
+        started: float,
+    ) -> TurnResult | None:
+        """The answer when no turn runs: a status, a message too long, a redelivery."""
+        if text is None and stored is not None and not stored.ended:
+            return status(stored, started)
+        if message_id is not None and stored is not None:
+            for seen, replies in stored.answered:
+                if seen == message_id:
+                    return duplicate(stored, replies, started)
+        if text is not None and len(text) > self.max_text_length:
+            return degraded(
+                self.bot, session_id, stored, ValueError("too long"), started, "too_long"
+            )
+        return None
 
     def _begin(
-        self, session_id: str, stored: Session | None, text: str | None, seed: Seed = None
+        self,
+        session_id: str,
+        stored: Session | None,
+        text: str | None,
+        seed: Seed = None,
+        restarted: str | None = None,
     ) -> tuple[Turn, Steps]:
-        fresh = stored is None or stored.ended
+        fresh = stored is None or stored.ended or restarted is not None
         if stored is None:
             session = self._new_session(session_id)
         elif stored.ended:
             session = self._new_session(session_id, stored.meta)
             session.version = stored.version
+            session.answered = stored.answered
         else:
             session = stored
         if fresh and seed is not None:
@@ -169,6 +241,9 @@ class Engine:
             today=lambda: self._clock().date(),
             llm=self._llm_access,
         )
+        if restarted is not None:
+            trace.events.append(Restarted(session.flow, session.state, restarted))
+            log.warning("session %r restarted: %s", session_id, restarted)
         return turn, self._steps(turn, text, fresh)
 
     def _steps(self, turn: Turn, text: str | None, fresh: bool) -> Steps:
@@ -194,9 +269,14 @@ class Engine:
 
     # -- the sync face -------------------------------------------------------
 
-    def handle(self, session_id: str, text: str) -> TurnResult:
-        """Answer one user message."""
-        return self._handle(session_id, self._check_text(text))
+    def handle(self, session_id: str, text: str, *, message_id: str | None = None) -> TurnResult:
+        """Answer one user message.
+
+        With ``message_id``, a message delivered again with the same id (a client's
+        retry, a queue's redelivery) changes nothing and gets the first answer again
+        (``trace.rule == "duplicate"``); the latest 32 ids of a session are kept.
+        """
+        return self._handle(session_id, self._check_text(text), message_id=message_id)
 
     def start(
         self,
@@ -212,27 +292,45 @@ class Engine:
         """
         return self._handle(session_id, None, (dict(slots or {}), dict(meta or {})))
 
-    def _handle(self, session_id: str, text: str | None, seed: Seed = None) -> TurnResult:
+    def _handle(
+        self,
+        session_id: str,
+        text: str | None,
+        seed: Seed = None,
+        message_id: str | None = None,
+    ) -> TurnResult:
         started = time.perf_counter()
         lock = self._locks.acquire(session_id)
+        lease = None
         try:
-            stored = self._store.load(session_id)
-            if text is None and stored is not None and not stored.ended:
-                return status(stored, started)
-            if text is not None and len(text) > self.max_text_length:
-                return degraded(
-                    self.bot, session_id, stored, ValueError("too long"), started, "too_long"
-                )
-            try:
-                turn, steps = self._begin(session_id, stored, text, seed)
-                self._drive(steps)
-                result = finish(turn, text, started, history_turns=self.history_turns)
-            except (DialogueError, RenderError) as exc:
-                # the turn changed its copy in place: answer from what the store still holds
-                return degraded(self.bot, session_id, self._store.load(session_id), exc, started)
-            self._store.save(turn.session)
-            return result
+            if self._leasing:
+                lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
+            for attempt in range(CONFLICT_RETRIES + 1):
+                stored, restarted = self._fitted(self._store.load(session_id))
+                early = self._early(session_id, stored, text, message_id, started)
+                if early is not None:
+                    return early
+                try:
+                    turn, steps = self._begin(session_id, stored, text, seed, restarted)
+                    self._drive(steps)
+                    result = finish(turn, text, started, history_turns=self.history_turns)
+                except (DialogueError, RenderError) as exc:
+                    # the turn changed its copy in place: answer from what the store holds
+                    before, _ = self._fitted(self._store.load(session_id))
+                    return degraded(self.bot, session_id, before, exc, started)
+                _remember(turn.session, message_id, result.replies)
+                try:
+                    self._store.save(turn.session)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    log.info("session %r was saved meanwhile: turn run again", session_id)
+                    continue
+                return result
+            raise AssertionError("unreachable")  # pragma: no cover
         finally:
+            if lease is not None:
+                self._store.release(session_id, lease)
             self._locks.release(session_id, lock)
 
     def _drive(self, steps: Steps) -> None:
@@ -248,9 +346,11 @@ class Engine:
 
     # -- the async face ------------------------------------------------------
 
-    async def ahandle(self, session_id: str, text: str) -> TurnResult:
-        """Answer one user message without blocking the event loop."""
-        return await self._ahandle(session_id, self._check_text(text))
+    async def ahandle(
+        self, session_id: str, text: str, *, message_id: str | None = None
+    ) -> TurnResult:
+        """Answer one user message without blocking the event loop (see ``handle``)."""
+        return await self._ahandle(session_id, self._check_text(text), message_id=message_id)
 
     async def astart(
         self,
@@ -268,30 +368,47 @@ class Engine:
         return TurnStream(lambda sink: self._ahandle(session_id, self._check_text(text), sink))
 
     async def _ahandle(
-        self, session_id: str, text: str | None, sink: Sink | None = None, seed: Seed = None
+        self,
+        session_id: str,
+        text: str | None,
+        sink: Sink | None = None,
+        seed: Seed = None,
+        message_id: str | None = None,
     ) -> TurnResult:
         started = time.perf_counter()
         lock = await self._locks.aacquire(session_id)
+        lease = None
         try:
-            stored = await self._store.aload(session_id)
-            if text is None and stored is not None and not stored.ended:
-                return status(stored, started)
-            if text is not None and len(text) > self.max_text_length:
-                return degraded(
-                    self.bot, session_id, stored, ValueError("too long"), started, "too_long"
+            if self._leasing:
+                lease = await self._store.aacquire(
+                    session_id, ttl=self.lease_ttl, wait=self.lease_wait
                 )
-            try:
-                turn, steps = self._begin(session_id, stored, text, seed)
-                await self._adrive(
-                    steps, None if sink is None else (lambda chunk: sink(turn.replies, chunk))
-                )
-                result = finish(turn, text, started, history_turns=self.history_turns)
-            except (DialogueError, RenderError) as exc:
-                before = await self._store.aload(session_id)
-                return degraded(self.bot, session_id, before, exc, started)
-            await self._store.asave(turn.session)
-            return result
+            for attempt in range(CONFLICT_RETRIES + 1):
+                stored, restarted = self._fitted(await self._store.aload(session_id))
+                early = self._early(session_id, stored, text, message_id, started)
+                if early is not None:
+                    return early
+                try:
+                    turn, steps = self._begin(session_id, stored, text, seed, restarted)
+                    on_text = None if sink is None else functools.partial(sink, turn.replies)
+                    await self._adrive(steps, on_text)
+                    result = finish(turn, text, started, history_turns=self.history_turns)
+                except (DialogueError, RenderError) as exc:
+                    before, _ = self._fitted(await self._store.aload(session_id))
+                    return degraded(self.bot, session_id, before, exc, started)
+                _remember(turn.session, message_id, result.replies)
+                try:
+                    await self._store.asave(turn.session)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    log.info("session %r was saved meanwhile: turn run again", session_id)
+                    continue
+                return result
+            raise AssertionError("unreachable")  # pragma: no cover
         finally:
+            if lease is not None:
+                await self._store.arelease(session_id, lease)
             self._locks.release(session_id, lock)
 
     async def _adrive(self, steps: Steps, on_text: Callable[[str], Any] | None = None) -> None:
@@ -310,6 +427,17 @@ class Engine:
     def session(self, session_id: str) -> Session | None:
         """A copy of a stored session (``None`` if there is none)."""
         return self._store.load(session_id)
+
+    def export(self, session_id: str) -> dict[str, Any] | None:
+        """Everything stored about a session, as JSON-ready data (a user's right of
+        access), or ``None``; ``reset`` erases it."""
+        stored = self._store.load(session_id)
+        return None if stored is None else stored.to_dict()
+
+    async def aexport(self, session_id: str) -> dict[str, Any] | None:
+        """``export`` for coroutines."""
+        stored = await self._store.aload(session_id)
+        return None if stored is None else stored.to_dict()
 
     def reset(self, session_id: str) -> None:
         """Forget a session: its next message starts a new conversation.
@@ -345,3 +473,9 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _remember(session: Session, message_id: str | None, replies: list[str]) -> None:
+    """Keep the message id and the turn's replies, so a redelivery gets them again."""
+    if message_id is not None:
+        session.answered = (*session.answered, (message_id, tuple(replies)))[-ANSWERED:]

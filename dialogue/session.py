@@ -52,6 +52,12 @@ class Session:
     """How many times the store has saved this session (optimistic locking)."""
     meta: dict[str, Any] | None = None
     """Free data of the embedding code (channel, user id ...); never read by the engine."""
+    fingerprint: str = ""
+    """The compiled flows this session was last saved with (``Bot.fingerprint``): when it
+    differs at load, the engine checks the session still fits the flows."""
+    answered: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """The latest message ids handled and their replies, newest last: a message
+    redelivered with the same id gets the first answer again, and changes nothing."""
 
     def copy(self) -> Session:
         """A copy safe to mutate during a turn (slot values are treated as immutable)."""
@@ -71,6 +77,8 @@ class Session:
             self.ended,
             self.version,
             dict(self.meta) if self.meta else None,
+            self.fingerprint,
+            self.answered,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +99,8 @@ class Session:
             "ended": self.ended,
             "version": self.version,
             "meta": self.meta or {},
+            "fingerprint": self.fingerprint,
+            "answered": [[mid, list(replies)] for mid, replies in self.answered],
         }
 
     @classmethod
@@ -114,6 +124,11 @@ class Session:
                 ended=bool(data["ended"]),
                 version=int(data["version"]),
                 meta=dict(data["meta"]) if data.get("meta") else None,
+                fingerprint=str(data.get("fingerprint", "")),
+                answered=tuple(
+                    (str(mid), tuple(str(r) for r in replies))
+                    for mid, replies in data.get("answered", ())
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SessionError(

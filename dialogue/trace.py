@@ -5,7 +5,7 @@ it happened (``flow``, ``state``) and what it was: ``Entered`` a state, ``Moved`
 along a move of the flow (``key`` as in ``CompiledFlow.moves``), ``Asked`` for a
 slot, ``SlotRejected``, ``Reprompted`` (rung ``n``), ``Exhausted``, ``NoMatched``
 (rung ``n``), ``Escalated``, ``IntentMatched`` (with the flow that owns the
-intent), ``ActionCalled``, ``FlowCalled``, ``Returned``, ``Ended``. Flow coverage,
+intent), ``ActionCalled``, ``FlowCalled``, ``Returned``, ``Restarted``, ``Ended``. Flow coverage,
 ``dialogue chat --trace`` and tests read these; ``Trace.steps`` renders them as
 the short lines a person reads (``enter tracking``, ``ask order_id``).
 """
@@ -28,6 +28,7 @@ Rule = Literal[
     "intent_blocked",
     "status",
     "error",
+    "duplicate",
 ]
 """What answered a message; see ``Trace.rule``."""
 
@@ -144,6 +145,15 @@ class Returned(NamedTuple):
     state: str
 
 
+class Restarted(NamedTuple):
+    """The stored session did not fit the flows any more (they changed): the
+    conversation restarted at ``flow``.``state``, the main flow's start."""
+
+    flow: str
+    state: str
+    reason: str
+
+
 class Ended(NamedTuple):
     """The conversation reached a final state of its main flow."""
 
@@ -164,6 +174,7 @@ Event = (
     | ActionCalled
     | FlowCalled
     | Returned
+    | Restarted
     | Ended
 )
 
@@ -183,6 +194,8 @@ def step_line(event: Event) -> str | None:
             return f"return to {flow}.{state}"
         case Ended():
             return "end"
+        case Restarted(_, _, reason):
+            return f"restart: {reason}"
         case Reprompted(_, _, slot, n):
             return f"reprompt {slot} {n}"
         case Exhausted(_, _, slot):
@@ -233,8 +246,9 @@ class Trace:
     (empty text), ``start`` (a new session's greeting only), ``too_long``,
     ``llm`` (the LLM fallback's answer was applied), ``intent_blocked`` (an intent
     matched but none of its guarded transitions' conditions held), ``status``
-    (``start`` on a running session: nothing said), or ``error`` (the turn failed
-    and the session was left unchanged).
+    (``start`` on a running session: nothing said), ``error`` (the turn failed
+    and the session was left unchanged), or ``duplicate`` (a message id already
+    answered: the first answer again, nothing changed).
     """
 
     session_id: str

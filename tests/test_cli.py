@@ -394,3 +394,9 @@ def test_validate_strict_says_failed(tmp_path: Path) -> None:
     result = run("validate", "--strict", str(flow))
     assert result.exit_code == 1
     assert lines(result.stdout) == [f"failed (--strict): {flow} (w; 1 warning)"]
+
+
+def test_chat_store_url_is_checked() -> None:
+    result = run("chat", SHOP, "--store", "bogus", input="/quit\n")
+    assert result.exit_code == 1
+    assert "error: store URL 'bogus' has no scheme" in result.stderr

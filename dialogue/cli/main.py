@@ -105,13 +105,22 @@ def graph(path: str, fmt: str, flow_name: str | None, coverage_file: str | None)
 @click.option("--trace", is_flag=True, help="Show what fired on every turn.")
 @click.option("--session", "session_id", default=None, help="Session id (default: a new one).")
 @click.option("--main", "main_flow", default=None, help="The flow to start in.")
-def chat(path: str, trace: bool, session_id: str | None, main_flow: str | None) -> None:
+@click.option(
+    "--store",
+    "store_url",
+    default=None,
+    help="Where sessions live, e.g. sqlite:///chat.db (default: memory://). With a "
+    "persistent store and --session, a restart continues the conversation.",
+)
+def chat(
+    path: str, trace: bool, session_id: str | None, main_flow: str | None, store_url: str | None
+) -> None:
     """Talk to a flow in the terminal. /reset starts over, /quit leaves."""
     from dialogue.engine import Engine
     from dialogue.llm.service import OFFLINE_NOTICE
 
     try:
-        engine = Engine.from_path(Path(path), main=main_flow)
+        engine = Engine.from_path(Path(path), main=main_flow, store=store_url)
     except FlowError as exc:
         for line in diagnostics(exc):
             click.echo(line, err=True)

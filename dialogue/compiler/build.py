@@ -9,6 +9,7 @@ returns is shared, read-only, by every session.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
@@ -412,6 +413,7 @@ class _Builder:
             ),
             llm_config=flow.llm,
             definition=flow,
+            fingerprint=hashlib.sha256(flow.model_dump_json().encode()).hexdigest()[:16],
             source=self.lf,
         )
 

@@ -8,6 +8,8 @@ its mappings as read-only views (``types.MappingProxyType``).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,6 +227,8 @@ class CompiledFlow:
     definition: schema.Flow
     source: FlowSource
     warnings: tuple[Diagnostic, ...] = field(default=())
+    fingerprint: str = ""
+    """A hash of the flow's definition (``Flow`` as JSON): changes when the flow does."""
     moves: tuple[Move, ...] = field(default=())
     """Every move of the flow, in file order: each state's ``on`` and ``next``
     transitions, the ``on_error`` of its calls, the ``on_exhausted`` of the slots it
@@ -240,6 +244,15 @@ class Bot:
 
     flows: Mapping[str, CompiledFlow]
     main: str
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A short hash of every flow's definition: sessions saved with another
+        fingerprint were saved under other flows, and are checked when loaded."""
+        digest = hashlib.sha256()
+        for name in sorted(self.flows):
+            digest.update(f"{name}\0{self.flows[name].fingerprint}\0".encode())
+        return digest.hexdigest()[:16]
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:

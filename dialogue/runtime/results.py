@@ -96,3 +96,26 @@ def status(session: Session, started: float) -> TurnResult:
     return TurnResult(
         session.id, [], session.flow, session.state, dict(session.slots), session.ended, trace
     )
+
+
+def duplicate(session: Session, replies: tuple[str, ...], started: float) -> TurnResult:
+    """A message id already answered: the first answer again; nothing runs, nothing is saved."""
+    trace = Trace(
+        session.id,
+        session.turn,
+        session.flow,
+        session.state,
+        session.flow,
+        session.state,
+        rule="duplicate",
+        seconds=time.perf_counter() - started,
+    )
+    return TurnResult(
+        session.id,
+        list(replies),
+        session.flow,
+        session.state,
+        dict(session.slots),
+        session.ended,
+        trace,
+    )

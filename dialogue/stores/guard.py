@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from dialogue.errors import DialogueError, StoreError
 from dialogue.session import Session
-from dialogue.stores.base import SessionStore
+from dialogue.stores.base import LeasingStore, SessionStore
 
 
 @contextmanager
@@ -71,3 +71,35 @@ class GuardedStore:
             return
         with _as_store_error("delete", session_id):
             await self.store.adelete(session_id)
+
+    def acquire(self, session_id: str, *, ttl: float, wait: float) -> str:
+        with _as_store_error("lease", session_id):
+            token: str = self._leasing.acquire(session_id, ttl=ttl, wait=wait)
+            return token
+
+    def release(self, session_id: str, token: str) -> None:
+        with _as_store_error("release the lease of", session_id):
+            self._leasing.release(session_id, token)
+
+    async def aacquire(self, session_id: str, *, ttl: float, wait: float) -> str:
+        import asyncio
+
+        if not hasattr(self.store, "aacquire"):
+            return await asyncio.to_thread(self.acquire, session_id, ttl=ttl, wait=wait)
+        with _as_store_error("lease", session_id):
+            token: str = await self.store.aacquire(session_id, ttl=ttl, wait=wait)
+            return token
+
+    async def arelease(self, session_id: str, token: str) -> None:
+        import asyncio
+
+        if not hasattr(self.store, "arelease"):
+            await asyncio.to_thread(self.release, session_id, token)
+            return
+        with _as_store_error("release the lease of", session_id):
+            await self.store.arelease(session_id, token)
+
+    @property
+    def _leasing(self) -> LeasingStore:
+        assert isinstance(self.store, LeasingStore), "the engine leases only from leasing stores"
+        return self.store

@@ -23,6 +23,10 @@ class MemoryStore:
     not change it afterwards (the engine doesn't; it works on the next ``load``'s copy).
     """
 
+    in_process = True
+    """Its sessions live in this process: the engine's own per-session locks serialise
+    turns, so it does not take leases (engines sharing one MemoryStore may)."""
+
     def __init__(
         self, *, ttl: float | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
