@@ -17,13 +17,14 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from dialogue.assemble import check_actions, flow_actions, load_bot
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
 from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
+from dialogue.observe import Observer, TurnFailed, notify
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
 from dialogue.runtime.fit import fit
@@ -88,6 +89,7 @@ class Engine:
         action_threads: bool = True,
         lease_ttl: float | None = None,
         lease_wait: float = 30.0,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
@@ -122,6 +124,7 @@ class Engine:
         self.lease_ttl = self._worst_turn(actions) if lease_ttl is None else lease_ttl
         """Seconds a turn holds its session's lease: longer than the slowest turn."""
         self.lease_wait = lease_wait
+        self._observers = tuple(observers)
         """Seconds a turn waits for another turn of its session (then ``LeaseTimeout``)."""
         check_actions(bot, self._actions)
         self.offline = not self._llm.enabled and any(
@@ -300,6 +303,31 @@ class Engine:
         message_id: str | None = None,
     ) -> TurnResult:
         started = time.perf_counter()
+        try:
+            result = self._run(session_id, text, seed, message_id, started)
+        except DialogueError as exc:
+            self._failed(session_id, exc, started)
+            raise
+        notify(self._observers, result)
+        return result
+
+    def _failed(self, session_id: str, exc: DialogueError, started: float) -> None:
+        """Tell the observers about a turn that raised (a store failure, a busy session)."""
+        event = TurnFailed(session_id, "", "", type(exc).__name__, time.perf_counter() - started)
+        for observer in self._observers:
+            try:
+                observer(event)
+            except Exception:
+                log.exception("observer %r failed on TurnFailed", observer)
+
+    def _run(
+        self,
+        session_id: str,
+        text: str | None,
+        seed: Seed,
+        message_id: str | None,
+        started: float,
+    ) -> TurnResult:
         lock = self._locks.acquire(session_id)
         lease = None
         try:
@@ -376,6 +404,23 @@ class Engine:
         message_id: str | None = None,
     ) -> TurnResult:
         started = time.perf_counter()
+        try:
+            result = await self._arun(session_id, text, sink, seed, message_id, started)
+        except DialogueError as exc:
+            self._failed(session_id, exc, started)
+            raise
+        notify(self._observers, result)
+        return result
+
+    async def _arun(
+        self,
+        session_id: str,
+        text: str | None,
+        sink: Sink | None,
+        seed: Seed,
+        message_id: str | None,
+        started: float,
+    ) -> TurnResult:
         lock = await self._locks.aacquire(session_id)
         lease = None
         try:
