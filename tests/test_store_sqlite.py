@@ -216,6 +216,18 @@ def test_bad_urls_say_what_to_write(url: str, message: str) -> None:
     assert str(error.value).startswith(message)
 
 
+def test_options_out_of_range_are_configuration_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as ttl:
+        SQLiteStore(tmp_path / "s.db", ttl=0)
+    assert str(ttl.value) == (
+        "SQLiteStore: ttl=0 is not a number of seconds > 0\n"
+        "    hint: ttl=None keeps sessions for ever"
+    )
+    with pytest.raises(ConfigurationError, match=r"busy_timeout=-1.0 is not a number of seconds"):
+        open_store(f"sqlite:///{tmp_path}/s.db?busy_timeout=-1")
+    assert not (tmp_path / "s.db").exists()
+
+
 # --------------------------------------------------------------------------- other writers
 
 

@@ -102,10 +102,13 @@ class SQLiteStore:
         busy_timeout: float = 5.0,
     ) -> None:
         if ttl is not None and not ttl > 0:
-            raise ConfigurationError(f"SQLiteStore ttl={ttl!r}", hint="give seconds > 0, or None")
+            raise ConfigurationError(
+                f"SQLiteStore: ttl={ttl!r} is not a number of seconds > 0",
+                hint="ttl=None keeps sessions for ever",
+            )
         if not busy_timeout >= 0:
             raise ConfigurationError(
-                f"SQLiteStore busy_timeout={busy_timeout!r}", hint="give seconds >= 0"
+                f"SQLiteStore: busy_timeout={busy_timeout!r} is not a number of seconds >= 0"
             )
         self.path = Path(path)
         self.ttl = ttl
