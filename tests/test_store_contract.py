@@ -26,6 +26,7 @@ from dialogue.stores.base import (
     ListingStore,
     SessionStore,
 )
+from dialogue.stores.sqlite import SQLiteStore
 
 Factory = Callable[..., Any]
 
@@ -34,7 +35,11 @@ def memory(tmp_path: Path, **options: Any) -> MemoryStore:
     return MemoryStore(**options)
 
 
-FACTORIES: dict[str, Factory] = {"memory": memory}
+def sqlite(tmp_path: Path, **options: Any) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "s.db", **options)
+
+
+FACTORIES: dict[str, Factory] = {"memory": memory, "sqlite": sqlite}
 
 
 @pytest.fixture(params=sorted(FACTORIES))

@@ -1,0 +1,464 @@
+"""SQLite session store: one file, persistent, shared by the processes of one host.
+
+``SQLiteStore(path, *, ttl=None, clock=time.time, busy_timeout=5.0)``, or by URL
+through ``open_store``: ``sqlite:///bot.db`` is ``bot.db`` relative to the
+current directory, ``sqlite:////var/lib/bot/sessions.db`` an absolute path (the
+part after ``sqlite:///``, percent-decoded); ``?ttl=3600&busy_timeout=5`` sets
+options. The file is created when missing, its directory is not: a missing
+directory is a ``ConfigurationError`` when the store is made.
+
+The file is in WAL mode (readers never wait for the writer) with
+``synchronous=NORMAL``: a commit survives a crash of the process, while a power
+cut may lose the last commits (never the file); ``FULL`` cost an fsync per
+commit, some 10 ms a turn on a VM disk. Two tables:
+``sessions (id, version, data, expires_at, updated_at)``, ``data`` being
+``Session.to_dict()`` as JSON text, and ``leases (id, token, expires_at)``.
+``PRAGMA user_version`` holds the schema version (``SCHEMA_VERSION``); a file of
+a newer version is refused, so a future format can migrate older files.
+
+Connections: one per store and process, behind a lock (``check_same_thread=False``),
+rather than one per thread. SQLite lets one writer at a time into a file anyway,
+and every call here is one short statement or transaction, so the lock costs
+only the parallelism of reads within one process; in exchange a process holds
+one connection (its file descriptors, one WAL reader slot) however many threads
+call the store (engine workers, the ``asyncio.to_thread`` pool, a web server's
+threads), and ``close()`` closes it, which a connection per thread (closable
+only by its own thread) would not allow. A connection never crosses a fork: each
+call compares the process id with the one that opened it, and a child opens its
+own; the inherited one is set aside, never used nor closed by the store (only
+the garbage collector closes it, with the store). Waiting for a lease sleeps
+without holding the lock.
+
+Expiry (``ttl``): a save sets ``expires_at = clock() + ttl``. Every query
+ignores expired rows, so they are gone at once; they are deleted by ``sweep()``,
+which ``save`` also runs every ``SWEEP_EVERY`` saves of a store, in its
+transaction. ``clock`` must give the same time in every process sharing the
+file: the wall clock (``time.time``), not ``time.monotonic``. Lease expiry uses
+it too; the time ``acquire`` waits is measured with ``time.monotonic``.
+
+Errors: a write that waited ``busy_timeout`` seconds for another writer, and any
+other ``sqlite3`` error, is a ``StoreError`` with the session id; so is a stored
+session that cannot be read back (not JSON, or not a session).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from dialogue.errors import (
+    ConfigurationError,
+    ConflictError,
+    LeaseTimeout,
+    SessionError,
+    StoreError,
+)
+from dialogue.session import Session
+
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of the files this module writes."""
+
+SWEEP_EVERY = 256
+"""A store deletes expired rows every this many saves."""
+
+OPTIONS = ("ttl", "busy_timeout")
+"""The options of a ``sqlite://`` URL's query string."""
+
+_SCHEMA = (
+    "CREATE TABLE sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+    "data TEXT NOT NULL, expires_at REAL, updated_at REAL NOT NULL)",
+    "CREATE INDEX sessions_expires_at ON sessions (expires_at) WHERE expires_at IS NOT NULL",
+    "CREATE TABLE leases (id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at REAL NOT NULL)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_POLL_FIRST, _POLL_MAX = 0.005, 0.05
+"""Waiting for a lease: the first pause, doubling up to the last (seconds)."""
+
+
+class SQLiteStore:
+    """Sessions in a SQLite file, for one or several processes on one host.
+
+    ``ttl``: seconds a session lives after its last save (``None``: for ever).
+    ``clock``: seconds, the same in every process (for expiry and leases).
+    ``busy_timeout``: seconds a write waits for another process's write.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        ttl: float | None = None,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        if ttl is not None and not ttl > 0:
+            raise ConfigurationError(
+                f"SQLiteStore: ttl={ttl!r} is not a number of seconds > 0",
+                hint="ttl=None keeps sessions for ever",
+            )
+        if not busy_timeout >= 0:
+            raise ConfigurationError(
+                f"SQLiteStore: busy_timeout={busy_timeout!r} is not a number of seconds >= 0"
+            )
+        self.path = Path(path)
+        self.ttl = ttl
+        self.busy_timeout = busy_timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._saves = 0
+        self._inherited: list[sqlite3.Connection] = []
+        self._conn: sqlite3.Connection | None = self._open()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> SQLiteStore:
+        """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (``?ttl=&busy_timeout=``)."""
+        from dialogue.stores.url import query_options
+
+        parts = urlsplit(url)
+        if parts.netloc or len(parts.path) < 2:
+            raise ConfigurationError(
+                f"store URL {url!r} names no SQLite file",
+                hint="write sqlite:///bot.db (relative to the current directory) "
+                "or sqlite:////var/lib/bot/bot.db (absolute)",
+            )
+        given = query_options(url, numbers=OPTIONS)
+        unknown = sorted(set(given) - set(OPTIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"store URL {url!r}: unknown option {unknown[0]!r}",
+                hint="a sqlite:// URL takes ?ttl=SECONDS&busy_timeout=SECONDS",
+            )
+        return cls(unquote(parts.path[1:]), **{**given, **options})
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r}, ttl={self.ttl!r})"
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        if self._pid != os.getpid():
+            self._after_fork(reopen=False)
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+
+    # ------------------------------------------------------------------ sessions
+
+    def load(self, session_id: str) -> Session | None:
+        with self._use(f"load session {session_id!r}", session_id) as conn:
+            row = conn.execute(
+                f"SELECT version, data FROM sessions WHERE id = ? AND {_LIVE}",
+                (session_id, self._clock()),
+            ).fetchone()
+        return None if row is None else self._decode(session_id, row[0], row[1])
+
+    def save(self, session: Session) -> None:
+        data = self._encode(session)
+        with self._use(f"save session {session.id!r}", session.id) as conn, _write(conn):
+            now = self._clock()
+            row = conn.execute(
+                f"SELECT version FROM sessions WHERE id = ? AND {_LIVE}", (session.id, now)
+            ).fetchone()
+            current = 0 if row is None else row[0]
+            if current != session.version:
+                raise ConflictError(
+                    f"session {session.id!r} was saved meanwhile "
+                    f"(version {current}, expected {session.version})",
+                    session_id=session.id,
+                )
+            expires = None if self.ttl is None else now + self.ttl
+            conn.execute(
+                "INSERT INTO sessions (id, version, data, expires_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = "
+                "excluded.version, data = excluded.data, expires_at = excluded.expires_at, "
+                "updated_at = excluded.updated_at",
+                (session.id, current + 1, data, expires, now),
+            )
+            self._saves += 1
+            if self._saves % SWEEP_EVERY == 0:
+                _sweep(conn, now)
+        session.version += 1
+
+    def delete(self, session_id: str) -> None:
+        with self._use(f"delete session {session_id!r}", session_id) as conn:
+            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    def session_ids(self) -> Iterator[str]:
+        with self._use("list sessions") as conn:
+            rows = conn.execute(
+                f"SELECT id FROM sessions WHERE {_LIVE} ORDER BY id", (self._clock(),)
+            ).fetchall()
+        return iter([row[0] for row in rows])
+
+    def count(self) -> int:
+        with self._use("count sessions") as conn:
+            rows = conn.execute(f"SELECT COUNT(*) FROM sessions WHERE {_LIVE}", (self._clock(),))
+            return int(rows.fetchone()[0])
+
+    def sweep(self) -> int:
+        """Delete expired sessions and leases now; returns how many sessions went."""
+        with self._use("delete expired sessions") as conn, _write(conn):
+            return _sweep(conn, self._clock())
+
+    # ------------------------------------------------------------------ leases
+
+    def acquire(self, session_id: str, *, ttl: float, wait: float) -> str:
+        token = secrets.token_hex(8)
+        poll = _Poll(wait)
+        while True:
+            left = self._try_acquire(session_id, token, ttl)
+            if left is None:
+                return token
+            pause = poll.pause(left)
+            if pause is None:
+                raise _busy(session_id, wait)
+            time.sleep(pause)
+
+    def release(self, session_id: str, token: str) -> None:
+        with self._use(f"release the lease of session {session_id!r}", session_id) as conn:
+            conn.execute("DELETE FROM leases WHERE id = ? AND token = ?", (session_id, token))
+
+    def _try_acquire(self, session_id: str, token: str, ttl: float) -> float | None:
+        """Take the lease if it is free: ``None``; else how long its holder keeps it."""
+        with self._use(f"lease session {session_id!r}", session_id) as conn:
+            left = _lease_left(conn, session_id, self._clock())  # a read: no write lock
+            if left is not None:
+                return left
+            with _write(conn):
+                now = self._clock()
+                left = _lease_left(conn, session_id, now)
+                if left is None:
+                    conn.execute(
+                        "INSERT INTO leases (id, token, expires_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT (id) DO UPDATE SET token = excluded.token, "
+                        "expires_at = excluded.expires_at",
+                        (session_id, token, now + ttl),
+                    )
+                return left
+
+    # ------------------------------------------------------------------ async face
+
+    async def aload(self, session_id: str) -> Session | None:
+        import asyncio
+
+        return await asyncio.to_thread(self.load, session_id)
+
+    async def asave(self, session: Session) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.save, session)
+
+    async def adelete(self, session_id: str) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.delete, session_id)
+
+    async def aacquire(self, session_id: str, *, ttl: float, wait: float) -> str:
+        """As ``acquire``; waits on the event loop, not in a thread."""
+        import asyncio
+
+        token = secrets.token_hex(8)
+        poll = _Poll(wait)
+        while True:
+            left = await asyncio.to_thread(self._try_acquire, session_id, token, ttl)
+            if left is None:
+                return token
+            pause = poll.pause(left)
+            if pause is None:
+                raise _busy(session_id, wait)
+            await asyncio.sleep(pause)
+
+    async def arelease(self, session_id: str, token: str) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.release, session_id, token)
+
+    # ------------------------------------------------------------------ internals
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,  # autocommit: transactions are explicit BEGINs
+                check_same_thread=False,  # used by any thread, under self._lock
+            )
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from exc
+        try:
+            _prepare(conn, self.path)
+        except sqlite3.Error as exc:
+            conn.close()
+            if _is_busy(exc):
+                raise StoreError(self._locked("open the session store")) from exc
+            raise self._unusable(exc) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def _use(self, doing: str, session_id: str = "") -> Iterator[sqlite3.Connection]:
+        """The connection of this process, for one call; ``sqlite3`` errors -> ``StoreError``."""
+        if self._pid != os.getpid():
+            self._after_fork(reopen=True)
+        with self._lock:
+            if self._conn is None:
+                raise StoreError(
+                    f"could not {doing}: the SQLite store {str(self.path)!r} is closed",
+                    session_id=session_id,
+                )
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                message = (
+                    self._locked(doing)
+                    if _is_busy(exc)
+                    else f"could not {doing} in the SQLite database {str(self.path)!r}: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                raise StoreError(message, session_id=session_id) from exc
+
+    def _after_fork(self, *, reopen: bool) -> None:
+        # Not under self._lock: a parent thread may have held it at the fork, and
+        # the forking thread is the only one in the child until it starts others.
+        if self._conn is not None:
+            self._inherited.append(self._conn)  # never used, nor closed, here
+            self._conn = self._open() if reopen else None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def _locked(self, doing: str) -> str:
+        return (
+            f"could not {doing}: another writer held the SQLite database "
+            f"{str(self.path)!r} for more than busy_timeout={self.busy_timeout:g} s; "
+            "retry, look for a process that keeps a write transaction open, "
+            "or raise busy_timeout"
+        )
+
+    def _unusable(self, exc: sqlite3.Error) -> ConfigurationError:
+        directory = self.path.parent
+        if not directory.is_dir():
+            return ConfigurationError(
+                f"SQLite store {str(self.path)!r}: the directory "
+                f"{str(directory.absolute())!r} does not exist",
+                hint="create it first (the store creates the file, not its directory), "
+                "or correct the path",
+            )
+        return ConfigurationError(
+            f"SQLite store {str(self.path)!r} cannot be used: {type(exc).__name__}: {exc}",
+            hint="check that the file is a SQLite database this process may read and write",
+        )
+
+    def _encode(self, session: Session) -> str:
+        data = session.to_dict()
+        data["version"] = session.version + 1
+        try:
+            return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise StoreError(
+                f"could not save session {session.id!r}: it holds data that is not JSON: {exc}",
+                session_id=session.id,
+            ) from exc
+
+    def _decode(self, session_id: str, version: int, text: str) -> Session:
+        where = f"session {session_id!r} in the SQLite database {str(self.path)!r}"
+        try:
+            session = Session.from_dict(json.loads(text))
+        except ValueError as exc:  # json.JSONDecodeError
+            raise StoreError(f"{where} is corrupt: not JSON: {exc}", session_id=session_id) from exc
+        except SessionError as exc:
+            raise StoreError(f"{where} is corrupt: {exc}", session_id=session_id) from exc
+        session.version = version
+        return session
+
+
+class _Poll:
+    """The pauses of a wait for a lease: short, doubling, never past the deadline."""
+
+    def __init__(self, wait: float) -> None:
+        self._deadline = time.monotonic() + wait
+        self._next = _POLL_FIRST
+
+    def pause(self, held_for: float) -> float | None:
+        """How long to sleep before trying again, or ``None``: the wait is over."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            return None
+        pause = min(self._next, left, max(held_for, 0.001))
+        self._next = min(self._next * 2, _POLL_MAX)
+        return pause
+
+
+@contextmanager
+def _write(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction, taking the write lock at once (no upgrade deadlocks)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
+def _prepare(conn: sqlite3.Connection, path: Path) -> None:
+    """WAL mode, and the tables when the file is new; refuse a newer schema."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")  # per connection
+    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        return
+    with _write(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+        elif version != SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"SQLite store {str(path)!r} has schema version {version}; "
+                f"this version of dialogue reads version {SCHEMA_VERSION}",
+                hint="upgrade dialogue, or use another file",
+            )
+
+
+def _sweep(conn: sqlite3.Connection, now: float) -> int:
+    gone = conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
+    conn.execute("DELETE FROM leases WHERE expires_at <= ?", (now,))
+    return int(gone)
+
+
+def _lease_left(conn: sqlite3.Connection, session_id: str, now: float) -> float | None:
+    row = conn.execute("SELECT expires_at FROM leases WHERE id = ?", (session_id,)).fetchone()
+    return None if row is None or row[0] <= now else float(row[0]) - now
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith("SQLITE_BUSY") or "database is locked" in str(exc)
+
+
+def _busy(session_id: str, wait: float) -> LeaseTimeout:
+    return LeaseTimeout(
+        f"session {session_id!r} is busy: another turn held it for more than {wait:g} s",
+        session_id=session_id,
+    )
