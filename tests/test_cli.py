@@ -400,3 +400,15 @@ def test_chat_store_url_is_checked() -> None:
     result = run("chat", SHOP, "--store", "bogus", input="/quit\n")
     assert result.exit_code == 1
     assert "error: store URL 'bogus' has no scheme" in result.stderr
+
+
+def test_chat_with_a_persistent_store_continues_after_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'chat.db'}"
+    first = run("chat", SHOP, "--store", url, "--session", "me", input="where is my order\n")
+    assert first.exit_code == 0, first.output
+    assert "bot> What's your order number? It looks like AB123456." in lines(first.stdout)
+    again = run("chat", SHOP, "--store", url, "--session", "me", input="AB123456\n/quit\n")
+    assert again.exit_code == 0, again.output
+    said = lines(again.stdout)
+    assert not any("I'm the shop assistant" in line for line in said)  # no new greeting
+    assert any(line.startswith("bot> Order AB123456") for line in said)

@@ -41,9 +41,17 @@ class MemoryStore:
     @classmethod
     def from_url(cls, url: str, **options: Any) -> MemoryStore:
         """``memory://`` (``?ttl=SECONDS``)."""
+        from dialogue.errors import ConfigurationError
         from dialogue.stores.url import query_options
 
-        return cls(**{**query_options(url), **options})
+        given = {**query_options(url), **options}
+        unknown = sorted(set(given) - {"ttl"})
+        if unknown:
+            raise ConfigurationError(
+                f"store URL {url!r}: unknown option(s) {', '.join(unknown)}",
+                hint="memory:// takes ttl (seconds), e.g. memory://?ttl=3600",
+            )
+        return cls(**given)
 
     def __len__(self) -> int:
         return self.count()
@@ -95,7 +103,7 @@ class MemoryStore:
 
     def acquire(self, session_id: str, *, ttl: float, wait: float) -> str:
         token = secrets.token_hex(8)
-        deadline = self._clock() + wait
+        deadline = time.monotonic() + wait  # waiting is real time; expiry is the clock's
         with self._released:
             while True:
                 now = self._clock()
@@ -103,14 +111,14 @@ class MemoryStore:
                 if held is None or held[1] <= now:
                     self._leases[session_id] = (token, now + ttl)
                     return token
-                left = min(deadline, held[1]) - now
-                if deadline <= now:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise LeaseTimeout(
                         f"session {session_id!r} is busy: another turn held it for "
                         f"more than {wait:g} s",
                         session_id=session_id,
                     )
-                self._released.wait(max(left, 0.001))
+                self._released.wait(min(left, max(held[1] - now, 0.001), 0.05))
 
     def release(self, session_id: str, token: str) -> None:
         with self._released:
