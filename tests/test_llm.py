@@ -25,7 +25,8 @@ from dialogue.llm.openai_client import (
 )
 from dialogue.testing import FakeChatServer, FakeReply
 
-FAST = LLMSettings(model="gpt-test", timeout=0.5, retries=0)
+# Calls that should be answered get a timeout no loaded machine reaches.
+FAST = LLMSettings(model="gpt-test", timeout=30, retries=0)
 MESSAGES = ({"role": "system", "content": "You route orders."}, {"role": "user", "content": "hi"})
 ASK = LLMRequest(MESSAGES, FAST)
 SCHEMA = {
@@ -128,7 +129,7 @@ def test_schema_answer_is_parsed(
 
 
 def test_request_shape(server: FakeChatServer, client: OpenAIChatClient) -> None:
-    settings = LLMSettings(model="gpt-test", temperature=0.3, max_tokens=50, timeout=0.5, retries=0)
+    settings = LLMSettings(model="gpt-test", temperature=0.3, max_tokens=50, timeout=30, retries=0)
     ask(client, LLMRequest(MESSAGES, settings, schema=SCHEMA, schema_name="route"))
     ask(client, LLMRequest(MESSAGES, settings), "stream")
     plain, streamed = server.requests
@@ -151,7 +152,7 @@ def test_request_shape(server: FakeChatServer, client: OpenAIChatClient) -> None
         "stream_options": {"include_usage": True},
     }
     assert server.headers[0]["authorization"] == "Bearer sk-test"
-    assert server.headers[0]["x-stainless-read-timeout"] == "0.5"
+    assert server.headers[0]["x-stainless-read-timeout"] == "30"
 
 
 def test_default_headers_and_organization(server: FakeChatServer) -> None:
@@ -270,7 +271,8 @@ def test_failures_become_responses(
 ) -> None:
     reply, kind = CASES[case]
     server.script(reply)
-    settings = LLMSettings(model="gpt-test", timeout=0.1, retries=0)
+    timeout = 0.1 if kind == "timeout" else 30  # only the hang may run out of time
+    settings = LLMSettings(model="gpt-test", timeout=timeout, retries=0)
     response, outside = timed_ask(client, LLMRequest(MESSAGES, settings), face)
     assert response.failure is not None and not response.ok
     assert response.failure.kind == (STREAM_KINDS.get(case, kind) if face == "stream" else kind)
@@ -392,7 +394,7 @@ def test_retry_then_success(
     status: int,
 ) -> None:
     server.script(FakeReply.error(status, headers={"retry-after-ms": "1"}), FakeReply.text("ok!"))
-    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=0.5, retries=1)), face)
+    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=30, retries=1)), face)
     assert response.ok and response.content == "ok!"
     assert retry_waits() == [0.001]  # as the server asked, not the SDK's own backoff
     assert [h["x-stainless-retry-count"] for h in server.headers] == ["0", "1"]
@@ -400,7 +402,7 @@ def test_retry_then_success(
 
 def test_retries_run_out(server: FakeChatServer, client: OpenAIChatClient) -> None:
     server.script(*[FakeReply.error(429, headers={"retry-after": "0.001"})] * 3)
-    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=0.5, retries=2)))
+    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=30, retries=2)))
     assert response.failure is not None and response.failure.kind == "rate_limited"
     assert response.failure.status == 429 and response.failure.retryable
     assert len(server.requests) == 3
@@ -411,7 +413,7 @@ def test_client_errors_are_not_retried(
     server: FakeChatServer, client: OpenAIChatClient, status: int
 ) -> None:
     server.script(FakeReply.error(status, headers={"retry-after-ms": "1"}), FakeReply.text("ok"))
-    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=0.5, retries=2)))
+    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=30, retries=2)))
     assert response.failure is not None and not response.failure.retryable
     assert len(server.requests) == 1
 
