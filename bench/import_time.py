@@ -1,11 +1,19 @@
 """Start-up cost: ``import dialogue`` and ``Engine.from_path``, each in a fresh interpreter.
 
     python bench/import_time.py            # 11 runs of each variant
-    python bench/import_time.py --quick    # smoke test: 1 run, no warm-up, no import-only variant
+    python bench/import_time.py --quick    # smoke test: 1 run, no import-only variant
 
-Three variants run as subprocesses of this interpreter, interleaved, after one
-untimed run of each (so bytecode caches exist): ``python -c pass`` (the
-interpreter's own start-up), ``import dialogue``, and ``import dialogue`` then
+Imports are timed with bytecode cached, as after a normal install. The
+children write and read ``.pyc`` files in a private temporary folder
+(``PYTHONPYCACHEPREFIX``, removed at the end), and ``PYTHONDONTWRITEBYTECODE``
+is dropped from their environment (set on some machines, it would make every
+run compile every module from source). One untimed run of each variant fills
+that cache first, for the standard library as well as for dialogue and its
+dependencies (with a prefix set, Python ignores ``__pycache__`` folders).
+
+Three variants run as subprocesses of this interpreter, interleaved, after that
+untimed run: ``python -c pass`` (the interpreter's own start-up),
+``import dialogue``, and ``import dialogue`` then
 ``Engine.from_path("flows/customer_service.yaml")``. For each run the child
 times its own statements with ``time.perf_counter`` and the parent times the
 whole process; the table gives medians. The child also reports whether
@@ -17,10 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import _common as c
 
@@ -48,18 +58,25 @@ def child_code(load: bool) -> str:
     return CHILD.format(watch=WATCH, load=load, flow=str(c.FLOW))
 
 
-def run(args: list[str]) -> tuple[float, str, str]:
+def cached_env(pycache: str) -> dict[str, str]:
+    """This process's environment, with bytecode written to and read from ``pycache``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = pycache
+    return env
+
+
+def run(args: list[str], env: Mapping[str, str]) -> tuple[float, str, str]:
     t0 = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, cwd=c.REPO, check=False)
+    done = subprocess.run(args, capture_output=True, text=True, cwd=c.REPO, env=env, check=False)
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         sys.exit(f"{' '.join(args[:3])}... failed:\n{done.stderr}")
     return wall, done.stdout, done.stderr
 
 
-def slowest_imports(top: int) -> list[list[object]]:
+def slowest_imports(top: int, env: Mapping[str, str]) -> list[list[object]]:
     """The ``top`` imports with the largest cumulative time under ``-X importtime``."""
-    _, _, err = run([sys.executable, "-X", "importtime", "-c", child_code(True)])
+    _, _, err = run([sys.executable, "-X", "importtime", "-c", child_code(True)], env)
     rows = []
     for line in err.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
@@ -75,10 +92,16 @@ def slowest_imports(top: int) -> list[list[object]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 run, no warm-up")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 1 run")
     parser.add_argument("--runs", type=int, help="runs of each variant")
     args = parser.parse_args(argv)
-    runs = args.runs or (1 if args.quick else 11)
+    with tempfile.TemporaryDirectory(prefix="dialogue-bench-pycache-") as pycache:
+        report(args.quick, args.runs or (1 if args.quick else 11), cached_env(pycache))
+    return 0
+
+
+def report(quick: bool, runs: int, env: Mapping[str, str]) -> None:
+    """Time the variants in children using ``env``, and print the tables."""
 
     both = "import dialogue + Engine.from_path"
     variants = {
@@ -86,16 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "import dialogue": [sys.executable, "-c", child_code(False)],
         both: [sys.executable, "-c", child_code(True)],
     }
-    if args.quick:  # the last variant times the import too (column "import ms")
+    if quick:  # the last variant times the import too (column "import ms")
         del variants["import dialogue"]
-    else:
-        for argv_ in variants.values():
-            run(argv_)  # untimed: bytecode caches, file system caches
+    for argv_ in variants.values():
+        run(argv_, env)  # untimed: fills the bytecode cache and the file system's
     walls: dict[str, list[float]] = {name: [] for name in variants}
     inner: dict[str, list[dict[str, object]]] = {name: [] for name in variants}
     for _ in range(runs):
         for name, argv_ in variants.items():
-            wall, out, _ = run(argv_)
+            wall, out, _ = run(argv_, env)
             walls[name].append(wall)
             if out.strip():
                 inner[name].append(json.loads(out))
@@ -119,11 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     how = (
-        "quick: 1 run per variant, no warm-up (smoke test only)"
-        if args.quick
+        "quick: 1 run per variant after 1 untimed run (smoke test only)"
+        if quick
         else (f"medians of {runs} runs per variant (interleaved, after 1 untimed run of each)")
     )
-    print(f"import time: fresh interpreters, {how}")
+    print(f"import time: fresh interpreters, bytecode cached, {how}")
     print(f"machine: {c.machine()}; {c.versions()}")
     print()
     headers = [
@@ -138,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("(wall = whole subprocess seen by the parent; import / from_path = timed by the child)")
     print()
     total = float(rows[-1][5])  # type: ignore[arg-type]
-    import_alone = float(rows[-1 if args.quick else 1][3])  # type: ignore[arg-type]
+    import_alone = float(rows[-1 if quick else 1][3])  # type: ignore[arg-type]
     verdict = "PASS" if total <= TARGET_MS else "FAIL"
     print(
         f"target: import dialogue + Engine.from_path <= {TARGET_MS:g} ms (in-process median): "
@@ -157,11 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"{m}={'yes' if v else 'no'}" for m, v in last_import["after_import"].items())  # type: ignore[attr-defined]
         + f" ({last_import['modules_import']} modules; {last_load['modules_load']} after from_path)"
     )
-    if not args.quick:
+    if not quick:
         print()
         print("slowest imports (one -X importtime run of import + from_path):")
-        print(c.table(["module", "cumulative ms", "self ms"], slowest_imports(12)))
-    return 0
+        print(c.table(["module", "cumulative ms", "self ms"], slowest_imports(12, env)))
 
 
 if __name__ == "__main__":

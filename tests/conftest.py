@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from dialogue.testing import FakeChatServer
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
+SDK_RETRY = re.compile(r"^Retrying request.* in ([0-9.]+) seconds")
 
 
 @pytest.fixture
@@ -45,3 +48,19 @@ def client(server: FakeChatServer) -> Iterator[OpenAIChatClient]:
     c = OpenAIChatClient(api_key="test-key", base_url=server.url)
     yield c
     c.close()
+
+
+@pytest.fixture
+def retry_waits(caplog: pytest.LogCaptureFixture) -> Callable[[], list[float]]:
+    """The waits (seconds) the openai SDK chose before its retries so far, from its log.
+
+    How long a retry waited depends on the machine's load; what the SDK chose to
+    wait does not, so tests assert on this instead of on a clock.
+    """
+    caplog.set_level(logging.INFO, logger="openai")
+
+    def waits() -> list[float]:
+        found = (SDK_RETRY.match(r.getMessage()) for r in caplog.records)
+        return [float(m.group(1)) for m in found if m is not None]
+
+    return waits

@@ -18,6 +18,7 @@ from dialogue.llm.openai_client import (
     LLMRequest,
     LLMResponse,
     LLMSettings,
+    LLMStream,
     OpenAIChatClient,
 )
 from dialogue.testing import FakeChatServer, FakeReply
@@ -312,12 +313,42 @@ def test_model_failures_are_recorded_transport_failures_are_not(
     assert player.complete(ask("anything")).failure.kind == "cassette_miss"  # type: ignore[union-attr]
 
 
+class Noted:
+    """A live client, noting each ``close`` and ``aclose`` it is given, then passing it on."""
+
+    def __init__(self, inner: OpenAIChatClient) -> None:
+        self.inner = inner
+        self.closes: list[str] = []
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        return self.inner.complete(request)
+
+    async def acomplete(self, request: LLMRequest) -> LLMResponse:
+        return await self.inner.acomplete(request)
+
+    def astream(self, request: LLMRequest) -> LLMStream:
+        return self.inner.astream(request)
+
+    def close(self) -> None:
+        self.closes.append("close")
+        self.inner.close()
+
+    async def aclose(self) -> None:
+        self.closes.append("aclose")
+        await self.inner.aclose()
+
+
 def test_closing_is_passed_on(tmp_path: Path, live: OpenAIChatClient) -> None:
-    recorder = CassetteClient(live, tmp_path / "c.yaml", mode="record")
+    inner = Noted(live)
+    recorder = CassetteClient(inner, tmp_path / "c.yaml", mode="record")
     recorder.complete(ask("hi"))
     recorder.close()
+    assert inner.closes == ["close"]
     asyncio.run(recorder.aclose())
-    CassetteClient(None, tmp_path / "c.yaml").close()
+    assert inner.closes == ["close", "aclose"]
+    replayer = CassetteClient(None, tmp_path / "c.yaml")  # nothing to pass on, and no error
+    replayer.close()
+    asyncio.run(replayer.aclose())
 
 
 # --------------------------------------------------------------------------- bad set-ups

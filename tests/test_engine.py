@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dialogue import ConfigurationError, Engine, FlowErrors, MemoryStore, StoreError
+from dialogue import ConfigurationError, Engine, FlowErrors, MemoryStore, StoreError, TurnResult
 
 Make = Callable[..., Engine]
 
@@ -383,28 +383,30 @@ def test_async_face_gives_the_same_results(make_engine: Make) -> None:
 
 
 def test_async_face_does_not_block_the_loop(make_engine: Make) -> None:
-    async def slow_lookup(order_id: str) -> dict[str, str]:
-        await asyncio.sleep(0.2)
-        return {"status": "shipped"}
+    async def run() -> TurnResult:
+        lookup_waits = asyncio.Event()
+        loop_was_free = asyncio.Event()
 
-    engine = make_engine(SHOP, actions={"lookup": slow_lookup})
+        async def lookup_needing_the_loop(order_id: str) -> dict[str, str]:
+            lookup_waits.set()
+            # Only another task of this loop can set it; if the loop is blocked, give up.
+            await asyncio.wait_for(loop_was_free.wait(), 5)
+            return {"status": "shipped"}
 
-    async def run() -> int:
-        ticks = 0
+        async def other_task() -> None:
+            await lookup_waits.wait()
+            loop_was_free.set()
 
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        task = asyncio.create_task(ticker())
+        engine = make_engine(SHOP, actions={"lookup": lookup_needing_the_loop})
+        other = asyncio.create_task(other_task())
         await engine.ahandle("s", "track AB123456")
-        await engine.ahandle("s", "yes")
-        task.cancel()
-        return ticks
+        result = await engine.ahandle("s", "yes")
+        other.cancel()
+        return result
 
-    assert asyncio.run(run()) >= 10
+    result = asyncio.run(run())
+    assert result.trace.errors == []
+    assert result.replies[0] == "AB123456 is shipped."
 
 
 class Watched:

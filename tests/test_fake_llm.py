@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import openai
 import pytest
@@ -165,13 +164,14 @@ def test_error_body_and_headers(server: FakeChatServer, client: openai.OpenAI) -
     assert info.value.code == "x" and info.value.request_id == "req_42"
 
 
-def test_429_retry_after_then_success(server: FakeChatServer) -> None:
+def test_429_retry_after_then_success(
+    server: FakeChatServer, retry_waits: Callable[[], list[float]]
+) -> None:
     server.script(FakeReply.error(429, headers={"retry-after-ms": "1"}), FakeReply.text("ok!"))
     with openai.OpenAI(api_key="k", base_url=server.url, max_retries=1) as sdk:
-        started = time.perf_counter()
         completion = sdk.chat.completions.create(model="m", messages=USER)
     assert completion.choices[0].message.content == "ok!"
-    assert time.perf_counter() - started < 0.4
+    assert retry_waits() == [0.001]  # the header arrived: not the SDK's own 0.375-0.5 s backoff
     assert [h["x-stainless-retry-count"] for h in server.headers] == ["0", "1"]
 
 
@@ -187,11 +187,10 @@ def test_raw_bodies(server: FakeChatServer, client: openai.OpenAI) -> None:
 
 
 def test_hang_trips_the_client_timeout(server: FakeChatServer, client: openai.OpenAI) -> None:
-    server.script(FakeReply.hang(2))
-    started = time.perf_counter()
+    server.script(FakeReply.hang(30))  # the client gives up long before: nobody waits 30 s
     with pytest.raises(openai.APITimeoutError):
         client.with_options(timeout=0.2).chat.completions.create(model="m", messages=USER)
-    assert time.perf_counter() - started < 1
+    assert server.in_flight == 1  # still hanging when the client gave up
 
 
 def test_models_and_unknown_paths(server: FakeChatServer, client: openai.OpenAI) -> None:
@@ -228,11 +227,30 @@ def test_concurrent_slow_requests_overlap() -> None:
             calls = [sdk.chat.completions.create(model=f"m{i}", messages=USER) for i in range(n)]
             return [c.choices[0].message.content for c in await asyncio.gather(*calls)]
 
-    with FakeChatServer(delay=0.1) as server:
-        started = time.perf_counter()
+    with FakeChatServer() as server:
+        server.hold(50)  # one at a time: the first request waits for 49 that never come
         assert asyncio.run(burst(server.url, 50)) == ["ok"] * 50
-        assert time.perf_counter() - started < 1.5  # one at a time: 5 s
+        assert server.max_in_flight == 50
         assert len(server.requests) == 50
+
+
+def test_hold_gives_up_saying_how_many_came(client: openai.OpenAI) -> None:
+    with FakeChatServer() as server:
+        with pytest.raises(ValueError, match="hold\\(\\) needs a count of 1 or more, not 0"):
+            server.hold(0)
+        server.hold(2, timeout=0.1)  # a request alone can never make 2
+        patient = client.with_options(base_url=server.url, timeout=30)
+        with pytest.raises(openai.InternalServerError) as info:
+            patient.chat.completions.create(model="m", messages=USER)
+        assert info.value.message == (
+            "Error code: 500 - fake server: hold(2) gave up after 0.1 s"
+            " with only 1 request(s) in flight at once"
+        )
+        completion = patient.chat.completions.create(model="m", messages=USER)
+        assert completion.choices[0].message.content == "ok"  # the hold is used up
+        assert (server.in_flight, server.max_in_flight) == (0, 1)
+        server.reset()
+        assert server.max_in_flight == 0
 
 
 BODY = json.dumps({"model": "m", "messages": USER}).encode()
@@ -249,18 +267,19 @@ async def _post_twice(port: int) -> list[bytes]:
 
 
 def test_hundreds_of_connections_at_once() -> None:
-    # Raw sockets: the SDK's own per-request overhead would dominate the timing.
+    # Raw sockets: cheap enough to open hundreds at once on a small machine.
     async def burst(port: int, n: int) -> list[list[bytes]]:
         return await asyncio.gather(*(_post_twice(port) for _ in range(n)))
 
-    with FakeChatServer(delay=0.2) as server:
+    with FakeChatServer() as server:
         port = int(server.url.rsplit(":", 1)[1].split("/")[0])
-        started = time.perf_counter()
+        # Served one at a time, or connection by connection, the first request
+        # would wait for 249 others that never come, and be answered 500.
+        server.hold(250)
         answers = asyncio.run(burst(port, 250))
-        elapsed = time.perf_counter() - started
     assert all(len(a) == 2 and all(r.startswith(b"200 OK") for r in a) for a in answers)
     assert len(server.requests) == 500
-    assert elapsed < 2  # one at a time: 100 s; connection by connection: 50 s
+    assert server.max_in_flight == 250  # one per connection: its second request waits its turn
 
 
 def test_bad_requests_do_not_break_the_server(

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -25,7 +25,8 @@ from dialogue.llm.openai_client import (
 )
 from dialogue.testing import FakeChatServer, FakeReply
 
-FAST = LLMSettings(model="gpt-test", timeout=0.5, retries=0)
+# Calls that should be answered get a timeout no loaded machine reaches.
+FAST = LLMSettings(model="gpt-test", timeout=30, retries=0)
 MESSAGES = ({"role": "system", "content": "You route orders."}, {"role": "user", "content": "hi"})
 ASK = LLMRequest(MESSAGES, FAST)
 SCHEMA = {
@@ -60,20 +61,29 @@ def ask(client: LLMClient, request: LLMRequest = ASK, face: str = "sync") -> LLM
     """One call through the sync, async or streaming face."""
     if face == "sync":
         return client.complete(request)
+    return asyncio.run(_ask_async(client, request, face))
 
-    async def run() -> LLMResponse:
-        try:
-            if face == "async":
-                return await client.acomplete(request)
-            stream = client.astream(request)
-            text = "".join([chunk async for chunk in stream])
-            assert text == (stream.response.content or "")
-            return stream.response
-        finally:
-            if isinstance(client, OpenAIChatClient):
-                await client.aclose()
 
-    return asyncio.run(run())
+def timed_ask(
+    client: LLMClient, request: LLMRequest = ASK, face: str = "sync"
+) -> tuple[LLMResponse, float]:
+    """``ask``, and the seconds it took as seen from outside (an upper bound for ``seconds``)."""
+    started = time.perf_counter()
+    response = ask(client, request, face)
+    return response, time.perf_counter() - started
+
+
+async def _ask_async(client: LLMClient, request: LLMRequest, face: str) -> LLMResponse:
+    try:
+        if face == "async":
+            return await client.acomplete(request)
+        stream = client.astream(request)
+        text = "".join([chunk async for chunk in stream])
+        assert text == (stream.response.content or "")
+        return stream.response
+    finally:
+        if isinstance(client, OpenAIChatClient):
+            await client.aclose()
 
 
 def sse(*events: object, done: bool = True) -> FakeReply:
@@ -98,14 +108,14 @@ def chunk(content: str | None = None, finish: str | None = None) -> dict[str, ob
 @pytest.mark.parametrize("face", FACES)
 def test_text_answer(server: FakeChatServer, client: OpenAIChatClient, face: str) -> None:
     server.script(FakeReply.text("Your order ships tomorrow.", usage=(20, 6)))
-    response = ask(client, ASK, face)
+    response, outside = timed_ask(client, ASK, face)
     assert response.ok and response.failure is None
     assert response.content == "Your order ships tomorrow."
     assert response.data is None
     assert response.usage == Usage(20, 6, 26)
     assert response.model == "fake-model"  # as reported, not as requested
     assert response.finish_reason == "stop"
-    assert 0 < response.seconds < 1
+    assert 0 < response.seconds <= outside  # seconds, measured around the call only
 
 
 @pytest.mark.parametrize("face", FACES)
@@ -119,7 +129,7 @@ def test_schema_answer_is_parsed(
 
 
 def test_request_shape(server: FakeChatServer, client: OpenAIChatClient) -> None:
-    settings = LLMSettings(model="gpt-test", temperature=0.3, max_tokens=50, timeout=0.5, retries=0)
+    settings = LLMSettings(model="gpt-test", temperature=0.3, max_tokens=50, timeout=30, retries=0)
     ask(client, LLMRequest(MESSAGES, settings, schema=SCHEMA, schema_name="route"))
     ask(client, LLMRequest(MESSAGES, settings), "stream")
     plain, streamed = server.requests
@@ -142,7 +152,7 @@ def test_request_shape(server: FakeChatServer, client: OpenAIChatClient) -> None
         "stream_options": {"include_usage": True},
     }
     assert server.headers[0]["authorization"] == "Bearer sk-test"
-    assert server.headers[0]["x-stainless-read-timeout"] == "0.5"
+    assert server.headers[0]["x-stainless-read-timeout"] == "30"
 
 
 def test_default_headers_and_organization(server: FakeChatServer) -> None:
@@ -247,7 +257,7 @@ CASES = {  # name: (reply, failure kind)
     "429": (FakeReply.error(429, headers={"retry-after": "0"}), "rate_limited"),
     "500": (FakeReply.error(500), "server_error"),
     "502 html": (FakeReply.error(502, body="<html>Bad Gateway</html>"), "server_error"),
-    "timeout": (FakeReply.hang(2), "timeout"),
+    "timeout": (FakeReply.hang(30), "timeout"),  # the client gives up after 0.1 s
     "cut": (FakeReply.cut_stream("one two three four", after_chunks=2), "connection"),
 }
 # A JSON body where an event stream was asked for has no SSE events at all.
@@ -261,13 +271,14 @@ def test_failures_become_responses(
 ) -> None:
     reply, kind = CASES[case]
     server.script(reply)
-    settings = LLMSettings(model="gpt-test", timeout=0.1, retries=0)
-    response = ask(client, LLMRequest(MESSAGES, settings), face)
+    timeout = 0.1 if kind == "timeout" else 30  # only the hang may run out of time
+    settings = LLMSettings(model="gpt-test", timeout=timeout, retries=0)
+    response, outside = timed_ask(client, LLMRequest(MESSAGES, settings), face)
     assert response.failure is not None and not response.ok
     assert response.failure.kind == (STREAM_KINDS.get(case, kind) if face == "stream" else kind)
     assert response.failure.kind in FAILURE_KINDS
     assert response.data is None
-    assert response.seconds < 1
+    assert 0 < response.seconds <= outside  # a failure is timed too
     if response.failure.status is not None:
         assert response.failure.status == int(case[:3])
     assert len(server.requests) == 1  # retries=0
@@ -376,19 +387,22 @@ def test_from_env(server: FakeChatServer) -> None:
 @pytest.mark.parametrize("face", FACES)
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_retry_then_success(
-    server: FakeChatServer, client: OpenAIChatClient, face: str, status: int
+    server: FakeChatServer,
+    client: OpenAIChatClient,
+    retry_waits: Callable[[], list[float]],
+    face: str,
+    status: int,
 ) -> None:
     server.script(FakeReply.error(status, headers={"retry-after-ms": "1"}), FakeReply.text("ok!"))
-    started = time.perf_counter()
-    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=0.5, retries=1)), face)
+    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=30, retries=1)), face)
     assert response.ok and response.content == "ok!"
-    assert time.perf_counter() - started < 0.5
+    assert retry_waits() == [0.001]  # as the server asked, not the SDK's own backoff
     assert [h["x-stainless-retry-count"] for h in server.headers] == ["0", "1"]
 
 
 def test_retries_run_out(server: FakeChatServer, client: OpenAIChatClient) -> None:
     server.script(*[FakeReply.error(429, headers={"retry-after": "0.001"})] * 3)
-    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=0.5, retries=2)))
+    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=30, retries=2)))
     assert response.failure is not None and response.failure.kind == "rate_limited"
     assert response.failure.status == 429 and response.failure.retryable
     assert len(server.requests) == 3
@@ -399,18 +413,18 @@ def test_client_errors_are_not_retried(
     server: FakeChatServer, client: OpenAIChatClient, status: int
 ) -> None:
     server.script(FakeReply.error(status, headers={"retry-after-ms": "1"}), FakeReply.text("ok"))
-    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=0.5, retries=2)))
+    response = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=30, retries=2)))
     assert response.failure is not None and not response.failure.retryable
     assert len(server.requests) == 1
 
 
 def test_timeout_is_per_request(server: FakeChatServer, client: OpenAIChatClient) -> None:
-    server.script(FakeReply.hang(0.3), FakeReply.hang(0.3))
+    server.script(FakeReply.hang(30), FakeReply.hang(0.3))  # the client leaves the first
     short = ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=0.1, retries=0)))
     assert short.failure is not None and short.failure.kind == "timeout"
     assert short.failure.message.startswith(f"POST {server.url}/chat/completions did not answer")
-    assert 0.1 <= short.seconds < 0.3
-    assert ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=1, retries=0))).ok
+    assert short.seconds >= 0.1  # a timeout never fires early, however loaded the machine
+    assert ask(client, LLMRequest(MESSAGES, LLMSettings(timeout=30, retries=0))).ok
 
 
 def test_one_async_client_per_event_loop(server: FakeChatServer) -> None:
@@ -432,20 +446,27 @@ def test_one_async_client_per_event_loop(server: FakeChatServer) -> None:
 
 
 def test_concurrent_calls() -> None:
-    with FakeChatServer(delay=0.05) as slow:
-        llm = OpenAIChatClient(api_key="k", base_url=slow.url)
+    # The server answers nothing until all the calls are waiting at once: calls
+    # made one at a time would get a 500 after hold()'s timeout instead.
+    patient = LLMRequest(MESSAGES, LLMSettings(model="gpt-test", timeout=30, retries=0))
+    with FakeChatServer() as server:
+        llm = OpenAIChatClient(api_key="k", base_url=server.url)
 
         async def many() -> list[LLMResponse]:
-            answers = await asyncio.gather(*(llm.acomplete(ASK) for _ in range(50)))
+            answers = await asyncio.gather(*(llm.acomplete(patient) for _ in range(50)))
             await llm.aclose()
             return answers
 
-        started = time.perf_counter()
-        assert all(r.ok for r in asyncio.run(many()))
+        server.hold(50)
+        assert [r.failure for r in asyncio.run(many())] == [None] * 50
+        assert server.max_in_flight == 50
+        server.reset()
+        server.hold(10)
         with ThreadPoolExecutor(10) as pool:
-            assert all(r.ok for r in pool.map(llm.complete, [ASK] * 10))
+            answers = list(pool.map(llm.complete, [patient] * 10))
+        assert [r.failure for r in answers] == [None] * 10
+        assert server.max_in_flight == 10
         llm.close()
-        assert time.perf_counter() - started < 1.0  # one at a time: 3 s
 
 
 def test_settings_are_checked() -> None:

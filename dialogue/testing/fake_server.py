@@ -16,6 +16,17 @@ requests wait side by side instead of in a queue.
 
 Queued replies answer one request each, first in first out; when the queue is
 empty the ``responder`` (if any) answers, else the text ``"ok"``.
+
+For concurrency tests the server counts the requests it has received but not yet
+answered (``in_flight``) and remembers the peak (``max_in_flight``): a client
+that sends one request at a time never gets past 1, whatever the timing.
+``hold(n)`` goes further and answers nothing until ``n`` requests are waiting
+at once, so such a client fails instead of being merely slow::
+
+    with FakeChatServer() as server:
+        server.hold(50)
+        ...  # send 50 requests concurrently: all are answered once all 50 arrived
+        assert server.max_in_flight == 50
 """
 
 from __future__ import annotations
@@ -217,8 +228,24 @@ def _head_bytes(status: int, headers: Mapping[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+@dataclass
+class _Hold:
+    """Armed by ``FakeChatServer.hold``: replies wait until ``count`` requests are in flight."""
+
+    count: int
+    timeout: float
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: str | None = None
+
+
 class FakeChatServer:
-    """A Chat Completions endpoint on 127.0.0.1; ``url`` is the ``base_url`` to use."""
+    """A Chat Completions endpoint on 127.0.0.1; ``url`` is the ``base_url`` to use.
+
+    ``requests`` and ``headers`` record what arrived; ``in_flight`` and
+    ``max_in_flight`` record how many chat completion requests were being
+    answered at once, and ``hold(n)`` makes ``n`` of them wait for each other
+    (see the module docstring). All of them may be used from any thread.
+    """
 
     def __init__(
         self,
@@ -236,6 +263,9 @@ class FakeChatServer:
         self._queue: deque[FakeReply] = deque()
         self._requests: list[Request] = []
         self._headers: list[dict[str, str]] = []
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._hold: _Hold | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -300,12 +330,54 @@ class FakeChatServer:
         with self._lock:
             return list(self._headers)
 
+    @property
+    def in_flight(self) -> int:
+        """Chat completion requests received whose answer has not started yet."""
+        with self._lock:
+            return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The largest ``in_flight`` seen since the start (or ``reset()``).
+
+        A request counts from the moment its body has arrived until the first
+        byte of its answer is sent, so a client that waits for each answer
+        before sending the next request never makes this more than 1.
+        """
+        with self._lock:
+            return self._max_in_flight
+
+    def hold(self, count: int, *, timeout: float = 10.0) -> None:
+        """Answer no chat request until ``count`` of them are in flight at once.
+
+        Then all of them are answered (after their delays, if any), and later
+        requests are answered as usual: the hold is used up. A handshake for
+        concurrency tests that does not depend on timing: a client that sends
+        fewer than ``count`` requests at a time never gets an answer. After
+        ``timeout`` seconds without ``count`` requests together, every held
+        request is answered with a 500 error saying how many arrived. A new
+        ``hold()`` or ``reset()`` lets requests held by the previous one go.
+        """
+        if count < 1:
+            raise ValueError(f"hold() needs a count of 1 or more, not {count}")
+        with self._lock:
+            self._let_go()
+            self._hold = _Hold(count, timeout)
+
+    def _let_go(self) -> None:
+        """Disarm the hold, answering the requests it holds as usual (with the lock held)."""
+        hold, self._hold = self._hold, None
+        if hold is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(hold.released.set)
+
     def reset(self) -> None:
-        """Forget recorded requests and unused scripted replies."""
+        """Forget recorded requests, unused scripted replies, the peak and any hold."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
             self._headers.clear()
+            self._max_in_flight = self._in_flight
+            self._let_go()
 
     # -- serving, on the server's loop ---------------------------------------------------
 
@@ -371,6 +443,8 @@ class FakeChatServer:
         with self._lock:
             self._requests.append(request)
             self._headers.append(headers)
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
             if self._queue:
                 return self._queue.popleft()
         if self.responder is None:
@@ -391,8 +465,15 @@ class FakeChatServer:
             await self._send(writer, 400, FakeReply.error(400).body)
             return True
         reply = self._next_reply(request, headers)
-        if self.delay + reply.delay > 0:
-            await asyncio.sleep(self.delay + reply.delay)
+        try:
+            failure = await self._held()
+            if failure is not None:
+                reply = FakeReply.error(500, body=_error_body(500, failure))
+            if self.delay + reply.delay > 0:
+                await asyncio.sleep(self.delay + reply.delay)
+        finally:
+            with self._lock:
+                self._in_flight -= 1  # no await from here to the answer's first byte
         exchange = _Exchange(request, reply, self.model)
         if reply.kind in ("error", "raw"):
             await self._send(writer, reply.status, reply.body, reply.content_type, reply.headers)
@@ -405,6 +486,29 @@ class FakeChatServer:
         else:
             await self._send(writer, 200, json.dumps(exchange.completion()).encode())
         return True
+
+    async def _held(self) -> str | None:
+        """Wait while ``hold()`` is armed and unmet; the error to answer if it never is."""
+        with self._lock:
+            hold = self._hold
+            if hold is None:
+                return None
+            if self._in_flight >= hold.count:
+                self._hold = None
+                hold.released.set()
+                return None
+        try:
+            await asyncio.wait_for(hold.released.wait(), hold.timeout)
+        except asyncio.TimeoutError:
+            with self._lock:
+                if self._hold is hold:
+                    self._hold = None
+                    hold.failure = (
+                        f"fake server: hold({hold.count}) gave up after {hold.timeout:g} s"
+                        f" with only {self._in_flight} request(s) in flight at once"
+                    )
+            hold.released.set()
+        return hold.failure
 
     async def _send(
         self,
