@@ -194,7 +194,7 @@ def test_a_rejected_answer_is_not_logged(
     # only the turn's own DEBUG line: nothing about the rejected answer
     logged = [rec for rec in caplog.records if rec.name == "dialogue"]
     assert [(rec.levelno, getattr(rec, "rule", None)) for rec in logged] == [
-        (logging.DEBUG, "no_match")
+        (logging.DEBUG, "invalid")
     ]
 
 
