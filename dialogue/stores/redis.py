@@ -63,7 +63,7 @@ SAVE = _lua("""
 local stored = redis.call('GET', KEYS[1])
 local version = 0
 if stored then
-  if stored == ARGV[2] then return -1 end  -- redis-py retried a save that went through
+  if stored == ARGV[2] then return -1 end  -- redis-py retried this very save: it went through
   version = tonumber(string.match(stored, '^{"version":(%d+),'))
   if not version then return redis.error_reply('the stored value is not a dialogue session') end
 end
@@ -217,8 +217,9 @@ class RedisStore:
             ) from exc
 
     def _encode(self, session: Session) -> tuple[str, int, str, str | int]:
-        # the version goes first in the JSON: the save script reads it without decoding
-        data = {"version": session.version + 1}
+        # the version goes first in the JSON: the save script reads it without decoding;
+        # "write" tells this save from any other, so a retried one is not a conflict
+        data: dict[str, Any] = {"version": session.version + 1, "write": secrets.token_hex(8)}
         data.update((k, v) for k, v in session.to_dict().items() if k != "version")
         try:
             text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
