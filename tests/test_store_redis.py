@@ -240,6 +240,8 @@ def test_wrong_options_are_configuration_errors() -> None:
         open_store("redis://127.0.0.1:6379/9?ttl=soon")
     with pytest.raises(ConfigurationError, match="ttl=0"):
         RedisStore(url=URL, ttl=0)
+    with pytest.raises(ConfigurationError, match="ttl and prefix are arguments here"):
+        RedisStore(url=URL + "?ttl=5")
     with pytest.raises(ConfigurationError, match="client= or url=, not both"):
         RedisStore(redis.Redis(), url=URL)
 

@@ -2,8 +2,10 @@
 
 Two keys per session (``prefix`` defaults to ``dialogue:``):
 
-- ``{prefix}session:{id}``: the session as JSON (``Session.to_dict``, ``version``
-  first); with ``ttl`` it expires ``ttl`` seconds after its last save.
+- ``{prefix}session:{id}``: the session as JSON (``Session.to_dict`` with
+  ``version`` first, so the save script reads it without decoding, and ``write``,
+  a random id of the save that wrote it); with ``ttl`` it expires ``ttl`` seconds
+  after its last save.
 - ``{prefix}lease:{id}``: the random token of the turn that holds the session,
   expiring by itself after the lease's ``ttl``.
 
@@ -146,6 +148,11 @@ class RedisStore:
                     hint="pass client=redis.Redis(...) or url='redis://host:port/db' as well",
                 )
             self._url = url or DEFAULT_URL
+            if set(query_options(self._url)) & set(OPTIONS):
+                raise ConfigurationError(
+                    f"RedisStore(url={shown(self._url)!r}): ttl and prefix are arguments here",
+                    hint="pass ttl=/prefix= to RedisStore, or use RedisStore.from_url(url)",
+                )
             client = _from_url(redis.Redis, self._url)
         elif url is not None:
             raise ConfigurationError(
@@ -181,6 +188,7 @@ class RedisStore:
             raise _bad_url(self._url, exc) from exc
         except redis.RedisError as exc:
             port = _kwargs(self._client).get("port", 6379)
+            self.close()
             raise StoreError(
                 f"cannot reach Redis at {self.where}: {exc}\n    hint: start a server "
                 f"(redis-server --port {port}) or fix the store URL (redis://host:port/db)"
