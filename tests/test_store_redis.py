@@ -473,3 +473,36 @@ def test_a_server_going_away_is_a_store_error_and_the_store_recovers() -> None:
     finally:
         server.kill()
         server.wait(60)
+
+
+# -- behind an engine
+
+FORM = """
+flow: shop
+start: menu
+slots:
+  order_id: {type: pattern, pattern: '[A-Z]{2}\\d{6}', normalize: upper, ask: "Order number?"}
+intents:
+  track: {keywords: [track]}
+states:
+  menu:
+    say: "Hi! Say track."
+    on: {track: tracking}
+  tracking:
+    collect: [order_id]
+    next:
+      - say: "Tracking {{ order_id }}."
+        goto: menu
+"""
+
+
+def test_two_engines_share_a_conversation_through_redis(make_engine: Any, prefix: str) -> None:
+    first = make_engine(FORM, store=RedisStore(url=URL, prefix=prefix))
+    second = make_engine(FORM, store=RedisStore(url=URL, prefix=prefix))
+    assert first.handle("u1", "track").replies == ["Hi! Say track.", "Order number?"]
+    answer = asyncio.run(second.ahandle("u1", "ab123456"))  # another worker, the async face
+    assert answer.replies[0] == "Tracking AB123456."
+    stored = first.session("u1")
+    assert stored is not None and stored.slots["order_id"] == "AB123456"
+    for engine in (first, second):
+        engine.store.close()
