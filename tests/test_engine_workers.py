@@ -8,6 +8,8 @@ URLs are listed in ``STORES``; the Redis one is added where Redis is available.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -26,7 +28,13 @@ def sqlite_url(tmp_path: Path, name: str) -> str:
     return f"sqlite:///{tmp_path / 'sessions.db'}"
 
 
-STORES: dict[str, Callable[[Path, str], str]] = {"sqlite": sqlite_url}
+def redis_url(tmp_path: Path, name: str) -> str:
+    if os.environ.get("DIALOGUE_SKIP_REDIS") == "1":
+        pytest.skip("DIALOGUE_SKIP_REDIS=1")
+    return f"redis://127.0.0.1:6379/9?prefix=dialogue-test:{secrets.token_hex(8)}:&ttl=600"
+
+
+STORES: dict[str, Callable[[Path, str], str]] = {"sqlite": sqlite_url, "redis": redis_url}
 
 
 @pytest.fixture(params=sorted(STORES))

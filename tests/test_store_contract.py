@@ -4,13 +4,17 @@ Each store registers a factory in ``FACTORIES``: ``factory(tmp_path, **options)`
 returns a fresh, empty store; ``options`` are ``ttl`` and ``clock`` (a function
 returning seconds, for expiry without waiting). A factory that cannot take a
 fake clock raises ``pytest.skip`` when given one (its own tests cover expiry).
+A store that leaves something behind (keys on a shared server) names a cleanup in
+``CLEANUPS``, called with every store the factory made once the test is over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +43,49 @@ def sqlite(tmp_path: Path, **options: Any) -> SQLiteStore:
     return SQLiteStore(tmp_path / "s.db", **options)
 
 
-FACTORIES: dict[str, Factory] = {"memory": memory, "sqlite": sqlite}
+REDIS_URL = "redis://127.0.0.1:6379/9"
+
+
+def redis_store(tmp_path: Path, **options: Any) -> Any:
+    """A RedisStore on the test server (database 9) under a prefix of its own."""
+    if os.environ.get("DIALOGUE_SKIP_REDIS") == "1":
+        pytest.skip("DIALOGUE_SKIP_REDIS=1")
+    if "clock" in options:
+        pytest.skip("Redis expires keys itself: tests/test_store_redis.py covers expiry")
+    from dialogue.stores.redis import RedisStore
+
+    return RedisStore(url=REDIS_URL, prefix=f"dialogue-test:{secrets.token_hex(8)}:", **options)
+
+
+def wipe_redis(store: Any) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=f"{store.prefix}*"):
+            client.delete(key)
+    finally:
+        client.close()
+        store.close()
+
+
+FACTORIES: dict[str, Factory] = {"memory": memory, "sqlite": sqlite, "redis": redis_store}
+CLEANUPS: dict[str, Callable[[Any], None]] = {"redis": wipe_redis}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
-def make(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     factory = FACTORIES[request.param]
-    return lambda **options: factory(tmp_path, **options)
+    made: list[Any] = []
+
+    def build(**options: Any) -> Any:
+        made.append(factory(tmp_path, **options))
+        return made[-1]
+
+    yield build
+    cleanup = CLEANUPS.get(request.param)
+    for store in made if cleanup else []:
+        cleanup(store)
 
 
 class Clock:

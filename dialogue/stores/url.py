@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from dialogue.errors import ConfigurationError
 
@@ -20,6 +20,15 @@ EXAMPLES = "memory://, sqlite:///bot.db, redis://localhost:6379/0"
 GROUP = "dialogue.stores"
 
 
+def shown(url: str) -> str:
+    """``url`` as messages show it: a password in it becomes ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def query_options(url: str, numbers: tuple[str, ...] = ("ttl",)) -> dict[str, Any]:
     """The options in a store URL's query string (``?ttl=3600``); ``numbers`` are floats."""
     options: dict[str, Any] = {}
@@ -29,7 +38,7 @@ def query_options(url: str, numbers: tuple[str, ...] = ("ttl",)) -> dict[str, An
                 options[key] = float(value)
             except ValueError:
                 raise ConfigurationError(
-                    f"store URL {url!r}: {key}={value!r} is not a number",
+                    f"store URL {shown(url)!r}: {key}={value!r} is not a number",
                     hint=f"for example ?{key}=3600 (seconds)",
                 ) from None
         else:
@@ -43,12 +52,12 @@ def open_store(url: str, **options: Any) -> Any:
     scheme = urlsplit(url).scheme if "://" in url else ""
     if not scheme:
         raise ConfigurationError(
-            f"store URL {url!r} has no scheme", hint=f"write it like one of {EXAMPLES}"
+            f"store URL {shown(url)!r} has no scheme", hint=f"write it like one of {EXAMPLES}"
         )
     target = BUILTIN.get(scheme) or _entry_point(scheme)
     if target is None:
         raise ConfigurationError(
-            f"no session store for the scheme {scheme!r} in {url!r}",
+            f"no session store for the scheme {scheme!r} in {shown(url)!r}",
             hint=f"use one of {EXAMPLES}, or install the package that registers "
             f"'{scheme}' in the entry-point group '{GROUP}'",
         )
