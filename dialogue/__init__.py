@@ -35,6 +35,7 @@ from dialogue.llm.protocol import (
     LLMStream,
     Usage,
 )
+from dialogue.redact import RedactingFilter, Redactor
 from dialogue.runtime.compiled import Bot, CompiledFlow
 from dialogue.runtime.streaming import Delta, TurnStream
 from dialogue.session import Session
@@ -65,6 +66,8 @@ __all__ = [
     "LLMStream",
     "MemoryStore",
     "OpenAIChatClient",
+    "RedactingFilter",
+    "Redactor",
     "Session",
     "SessionError",
     "SessionStore",

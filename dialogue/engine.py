@@ -24,7 +24,8 @@ from dialogue.assemble import check_actions, flow_actions, load_bot
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
 from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
-from dialogue.observe import Observer, TurnFailed, notify
+from dialogue.observe import Observer, TurnFailed, notify, tell
+from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
 from dialogue.runtime.fit import fit
@@ -90,6 +91,9 @@ class Engine:
         lease_ttl: float | None = None,
         lease_wait: float = 30.0,
         observers: Sequence[Observer] = (),
+        redactor: Redactor | None = None,
+        log_user_data: bool = False,
+        redact_history: bool = False,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
@@ -100,7 +104,12 @@ class Engine:
             self.store, "in_process", False
         )
         """Turns take the store's lease on their session (a store shared by processes)."""
-        self._actions = ActionRunner(actions, threads=action_threads)
+        self.redactor = redactor or Redactor()
+        """Hides e-mails, phone and card numbers (and the host's patterns) in what is logged."""
+        self.log_user_data = log_user_data
+        self.redact_history = redact_history
+        self._privacy = Privacy(self.redactor, log_user_data)
+        self._actions = ActionRunner(actions, threads=action_threads, privacy=self._privacy)
         self._clock = clock or datetime.datetime.now
         self.max_text_length = (
             self.main.settings.max_text_length if max_text_length is None else max_text_length
@@ -117,7 +126,9 @@ class Engine:
                 hint="keys: model, temperature, max_tokens, timeout, retries",
             ) from None
         self.trace_prompts = trace_prompts
-        self._llm_access = LLMAccess(self._llm.enabled, self.llm_settings, trace_prompts)
+        self._llm_access = LLMAccess(
+            self._llm.enabled, self.llm_settings, trace_prompts, self._privacy
+        )
         if configured is None:
             configured = self.main.llm_config.history_turns if self._llm.enabled else 0
         self.history_turns = configured
@@ -163,6 +174,11 @@ class Engine:
         return cls(bot, actions=actions, llm=client, **options)
 
     # -- the core ------------------------------------------------------------
+
+    @property
+    def _history(self) -> Redactor | None:
+        """What redacts a turn's text before it is kept in ``Session.history``."""
+        return self.redactor if self.redact_history else None
 
     def _worst_turn(self, actions: Mapping[str, Action] | None) -> float:
         """A turn's worst case: the LLM's timeout for every try, two slow actions, margin."""
@@ -246,7 +262,7 @@ class Engine:
         )
         if restarted is not None:
             trace.events.append(Restarted(session.flow, session.state, restarted))
-            log.warning("session %r restarted: %s", session_id, restarted)
+            log.warning("session %s restarted: %s", self._privacy.ident(session_id), restarted)
         return turn, self._steps(turn, text, fresh)
 
     def _steps(self, turn: Turn, text: str | None, fresh: bool) -> Steps:
@@ -308,17 +324,15 @@ class Engine:
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
-        notify(self._observers, result)
+        notify(self._observers, result, self._privacy)
         return result
 
     def _failed(self, session_id: str, exc: DialogueError, started: float) -> None:
         """Tell the observers about a turn that raised (a store failure, a busy session)."""
-        event = TurnFailed(session_id, "", "", type(exc).__name__, time.perf_counter() - started)
-        for observer in self._observers:
-            try:
-                observer(event)
-            except Exception:
-                log.exception("observer %r failed on TurnFailed", observer)
+        if self._observers:
+            kind, seconds = type(exc).__name__, time.perf_counter() - started
+            event = TurnFailed(session_id, "", "", kind, seconds)
+            tell(self._observers, [event], self._privacy)
 
     def _run(
         self,
@@ -341,18 +355,23 @@ class Engine:
                 try:
                     turn, steps = self._begin(session_id, stored, text, seed, restarted)
                     self._drive(steps)
-                    result = finish(turn, text, started, history_turns=self.history_turns)
+                    result = finish(
+                        turn, text, started, history_turns=self.history_turns, redact=self._history
+                    )
                 except (DialogueError, RenderError) as exc:
                     # the turn changed its copy in place: answer from what the store holds
                     before, _ = self._fitted(self._store.load(session_id))
-                    return degraded(self.bot, session_id, before, exc, started)
+                    return degraded(
+                        self.bot, session_id, before, exc, started, privacy=self._privacy
+                    )
                 _remember(turn.session, message_id, result.replies)
                 try:
                     self._store.save(turn.session)
                 except ConflictError:
                     if attempt == CONFLICT_RETRIES:
                         raise
-                    log.info("session %r was saved meanwhile: turn run again", session_id)
+                    who = self._privacy.ident(session_id)
+                    log.info("session %s was saved meanwhile: turn run again", who)
                     continue
                 return result
             raise AssertionError("unreachable")  # pragma: no cover
@@ -409,7 +428,7 @@ class Engine:
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
-        notify(self._observers, result)
+        notify(self._observers, result, self._privacy)
         return result
 
     async def _arun(
@@ -437,17 +456,22 @@ class Engine:
                     turn, steps = self._begin(session_id, stored, text, seed, restarted)
                     on_text = None if sink is None else functools.partial(sink, turn.replies)
                     await self._adrive(steps, on_text)
-                    result = finish(turn, text, started, history_turns=self.history_turns)
+                    result = finish(
+                        turn, text, started, history_turns=self.history_turns, redact=self._history
+                    )
                 except (DialogueError, RenderError) as exc:
                     before, _ = self._fitted(await self._store.aload(session_id))
-                    return degraded(self.bot, session_id, before, exc, started)
+                    return degraded(
+                        self.bot, session_id, before, exc, started, privacy=self._privacy
+                    )
                 _remember(turn.session, message_id, result.replies)
                 try:
                     await self._store.asave(turn.session)
                 except ConflictError:
                     if attempt == CONFLICT_RETRIES:
                         raise
-                    log.info("session %r was saved meanwhile: turn run again", session_id)
+                    who = self._privacy.ident(session_id)
+                    log.info("session %s was saved meanwhile: turn run again", who)
                     continue
                 return result
             raise AssertionError("unreachable")  # pragma: no cover

@@ -17,10 +17,11 @@ structured fields in ``extra`` (``session_id``, ``flow``, ``state``, ``outcome``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from dialogue.redact import Privacy
 from dialogue.trace import Ended, Rule, TurnResult
 
 log = logging.getLogger("dialogue")
@@ -136,19 +137,21 @@ def events_of(result: TurnResult) -> Iterator[Event]:
         yield TurnFinished(sid, result.flow, result.state, outcome, t.rule, t.seconds, result.ended)
 
 
-def notify(observers: Sequence[Observer], result: TurnResult) -> None:
-    """Tell every observer about a turn, and log it at DEBUG with structured fields."""
+def notify(observers: Sequence[Observer], result: TurnResult, privacy: Privacy) -> None:
+    """Tell every observer about a turn, and log it at DEBUG with structured fields (the
+    session id redacted, as in every log line)."""
     if log.isEnabledFor(logging.DEBUG):
         t = result.trace
+        who = privacy.ident(result.session_id)
         log.debug(
-            "turn %s of session %r: %s (%s) in %.1f ms",
+            "turn %s of session %s: %s (%s) in %.1f ms",
             t.turn,
-            result.session_id,
+            who,
             outcome_of(t.rule),
             t.rule,
             t.seconds * 1000,
             extra={
-                "session_id": result.session_id,
+                "session_id": who,
                 "flow": result.flow,
                 "state": result.state,
                 "outcome": outcome_of(t.rule),
@@ -156,11 +159,20 @@ def notify(observers: Sequence[Observer], result: TurnResult) -> None:
                 "seconds": t.seconds,
             },
         )
-    if not observers:
-        return
-    for event in events_of(result):
+    if observers:
+        tell(observers, events_of(result), privacy)
+
+
+def tell(observers: Sequence[Observer], events: Iterable[Event], privacy: Privacy) -> None:
+    """Call every observer with each event; one that raises is logged and ignored."""
+    for event in events:
         for observer in observers:
             try:
                 observer(event)
-            except Exception:
-                log.exception("observer %r failed on %s", observer, type(event).__name__)
+            except Exception as exc:
+                log.error(
+                    "observer %r failed on %s:\n%s",
+                    observer,
+                    type(event).__name__,
+                    privacy.exception(exc),
+                )

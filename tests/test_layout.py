@@ -104,7 +104,7 @@ FORBIDDEN = [
 UPPER = ["dialogue.engine", "dialogue.cli", "dialogue.testing", "dialogue.assemble"]
 LOWER = ["dialogue.authoring", "dialogue.compiler", "dialogue.runtime", "dialogue.llm"]
 LOWER += ["dialogue.stores", "dialogue.errors", "dialogue.session", "dialogue.trace"]
-LOWER += ["dialogue.schema"]
+LOWER += ["dialogue.schema", "dialogue.redact"]
 
 
 def rooms_of(name: str) -> str:
@@ -137,3 +137,8 @@ def test_only_the_cli_and_testing_import_testing() -> None:
         if rooms_of(target) == "dialogue.testing"
     )
     assert not wrong, "\n".join(wrong)
+
+
+def test_redact_stands_alone() -> None:
+    """The runtime, the engine and hosts use it; it needs nothing but the error tree."""
+    assert GRAPH["dialogue.redact"] <= {"dialogue.errors"}

@@ -5,7 +5,9 @@ lands in a slot. Actions run outside the state machine: the sync face runs a
 sync action in a worker thread (so its timeout can be enforced) and an async
 action in a private event loop of that thread; the async face awaits async
 actions and runs sync ones with ``asyncio.to_thread``. An exception, a timeout
-or a result that is not JSON data becomes an ``ActionError``, never a crash.
+or a result that is not JSON data becomes an ``ActionError``, never a crash; an
+``ActionError``'s ``__cause__`` is the action's own exception, whose text is logged
+only with ``log_user_data`` (it may quote the order number, the e-mail ...).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dialogue.errors import ActionError, ActionTimeout, ConfigurationError
+from dialogue.redact import Privacy
 
 if TYPE_CHECKING:
     pass
@@ -56,8 +59,9 @@ def check_result(name: str, value: Any) -> Any:
     """Action results are stored in slots, so they must be JSON data."""
     try:
         json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise ActionError(name, f"returned {type(value).__name__}, which is not JSON data") from exc
+    except (TypeError, ValueError):
+        message = f"returned {type(value).__name__}, which is not JSON data"
+        raise ActionError(name, message) from None  # a cause would be the action's own error
     return value
 
 
@@ -70,10 +74,12 @@ class ActionRunner:
         *,
         max_workers: int = 8,
         threads: bool = True,
+        privacy: Privacy | None = None,
     ) -> None:
         """``threads=False``: sync actions run inline in ``run`` (~40 us faster per call),
         and their timeout is only checked once they return (a hung action hangs the turn)."""
         self.threads = threads
+        self.privacy = privacy or Privacy()
         self._actions: dict[str, Action] = {}
         for name, fn in (actions or {}).items():
             if not callable(fn):
@@ -146,7 +152,7 @@ class ActionRunner:
         try:
             value = self.run(call)
         except ActionError as exc:
-            log.warning("%s", exc)
+            log.warning("%s", self._logged(exc))
             return ActionOutcome(False, error=exc, seconds=time.perf_counter() - started)
         return ActionOutcome(True, value, seconds=time.perf_counter() - started)
 
@@ -156,9 +162,16 @@ class ActionRunner:
         try:
             value = await self.arun(call)
         except ActionError as exc:
-            log.warning("%s", exc)
+            log.warning("%s", self._logged(exc))
             return ActionOutcome(False, error=exc, seconds=time.perf_counter() - started)
         return ActionOutcome(True, value, seconds=time.perf_counter() - started)
+
+    def _logged(self, exc: ActionError) -> str:
+        """A failure as the log shows it: the action's own exception by type only."""
+        cause = exc.__cause__
+        if cause is None or self.privacy.log_user_data:
+            return self.privacy(exc)
+        return f"action {exc.action!r}: raised {type(cause).__name__} (message withheld)"
 
     async def arun(self, call: ActionCall) -> Any:
         """Run an action from a coroutine without blocking the event loop."""

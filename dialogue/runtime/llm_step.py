@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialogue.errors import AnswerRejected
-from dialogue.llm.protocol import LLMRequest, LLMResponse
+from dialogue.llm.protocol import FailureKind, LLMFailure, LLMRequest, LLMResponse
+from dialogue.redact import Privacy
 from dialogue.runtime.compiled import CFallback, CompiledFlow, CState
 from dialogue.runtime.llm_contract import (
     Interpretation,
@@ -47,6 +48,20 @@ class LLMAccess:
     """``LLMSettings`` fields that replace the flow's, for this engine."""
     trace_prompts: bool = False
     """Keep the rendered messages in the trace."""
+    privacy: Privacy = dataclasses.field(default_factory=Privacy)
+    """What the log line of a failed call may carry."""
+
+
+QUOTING: frozenset[FailureKind] = frozenset({"refusal", "cassette_miss"})
+"""Failures whose message quotes the conversation (the model's words, the request):
+logged by kind only, unless the engine was built with ``log_user_data=True``."""
+
+
+def logged(failure: LLMFailure, privacy: Privacy) -> str:
+    """A failed call as the log shows it: redacted, and without the conversation."""
+    if failure.kind in QUOTING and not privacy.log_user_data:
+        return f"{failure.kind} (message withheld)"
+    return privacy(f"{failure.kind}: {failure.message}")
 
 
 def request_for(
@@ -121,7 +136,8 @@ def ask(
         llm.outcome = "failed"
         llm.error = f"{response.failure.kind}: {response.failure.message}"
         trace.errors.append(f"llm {llm.error}")
-        log.warning("LLM fallback failed in %s.%s: %s", flow.name, state.name, llm.error)
+        failed = logged(response.failure, access.privacy)
+        log.warning("LLM fallback failed in %s.%s: %s", flow.name, state.name, failed)
         return None
     parsers = {o.name: flow.slots[o.name].parser for o in fb.open(session.pending)}
     try:

@@ -6,6 +6,7 @@ import logging
 import time
 
 from dialogue.errors import RenderError
+from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.compiled import Bot, CompiledFlow
 from dialogue.runtime.templates import Text
 from dialogue.runtime.turn import Turn
@@ -25,8 +26,16 @@ def render_safely(text: Text, flow: CompiledFlow, session: Session) -> str:
         return text.source
 
 
-def finish(turn: Turn, text: str | None, started: float, *, history_turns: int) -> TurnResult:
-    """Close a turn that ran: count it, diff the slots, keep the history, time it."""
+def finish(
+    turn: Turn,
+    text: str | None,
+    started: float,
+    *,
+    history_turns: int,
+    redact: Redactor | None = None,
+) -> TurnResult:
+    """Close a turn that ran: count it, diff the slots, keep the history (redacted by
+    ``redact`` if given), time it."""
     s, trace = turn.session, turn.trace
     s.turn += 1
     old = turn.slots_before
@@ -37,7 +46,10 @@ def finish(turn: Turn, text: str | None, started: float, *, history_turns: int) 
         }
     if history_turns:
         if text is not None:
-            s.history = (*s.history, text[:500], "\n".join(turn.replies))
+            said, replied = text[:500], "\n".join(turn.replies)
+            if redact is not None:
+                said, replied = redact(said), redact(replied)
+            s.history = (*s.history, said, replied)
         s.history = s.history[-2 * history_turns :]
     trace.flow_after, trace.state_after = s.flow, s.state
     trace.seconds = time.perf_counter() - started
@@ -51,8 +63,12 @@ def degraded(
     error: Exception,
     started: float,
     rule: Rule = "error",
+    privacy: Privacy | None = None,
 ) -> TurnResult:
-    """The turn failed: the stored session is untouched; say so politely."""
+    """The turn failed: the stored session is untouched; say so politely.
+
+    The log gets the error's type and its traceback; its message (which may quote a
+    slot value) only with ``privacy.log_user_data``."""
     session = stored or Session(session_id, bot.main, bot.flows[bot.main].start)
     flow = bot.flows[session.flow]
     trace = Trace(
@@ -68,7 +84,9 @@ def degraded(
     texts = flow.too_long if rule == "too_long" else flow.action_error
     if rule != "too_long":
         trace.errors.append(f"{type(error).__name__}: {error}")
-        log.error("turn failed for session %r: %s", session_id, error, exc_info=error)
+        privacy = privacy or Privacy()
+        who, what = privacy.ident(session_id), _headline(error, privacy)
+        log.error("turn failed for session %s: %s\n%s", who, what, privacy.exception(error))
     replies = [render_safely(texts[session.turn % len(texts)], flow, session)] if texts else []
     return TurnResult(
         session_id,
@@ -79,6 +97,17 @@ def degraded(
         session.ended,
         trace,
     )
+
+
+def _headline(error: Exception, privacy: Privacy) -> str:
+    """The error's type; its message only with ``log_user_data``; a template's source
+    (the designer's text, not the user's) always."""
+    if privacy.log_user_data:
+        return privacy(f"{type(error).__name__}: {error}")
+    if isinstance(error, RenderError):
+        source = error.source if len(error.source) <= 60 else error.source[:57] + "..."
+        return f"RenderError in {source!r} (message withheld)"
+    return f"{type(error).__name__} (message withheld)"
 
 
 def status(session: Session, started: float) -> TurnResult:
