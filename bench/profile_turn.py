@@ -29,8 +29,7 @@ from typing import Any
 import _common as c
 
 import dialogue
-from dialogue.engine import sanitize
-from dialogue.runtime.rules import prepare
+from dialogue.runtime.rules import prepare, sanitize
 from dialogue.runtime.turn import Turn
 from dialogue.trace import Trace
 

@@ -6,13 +6,16 @@ only runs conversations.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from dialogue.authoring.loader import LoadedFlow, load_flows
 from dialogue.compiler.build import compile_flows
 from dialogue.errors import ConfigurationError, FlowErrors
+from dialogue.llm.protocol import LLMSettings
 from dialogue.runtime.actions import Action, ActionRunner, load_actions_module
 from dialogue.runtime.compiled import Bot
 
@@ -78,3 +81,24 @@ def check_actions(bot: Bot, runner: ActionRunner) -> None:
                 )
     if problems:
         raise FlowErrors(problems)
+
+
+def worst_turn(
+    bot: Bot, settings: LLMSettings, overrides: Mapping[str, Any], llm_enabled: bool
+) -> float:
+    """Seconds the slowest turn can take, for a session's lease: the LLM's timeout for
+    every try, two slow business actions, and a margin; at least 30."""
+    llm = dataclasses.replace(settings, **overrides)
+    asking = llm.timeout * (llm.retries + 1) if llm_enabled else 0.0
+    calls = [
+        call.timeout
+        for flow in bot.flows.values()
+        for st in flow.states.values()
+        for call in [
+            st.call,
+            *(t.call for t in st.next),
+            *(t.call for ts in st.on.values() for t in ts),
+        ]
+        if call is not None
+    ]
+    return max(30.0, asking + 2 * max(calls, default=0.0) + 10.0)

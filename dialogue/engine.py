@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from dialogue.assemble import check_actions, flow_actions, load_bot
+from dialogue.assemble import check_actions, flow_actions, load_bot, worst_turn
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
 from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
@@ -28,20 +28,19 @@ from dialogue.observe import Observer, TurnFailed, notify, tell
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
-from dialogue.runtime.fit import fit
 from dialogue.runtime.llm_step import LLMAccess
-from dialogue.runtime.results import degraded, duplicate, finish, status
-from dialogue.runtime.rules import prepare, sanitize
+from dialogue.runtime.results import degraded, finish
+from dialogue.runtime.rules import sanitize
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
-from dialogue.runtime.turn import Turn
+from dialogue.runtime.turn_setup import Seed, TurnSetup, remember
 from dialogue.runtime.walker import Steps
 from dialogue.session import Session
 from dialogue.stores.base import LeasingStore, SessionStore
 from dialogue.stores.guard import GuardedStore
 from dialogue.stores.memory import MemoryStore
 from dialogue.stores.url import open_store
-from dialogue.trace import Restarted, Trace, TurnResult
+from dialogue.trace import TurnResult
 
 log = logging.getLogger("dialogue")
 
@@ -59,11 +58,6 @@ FROM_ENV = _FromEnv.FROM_ENV
 
 CONFLICT_RETRIES = 3
 """A turn whose save finds the session saved meanwhile runs again from a fresh load."""
-ANSWERED = 32
-"""Message ids a session remembers (``handle(..., message_id=)``)."""
-
-Seed = tuple[dict[str, Any], dict[str, Any]] | None
-"""Initial slots and meta of a new session (``Engine.start(..., slots=, meta=)``)."""
 
 
 class Engine:
@@ -129,10 +123,15 @@ class Engine:
         self._llm_access = LLMAccess(
             self._llm.enabled, self.llm_settings, trace_prompts, self._privacy
         )
+        self._setup = TurnSetup(bot, clock=self._clock, llm=self._llm_access, privacy=self._privacy)
         if configured is None:
             configured = self.main.llm_config.history_turns if self._llm.enabled else 0
         self.history_turns = configured
-        self.lease_ttl = self._worst_turn(actions) if lease_ttl is None else lease_ttl
+        self.lease_ttl = (
+            worst_turn(self.bot, self.main.llm, self.llm_settings, self._llm.enabled)
+            if lease_ttl is None
+            else lease_ttl
+        )
         """Seconds a turn holds its session's lease: longer than the slowest turn."""
         self.lease_wait = lease_wait
         self._observers = tuple(observers)
@@ -179,105 +178,6 @@ class Engine:
     def _history(self) -> Redactor | None:
         """What redacts a turn's text before it is kept in ``Session.history``."""
         return self.redactor if self.redact_history else None
-
-    def _worst_turn(self, actions: Mapping[str, Action] | None) -> float:
-        """A turn's worst case: the LLM's timeout for every try, two slow actions, margin."""
-        settings = dataclasses.replace(self.main.llm, **self.llm_settings)
-        llm = settings.timeout * (settings.retries + 1) if self._llm.enabled else 0.0
-        calls = [
-            call.timeout
-            for flow in self.bot.flows.values()
-            for st in flow.states.values()
-            for call in [
-                st.call,
-                *(t.call for t in st.next),
-                *(t.call for ts in st.on.values() for t in ts),
-            ]
-            if call is not None
-        ]
-        return max(30.0, llm + 2 * max(calls, default=0.0) + 10.0)
-
-    def _new_session(self, session_id: str, meta: dict[str, Any] | None = None) -> Session:
-        return Session(
-            session_id, self.main.name, self.main.start, meta=meta, fingerprint=self.bot.fingerprint
-        )
-
-    def _fitted(self, stored: Session | None) -> tuple[Session | None, str | None]:
-        """The stored session fitted to the flows (they may have changed since it was
-        saved), and why it had to restart, if it did."""
-        if stored is None or stored.fingerprint == self.bot.fingerprint:
-            return stored, None
-        return stored, fit(self.bot, stored)
-
-    def _early(
-        self,
-        session_id: str,
-        stored: Session | None,
-        text: str | None,
-        message_id: str | None,
-        started: float,
-    ) -> TurnResult | None:
-        """The answer when no turn runs: a status, a message too long, a redelivery."""
-        if text is None and stored is not None and not stored.ended:
-            return status(stored, started)
-        if message_id is not None and stored is not None:
-            for seen, replies in stored.answered:
-                if seen == message_id:
-                    return duplicate(stored, replies, started)
-        if text is not None and len(text) > self.max_text_length:
-            return degraded(
-                self.bot, session_id, stored, ValueError("too long"), started, "too_long"
-            )
-        return None
-
-    def _begin(
-        self,
-        session_id: str,
-        stored: Session | None,
-        text: str | None,
-        seed: Seed = None,
-        restarted: str | None = None,
-    ) -> tuple[Turn, Steps]:
-        fresh = stored is None or stored.ended or restarted is not None
-        if stored is None:
-            session = self._new_session(session_id)
-        elif stored.ended:
-            session = self._new_session(session_id, stored.meta)
-            session.version = stored.version
-            session.answered = stored.answered
-        else:
-            session = stored
-        if fresh and seed is not None:
-            slots, meta = seed
-            session.slots.update(slots)
-            if meta:
-                session.meta = {**(session.meta or {}), **meta}
-        trace = Trace(session_id, session.turn + 1, session.flow, session.state)
-        turn = Turn(
-            self.bot,
-            session,
-            trace,
-            today=lambda: self._clock().date(),
-            llm=self._llm_access,
-        )
-        if restarted is not None:
-            trace.events.append(Restarted(session.flow, session.state, restarted))
-            log.warning("session %s restarted: %s", self._privacy.ident(session_id), restarted)
-        return turn, self._steps(turn, text, fresh)
-
-    def _steps(self, turn: Turn, text: str | None, fresh: bool) -> Steps:
-        if fresh:
-            turn.trace.rule = "start"
-            turn.enter()
-            yield from turn.settle()
-        if text is None:
-            return
-        prepared = prepare(text)
-        if not prepared.folded:
-            if not fresh:
-                turn.no_input()
-            return
-        yield from turn.respond(prepared, first=fresh)
 
     def _check_text(self, text: str | None) -> str | None:
         if text is None:
@@ -348,23 +248,25 @@ class Engine:
             if self._leasing:
                 lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
             for attempt in range(CONFLICT_RETRIES + 1):
-                stored, restarted = self._fitted(self._store.load(session_id))
-                early = self._early(session_id, stored, text, message_id, started)
+                stored, restarted = self._setup.fitted(self._store.load(session_id))
+                early = self._setup.early(
+                    session_id, stored, text, message_id, started, self.max_text_length
+                )
                 if early is not None:
                     return early
                 try:
-                    turn, steps = self._begin(session_id, stored, text, seed, restarted)
+                    turn, steps = self._setup.begin(session_id, stored, text, seed, restarted)
                     self._drive(steps)
                     result = finish(
                         turn, text, started, history_turns=self.history_turns, redact=self._history
                     )
                 except (DialogueError, RenderError) as exc:
                     # the turn changed its copy in place: answer from what the store holds
-                    before, _ = self._fitted(self._store.load(session_id))
+                    before, _ = self._setup.fitted(self._store.load(session_id))
                     return degraded(
                         self.bot, session_id, before, exc, started, privacy=self._privacy
                     )
-                _remember(turn.session, message_id, result.replies)
+                remember(turn.session, message_id, result.replies)
                 try:
                     self._store.save(turn.session)
                 except ConflictError:
@@ -448,23 +350,25 @@ class Engine:
                     session_id, ttl=self.lease_ttl, wait=self.lease_wait
                 )
             for attempt in range(CONFLICT_RETRIES + 1):
-                stored, restarted = self._fitted(await self._store.aload(session_id))
-                early = self._early(session_id, stored, text, message_id, started)
+                stored, restarted = self._setup.fitted(await self._store.aload(session_id))
+                early = self._setup.early(
+                    session_id, stored, text, message_id, started, self.max_text_length
+                )
                 if early is not None:
                     return early
                 try:
-                    turn, steps = self._begin(session_id, stored, text, seed, restarted)
+                    turn, steps = self._setup.begin(session_id, stored, text, seed, restarted)
                     on_text = None if sink is None else functools.partial(sink, turn.replies)
                     await self._adrive(steps, on_text)
                     result = finish(
                         turn, text, started, history_turns=self.history_turns, redact=self._history
                     )
                 except (DialogueError, RenderError) as exc:
-                    before, _ = self._fitted(await self._store.aload(session_id))
+                    before, _ = self._setup.fitted(await self._store.aload(session_id))
                     return degraded(
                         self.bot, session_id, before, exc, started, privacy=self._privacy
                     )
-                _remember(turn.session, message_id, result.replies)
+                remember(turn.session, message_id, result.replies)
                 try:
                     await self._store.asave(turn.session)
                 except ConflictError:
@@ -542,9 +446,3 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _remember(session: Session, message_id: str | None, replies: list[str]) -> None:
-    """Keep the message id and the turn's replies, so a redelivery gets them again."""
-    if message_id is not None:
-        session.answered = (*session.answered, (message_id, tuple(replies)))[-ANSWERED:]

@@ -271,7 +271,8 @@ def test_redact_history_reaches_the_llm_redacted(shop: Make, fake: FakeChatServe
 
 
 LOG_CALLS = {
-    "engine.py": 4,  # offline notice; restarted; saved meanwhile (sync, async)
+    "engine.py": 3,  # offline notice; saved meanwhile (sync, async)
+    "runtime/turn_setup.py": 1,  # a session restarted under changed flows
     "observe.py": 2,  # the turn's DEBUG line (no text, no slots); an observer failing
     "runtime/actions.py": 2,  # a failed action (sync, async faces)
     "runtime/llm_step.py": 1,  # a failed LLM call

@@ -1,0 +1,134 @@
+"""From a stored session to a running turn, the same for both of the engine's faces.
+
+``TurnSetup`` fits a stored session to the flows (they may have changed since it
+was saved), answers without a turn when none is needed (a status, a redelivered
+message, a message too long), and otherwise builds the ``Turn`` and the generator
+of its steps: a new or ended session is greeted first, then the message is
+answered. ``remember`` keeps a message id with its replies for redeliveries.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from dialogue.redact import Privacy
+from dialogue.runtime.compiled import Bot
+from dialogue.runtime.fit import fit
+from dialogue.runtime.llm_step import LLMAccess
+from dialogue.runtime.results import degraded, duplicate, status
+from dialogue.runtime.rules import prepare
+from dialogue.runtime.turn import Turn
+from dialogue.runtime.walker import Steps
+from dialogue.session import Session
+from dialogue.trace import Restarted, Trace, TurnResult
+
+log = logging.getLogger("dialogue")
+
+ANSWERED = 32
+"""Message ids a session remembers (``handle(..., message_id=)``)."""
+
+Seed = tuple[dict[str, Any], dict[str, Any]] | None
+"""Initial slots and meta of a new session (``Engine.start(..., slots=, meta=)``)."""
+
+
+class TurnSetup:
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        clock: Callable[[], datetime.datetime],
+        llm: LLMAccess,
+        privacy: Privacy,
+    ) -> None:
+        self.bot = bot
+        self.main = bot.flows[bot.main]
+        self._clock = clock
+        self._llm = llm
+        self._privacy = privacy
+
+    def new_session(self, session_id: str, meta: dict[str, Any] | None = None) -> Session:
+        main, fingerprint = self.main, self.bot.fingerprint
+        return Session(session_id, main.name, main.start, meta=meta, fingerprint=fingerprint)
+
+    def fitted(self, stored: Session | None) -> tuple[Session | None, str | None]:
+        """The stored session fitted to the flows (they may have changed since it was
+        saved), and why it had to restart, if it did."""
+        if stored is None or stored.fingerprint == self.bot.fingerprint:
+            return stored, None
+        return stored, fit(self.bot, stored)
+
+    def early(
+        self,
+        session_id: str,
+        stored: Session | None,
+        text: str | None,
+        message_id: str | None,
+        started: float,
+        max_text_length: int,
+    ) -> TurnResult | None:
+        """The answer when no turn runs: a status, a redelivery, a message too long."""
+        if text is None and stored is not None and not stored.ended:
+            return status(stored, started)
+        if message_id is not None and stored is not None:
+            for seen, replies in stored.answered:
+                if seen == message_id:
+                    return duplicate(stored, replies, started)
+        if text is not None and len(text) > max_text_length:
+            too_long = ValueError("too long")
+            return degraded(self.bot, session_id, stored, too_long, started, "too_long")
+        return None
+
+    def begin(
+        self,
+        session_id: str,
+        stored: Session | None,
+        text: str | None,
+        seed: Seed = None,
+        restarted: str | None = None,
+    ) -> tuple[Turn, Steps]:
+        """The turn over a copy of the session, and the generator of its steps."""
+        fresh = stored is None or stored.ended or restarted is not None
+        if stored is None:
+            session = self.new_session(session_id)
+        elif stored.ended:
+            session = self.new_session(session_id, stored.meta)
+            session.version = stored.version
+            session.answered = stored.answered
+        else:
+            session = stored
+        if fresh and seed is not None:
+            slots, meta = seed
+            session.slots.update(slots)
+            if meta:
+                session.meta = {**(session.meta or {}), **meta}
+        trace = Trace(session_id, session.turn + 1, session.flow, session.state)
+        clock = self._clock
+        turn = Turn(self.bot, session, trace, today=lambda: clock().date(), llm=self._llm)
+        if restarted is not None:
+            trace.events.append(Restarted(session.flow, session.state, restarted))
+            log.warning("session %s restarted: %s", self._privacy.ident(session_id), restarted)
+        return turn, _steps(turn, text, fresh)
+
+
+def _steps(turn: Turn, text: str | None, fresh: bool) -> Steps:
+    if fresh:
+        turn.trace.rule = "start"
+        turn.enter()
+        yield from turn.settle()
+    if text is None:
+        return
+    prepared = prepare(text)
+    if not prepared.folded:
+        if not fresh:
+            turn.no_input()
+        return
+    yield from turn.respond(prepared, first=fresh)
+
+
+def remember(session: Session, message_id: str | None, replies: list[str]) -> None:
+    """Keep the message id and the turn's replies, so a redelivery gets them again."""
+    if message_id is not None:
+        session.answered = (*session.answered, (message_id, tuple(replies)))[-ANSWERED:]
