@@ -98,7 +98,11 @@ class Engine:
             self.store, "in_process", False
         )
         """Turns take the store's lease on their session (a store shared by processes)."""
-        self.redactor = redactor or Redactor()
+        designer = [p for flow in bot.flows.values() for p in flow.settings.redact]
+        host = redactor.patterns if redactor is not None else ()
+        self.redactor = Redactor([*host, *designer]) if designer else redactor or Redactor()
+        """Hides e-mails, phone and card numbers, the host's patterns (``redactor=``) and
+        the flows' ``settings.redact`` patterns in what is logged."""
         """Hides e-mails, phone and card numbers (and the host's patterns) in what is logged."""
         self.log_user_data = log_user_data
         self.redact_history = redact_history

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 NAME_RE = r"^[^\W\d]\w*$"
 """Slot, intent and state names: identifiers (letters of any script, digits, ``_``)."""
@@ -77,6 +77,23 @@ def _pattern_problem(pattern: str) -> str:
 
 
 _REQUIRE = "make at least one character required"
+
+
+def _redact_pattern(pattern: str) -> str:
+    try:  # patterns are joined into one: flags must be scoped
+        re.compile(f"(?:{pattern})")
+    except re.error as exc:
+        if "global flags" in str(exc):
+            raise ValueError(
+                f"redact pattern '{pattern}' has a global flag; scope it, "
+                "e.g. (?i:ord-\\d+) instead of (?i)ord-\\d+"
+            ) from None
+    problem = _pattern_problem(pattern)
+    if problem == "matches an empty text":
+        raise ValueError(f"redact pattern '{pattern}' {problem}; {_REQUIRE}")
+    if problem:
+        raise ValueError(f"redact pattern '{pattern}' {problem}")
+    return pattern
 
 
 Texts = Annotated[
@@ -407,6 +424,12 @@ class Settings(_Model):
     engine has an LLM client (the fallback sends them), else none (sessions stay small)."""
     action_error_reply: Texts = ()
     too_long_reply: Texts = ()
+    redact: Annotated[
+        tuple[Annotated[str, AfterValidator(_redact_pattern)], ...],
+        BeforeValidator(_as_tuple, json_schema_input_type=str | list[str]),
+    ] = ()
+    """Regular expressions of values to hide in logs (``[redacted]``), beside e-mails,
+    phone and card numbers, which are always hidden: order numbers, customer ids."""
 
 
 class Flow(_Model):

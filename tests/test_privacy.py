@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dialogue import Engine, Redactor
+from dialogue import Engine, FlowError, Redactor, compile_flows, parse_flow
 from dialogue.llm.openai_client import OpenAIChatClient
 from dialogue.testing import FakeChatServer, FakeReply
 from dialogue.testing.cassette import CassetteClient
@@ -298,3 +298,32 @@ def test_every_log_call_is_known() -> None:
                 name = path.relative_to(ROOT / "dialogue").as_posix()
                 found[name] = found.get(name, 0) + 1
     assert found == LOG_CALLS
+
+
+def test_a_flow_lists_its_own_patterns_to_redact() -> None:
+    text = """
+flow: shop
+start: menu
+settings:
+  redact: ['\\b[A-Z]{2}\\d{6}\\b', 'cust-\\d+']
+states:
+  menu: {say: hi}
+"""
+    bot = compile_flows([parse_flow(text, path="shop.yaml")])
+    engine = Engine(bot, redactor=Redactor([r"TICKET-\d+"]))
+    said = engine.redactor("order AB123456 of cust-77, TICKET-9, jane@example.com")
+    assert said == "order [redacted] of [redacted], [redacted], [email]"
+    assert Engine(bot).redactor("AB123456") == "[redacted]"
+
+
+def test_a_flows_redact_pattern_is_checked_where_it_is_written() -> None:
+    text = (
+        "flow: f\nstart: s\nsettings:\n  redact: ['ok\\\\d+', '(?i)ord-\\\\d+']\n"
+        "states:\n  s: {say: hi}\n"
+    )
+    with pytest.raises(FlowError) as error:
+        parse_flow(text, path="f.yaml")
+    assert str(error.value).startswith(
+        "f.yaml:4:22: 'redact[1]' in the flow's settings: redact pattern '(?i)ord-\\\\d+' "
+        "has a global flag; scope it"
+    )
