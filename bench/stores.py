@@ -1,6 +1,6 @@
 """Turns over each session store (memory, SQLite, Redis), beside the store's bare round trip.
 
-    python bench/stores.py            # 5 repetitions x 600 sessions, then 4 processes (~2 min)
+    python bench/stores.py            # 5 repetitions x 400 sessions, then 4 processes (~2-3 min)
     python bench/stores.py --quick    # 2 x 30 sessions, 2 processes (under 15 s)
     python bench/stores.py --redis-url redis://127.0.0.1:6379/8
 
@@ -80,11 +80,11 @@ class Sizes:
     def of(cls, args: argparse.Namespace) -> Sizes:
         quick = args.quick
         return cls(
-            sessions=args.sessions or (30 if quick else 600),
+            sessions=args.sessions or (30 if quick else 400),
             reps=args.reps or (2 if quick else 5),
             warmup=10 if quick else 100,
-            per_process=15 if quick else 200,
-            contended=5 if quick else 50,
+            per_process=15 if quick else 100,
+            contended=5 if quick else 25,
             rounds=1 if quick else 3,
             kept=50 if quick else 1000,
             processes=args.processes or (2 if quick else 4),
