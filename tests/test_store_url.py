@@ -80,3 +80,19 @@ def test_an_unknown_scheme_says_how_to_register_one() -> None:
         "    hint: use one of memory://, sqlite:///bot.db, redis://localhost:6379/0, or "
         "install the package that registers 'mongo' in the entry-point group 'dialogue.stores'"
     )
+
+
+def test_a_broken_module_of_dialogue_is_raised_not_reported_as_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "dialogue.stores.sqlite", None)  # its import now fails
+    with pytest.raises(ImportError) as broken:
+        open_store("sqlite:///bot.db")
+    assert not isinstance(broken.value, ConfigurationError)
+    assert broken.value.name == "dialogue.stores.sqlite"
+
+
+def test_a_store_importing_a_missing_name_from_dialogue_is_raised(installed: Path) -> None:
+    distribution(installed, "fakestore", "from dialogue.stores.memory import Nope\n")
+    with pytest.raises(ImportError, match="cannot import name 'Nope'"):
+        open_store("fake://x")
