@@ -196,7 +196,7 @@ class Replies:
 def test_queue_workers_answer_every_message_once_and_in_order(prefix: str) -> None:
     import redis
 
-    # a reply may take long on a busy machine (the workers start first): let BLPOP wait
+    # a reply may take long on a busy machine: let BLPOP wait past the 5 s socket default
     client = redis.Redis.from_url(REDIS, socket_timeout=WAIT + 30)
     queue = prefix + "inbox"
     store = f"{REDIS}?prefix={prefix}&ttl=600"
@@ -206,6 +206,8 @@ def test_queue_workers_answer_every_message_once_and_in_order(prefix: str) -> No
     workers = [
         subprocess.Popen(
             [sys.executable, str(EXAMPLES / "queue_worker.py")],
+            stdout=subprocess.PIPE,
+            text=True,
             env=environment(
                 DIALOGUE_REDIS=REDIS,
                 DIALOGUE_STORE=store,
@@ -216,6 +218,9 @@ def test_queue_workers_answer_every_message_once_and_in_order(prefix: str) -> No
         for w in range(3)
     ]
     try:
+        for w, worker in enumerate(workers):  # each one is running: SIGTERM stops it cleanly
+            assert worker.stdout is not None
+            assert worker.stdout.readline() == f"w{w}: answering {queue}\n"
         readers = {s: Replies(client, f"{queue}:replies:{s}") for s in sessions}
         for n in range(len(SCRIPT)):
             for s in sessions:  # the sessions' messages interleave on the queue
@@ -230,9 +235,10 @@ def test_queue_workers_answer_every_message_once_and_in_order(prefix: str) -> No
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
-        codes = [worker.wait(timeout=60) for worker in workers]
+        outputs = [worker.communicate(timeout=60)[0] for worker in workers]  # closes the pipes
+        codes = [worker.returncode for worker in workers]
         client.close()
-    assert codes == [0, 0, 0]
+    assert codes == [0, 0, 0], outputs
 
     expected = expected_replies()
     for s in sessions:

@@ -59,7 +59,8 @@ def main() -> None:
     server = os.environ.get("DIALOGUE_REDIS", "redis://localhost:6379/0")
     store = os.environ.get("DIALOGUE_STORE", server)
     queue = os.environ.get("DIALOGUE_QUEUE", "dialogue:inbox")
-    processing = f"{queue}:processing:{os.environ.get('DIALOGUE_WORKER', socket.gethostname())}"
+    name = os.environ.get("DIALOGUE_WORKER", socket.gethostname())
+    processing = f"{queue}:processing:{name}"
 
     stopping = False
 
@@ -75,6 +76,7 @@ def main() -> None:
         # What this worker was answering when it last stopped: answer it again.
         for left in client.lrange(processing, 0, -1):
             answer(engine, client, queue, processing, left)
+        print(f"{name}: answering {queue}", flush=True)
         while not stopping:
             taken = client.blmove(queue, processing, timeout=1, src="LEFT", dest="RIGHT")
             if taken is not None:  # else nothing came for a second: look at `stopping` again
