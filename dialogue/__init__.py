@@ -22,6 +22,7 @@ from dialogue.errors import (
     DialogueError,
     FlowError,
     FlowErrors,
+    LeaseTimeout,
     SessionError,
     StoreError,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "LLMResponse",
     "LLMSettings",
     "LLMStream",
+    "LeaseTimeout",
     "MemoryStore",
     "OpenAIChatClient",
     "RedactingFilter",

@@ -93,6 +93,8 @@ class Engine:
         self.main = bot.flows[bot.main]
         chosen: SessionStore | None = open_store(store) if isinstance(store, str) else store
         self.store: SessionStore = MemoryStore() if chosen is None else chosen
+        self._owns_store = isinstance(store, str)
+        """The engine opened the store from a URL, so ``close`` closes it."""
         self._store = GuardedStore(self.store)
         self._leasing = isinstance(self.store, LeasingStore) and not getattr(
             self.store, "in_process", False
@@ -437,13 +439,25 @@ class Engine:
             self._locks.release(session_id, lock)
 
     def close(self) -> None:
-        """Stop the action worker threads and close the LLM client."""
+        """Stop the action worker threads and close the LLM client, and the store if
+        the engine opened it from a URL (a store object given is the caller's to close)."""
         self._actions.close()
         self._llm.close()
+        close = getattr(self.store, "close", None) if self._owns_store else None
+        if close is not None:
+            close()
 
     async def aclose(self) -> None:
+        """``close`` for coroutines (a store's ``aclose`` is awaited if it has one)."""
         self._actions.close()
         await self._llm.aclose()
+        if not self._owns_store:
+            return
+        aclose = getattr(self.store, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        elif (close := getattr(self.store, "close", None)) is not None:
+            close()
 
     def __enter__(self) -> Engine:
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,10 @@ from dialogue import (
     compile_flows,
     parse_flow,
 )
-from dialogue.errors import LeaseTimeout
+from dialogue.errors import LeaseTimeout, StoreError
 from dialogue.session import Session
+from dialogue.stores.sqlite import SQLiteStore
+from dialogue.stores.url import BUILTIN
 from dialogue.trace import Restarted
 
 Make = Callable[..., Engine]
@@ -240,3 +243,41 @@ def test_export() -> None:
     assert asyncio.run(bot.aexport("s")) == data
     bot.reset("s")
     assert bot.export("s") is None
+
+
+def test_closing_the_engine_closes_a_store_it_opened_from_a_url(tmp_path: Path) -> None:
+    opened = engine(store=f"sqlite:///{tmp_path / 'a.db'}")
+    opened.handle("s", "track")
+    opened.close()
+    with pytest.raises(StoreError, match="is closed"):
+        opened.store.load("s")
+
+    mine = SQLiteStore(tmp_path / "b.db")
+    given = engine(store=mine)
+    given.close()
+    assert mine.load("s") is None  # a store object given stays the caller's to close
+    mine.close()
+
+
+class ClosingStore(MemoryStore):
+    """A store with an async ``aclose``, which says when it was awaited."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.closed = False
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> ClosingStore:
+        return cls(**options)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def test_aclose_awaits_the_aclose_of_a_store_it_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(BUILTIN, "closing", f"{__name__}:ClosingStore.from_url")
+    opened, given = engine(store="closing://"), engine(store=ClosingStore())
+    asyncio.run(opened.aclose())
+    asyncio.run(given.aclose())
+    assert isinstance(opened.store, ClosingStore) and opened.store.closed
+    assert isinstance(given.store, ClosingStore) and not given.store.closed

@@ -77,10 +77,13 @@ def _load(target: str, scheme: str) -> Any:
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
+        missing = exc.name or module_name
+        if missing == "dialogue" or missing.startswith("dialogue."):
+            raise  # a module of this package failed to import: a bug, not a missing extra
         extra = "redis" if scheme.startswith("redis") else ""
-        hint = f"pip install 'dialogue[{extra}]'" if extra else f"install {exc.name}"
+        hint = f"pip install 'dialogue[{extra}]'" if extra else f"install {missing}"
         raise ConfigurationError(
-            f"the {scheme}:// store needs a package that is not installed: {exc.name}",
+            f"the {scheme}:// store needs a package that is not installed: {missing}",
             hint=hint,
         ) from exc
     for part in attr.split("."):
