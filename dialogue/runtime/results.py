@@ -112,39 +112,17 @@ def _headline(error: Exception, privacy: Privacy) -> str:
 
 def status(session: Session, started: float) -> TurnResult:
     """Where a running session is, for ``start`` on it: nothing said, nothing saved."""
-    trace = Trace(
-        session.id,
-        session.turn,
-        session.flow,
-        session.state,
-        session.flow,
-        session.state,
-        rule="status",
-        seconds=time.perf_counter() - started,
-    )
-    return TurnResult(
-        session.id, [], session.flow, session.state, dict(session.slots), session.ended, trace
-    )
+    return _unchanged(session, [], "status", started)
 
 
 def duplicate(session: Session, replies: tuple[str, ...], started: float) -> TurnResult:
     """A message id already answered: the first answer again; nothing runs, nothing is saved."""
-    trace = Trace(
-        session.id,
-        session.turn,
-        session.flow,
-        session.state,
-        session.flow,
-        session.state,
-        rule="duplicate",
-        seconds=time.perf_counter() - started,
-    )
-    return TurnResult(
-        session.id,
-        list(replies),
-        session.flow,
-        session.state,
-        dict(session.slots),
-        session.ended,
-        trace,
-    )
+    return _unchanged(session, list(replies), "duplicate", started)
+
+
+def _unchanged(session: Session, replies: list[str], rule: Rule, started: float) -> TurnResult:
+    """A result that ran no turn: the session as stored, ``replies`` said."""
+    s = session
+    seconds = time.perf_counter() - started
+    trace = Trace(s.id, s.turn, s.flow, s.state, s.flow, s.state, rule=rule, seconds=seconds)
+    return TurnResult(s.id, replies, s.flow, s.state, dict(s.slots), s.ended, trace)
