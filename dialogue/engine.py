@@ -18,13 +18,12 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dialogue.assemble import check_actions, flow_actions, load_bot, worst_turn
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
 from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
-from dialogue.observe import Observer, TurnFailed, notify, tell
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
@@ -41,6 +40,9 @@ from dialogue.stores.guard import GuardedStore
 from dialogue.stores.memory import MemoryStore
 from dialogue.stores.url import open_store
 from dialogue.trace import TurnResult
+
+if TYPE_CHECKING:  # observers are imported when there are some, or DEBUG is on
+    from dialogue.observe import Observer
 
 log = logging.getLogger("dialogue")
 
@@ -108,6 +110,9 @@ class Engine:
         """Hides e-mails, phone and card numbers (and the host's patterns) in what is logged."""
         self.log_user_data = log_user_data
         self.redact_history = redact_history
+        self._redact_history = self.redactor if redact_history else None
+        """What redacts a turn's text before it is kept in ``Session.history``."""
+        self._fingerprint = bot.fingerprint
         self._privacy = Privacy(self.redactor, log_user_data)
         self._actions = ActionRunner(actions, threads=action_threads, privacy=self._privacy)
         self._clock = clock or datetime.datetime.now
@@ -180,11 +185,6 @@ class Engine:
 
     # -- the core ------------------------------------------------------------
 
-    @property
-    def _history(self) -> Redactor | None:
-        """What redacts a turn's text before it is kept in ``Session.history``."""
-        return self.redactor if self.redact_history else None
-
     def _check_text(self, text: str | None) -> str | None:
         if text is None:
             return None
@@ -230,13 +230,18 @@ class Engine:
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
-        notify(self._observers, result, self._privacy)
+        if self._observers or log.isEnabledFor(logging.DEBUG):
+            from dialogue.observe import notify
+
+            notify(self._observers, result, self._privacy)
         return result
 
     def _failed(self, session_id: str, exc: DialogueError, started: float) -> None:
         """Tell the observers about a turn that raised (a store failure, a busy session)."""
         if self._observers:
             kind, seconds = type(exc).__name__, time.perf_counter() - started
+            from dialogue.observe import TurnFailed, tell
+
             event = TurnFailed(session_id, "", "", kind, seconds)
             tell(self._observers, [event], self._privacy)
 
@@ -254,17 +259,24 @@ class Engine:
             if self._leasing:
                 lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
             for attempt in range(CONFLICT_RETRIES + 1):
-                stored, restarted = self._setup.fitted(self._store.load(session_id))
-                early = self._setup.early(
-                    session_id, stored, text, message_id, started, self.max_text_length
-                )
-                if early is not None:
-                    return early
+                stored, restarted = self._store.load(session_id), None
+                if stored is not None and stored.fingerprint != self._fingerprint:
+                    restarted = self._setup.fit(stored)
+                if text is None or message_id is not None or len(text) > self.max_text_length:
+                    early = self._setup.early(
+                        session_id, stored, text, message_id, started, self.max_text_length
+                    )
+                    if early is not None:
+                        return early
                 try:
                     turn, steps = self._setup.begin(session_id, stored, text, seed, restarted)
                     self._drive(steps)
                     result = finish(
-                        turn, text, started, history_turns=self.history_turns, redact=self._history
+                        turn,
+                        text,
+                        started,
+                        history_turns=self.history_turns,
+                        redact=self._redact_history,
                     )
                 except (DialogueError, RenderError) as exc:
                     # the turn changed its copy in place: answer from what the store holds
@@ -272,7 +284,8 @@ class Engine:
                     return degraded(
                         self.bot, session_id, before, exc, started, privacy=self._privacy
                     )
-                remember(turn.session, message_id, result.replies)
+                if message_id is not None:
+                    remember(turn.session, message_id, result.replies)
                 try:
                     self._store.save(turn.session)
                 except ConflictError:
@@ -336,7 +349,10 @@ class Engine:
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
-        notify(self._observers, result, self._privacy)
+        if self._observers or log.isEnabledFor(logging.DEBUG):
+            from dialogue.observe import notify
+
+            notify(self._observers, result, self._privacy)
         return result
 
     async def _arun(
@@ -356,25 +372,33 @@ class Engine:
                     session_id, ttl=self.lease_ttl, wait=self.lease_wait
                 )
             for attempt in range(CONFLICT_RETRIES + 1):
-                stored, restarted = self._setup.fitted(await self._store.aload(session_id))
-                early = self._setup.early(
-                    session_id, stored, text, message_id, started, self.max_text_length
-                )
-                if early is not None:
-                    return early
+                stored, restarted = await self._store.aload(session_id), None
+                if stored is not None and stored.fingerprint != self._fingerprint:
+                    restarted = self._setup.fit(stored)
+                if text is None or message_id is not None or len(text) > self.max_text_length:
+                    early = self._setup.early(
+                        session_id, stored, text, message_id, started, self.max_text_length
+                    )
+                    if early is not None:
+                        return early
                 try:
                     turn, steps = self._setup.begin(session_id, stored, text, seed, restarted)
                     on_text = None if sink is None else functools.partial(sink, turn.replies)
                     await self._adrive(steps, on_text)
                     result = finish(
-                        turn, text, started, history_turns=self.history_turns, redact=self._history
+                        turn,
+                        text,
+                        started,
+                        history_turns=self.history_turns,
+                        redact=self._redact_history,
                     )
                 except (DialogueError, RenderError) as exc:
                     before, _ = self._setup.fitted(await self._store.aload(session_id))
                     return degraded(
                         self.bot, session_id, before, exc, started, privacy=self._privacy
                     )
-                remember(turn.session, message_id, result.replies)
+                if message_id is not None:
+                    remember(turn.session, message_id, result.replies)
                 try:
                     await self._store.asave(turn.session)
                 except ConflictError:

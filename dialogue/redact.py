@@ -41,6 +41,7 @@ to their handlers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import traceback
@@ -56,15 +57,27 @@ _END = r"(?!\w)(?![.,]\d)(?!:\d)"  # not followed by more of a word, a decimal o
 EMAIL = r"(?<![\w.+%-])[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?![\w-])"
 CARD = _START + r"\d(?:[ -]?\d){12,18}" + _END
 PHONE = _START + r"(?:\+|\(\+?)?\d(?:[ \-./()\u00a0]{1,2}\d|\d){6,}" + _END
-_KEEP = re.compile(
+_KEEP = (
     r"\d{4}([-./])\d{1,2}\1\d{1,2}"  # 2024-05-17
     r"|\d{1,2}([-./])\d{1,2}\2\d{2,4}"  # 17.05.2024, 05/17/24
     r"|(?:19|20)\d\d ?[-/] ?(?:19|20)\d\d"  # 2019-2024
     r"|\d+\.\d+"  # 12345.67
 )
 _CURRENCY = r"[$€£¥₹元]|USD|EUR|GBP|CHF|JPY|CNY|RMB|INR"
-_MONEY_BEFORE = re.compile(rf"(?:{_CURRENCY}) ?$")
-_MONEY_AFTER = re.compile(rf" ?(?:{_CURRENCY})(?![A-Za-z])")
+
+
+@functools.cache
+def _compiled() -> tuple[re.Pattern[str], ...]:
+    """The built-in expressions, compiled on first use (not at ``import dialogue``):
+    e-mail, card, phone, then what a phone-like match keeps (dates, money)."""
+    return (
+        re.compile(EMAIL),
+        re.compile(CARD),
+        re.compile(PHONE),
+        re.compile(_KEEP),
+        re.compile(rf"(?:{_CURRENCY}) ?$"),
+        re.compile(rf" ?(?:{_CURRENCY})(?![A-Za-z])"),
+    )
 
 
 def luhn(digits: str) -> bool:
@@ -89,9 +102,10 @@ def _card(match: re.Match[str]) -> str:
 def _phone(match: re.Match[str]) -> str:
     text, start, end = match.string, match.start(), match.end()
     found = match.group()
-    if _KEEP.fullmatch(found) or _MONEY_BEFORE.search(text, max(0, start - 4), start):
+    keep, money_before, money_after = _compiled()[3:]
+    if keep.fullmatch(found) or money_before.search(text, max(0, start - 4), start):
         return found
-    if _MONEY_AFTER.match(text, end):
+    if money_after.match(text, end):
         return found
     return "[phone]" if len(_digits(found)) <= 15 else "[number]"
 
@@ -105,7 +119,7 @@ class Redactor:
     one can serve many engines. Calling it on text returns the redacted text.
     """
 
-    __slots__ = ("patterns", "_extra", "_email", "_card", "_phone")
+    __slots__ = ("patterns", "_extra")
 
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         self.patterns: tuple[str, ...] = tuple(patterns)
@@ -113,16 +127,14 @@ class Redactor:
             _check(p)
         joined = "|".join(f"(?:{p})" for p in self.patterns)
         self._extra = re.compile(joined) if joined else None
-        self._email = re.compile(EMAIL)
-        self._card = re.compile(CARD)
-        self._phone = re.compile(PHONE)
 
     def __call__(self, text: str) -> str:
+        email, card, phone = _compiled()[:3]
         if self._extra is not None:
             text = self._extra.sub("[redacted]", text)
         if "@" in text:
-            text = self._email.sub("[email]", text)
-        return self._phone.sub(_phone, self._card.sub(_card, text))
+            text = email.sub("[email]", text)
+        return phone.sub(_phone, card.sub(_card, text))
 
     def __repr__(self) -> str:
         return f"Redactor({list(self.patterns)!r})"

@@ -179,6 +179,10 @@ Event = (
 )
 
 
+RawEvent = tuple[Any, ...]
+"""An event as a turn records it: ``(EventClass, *fields)``."""
+
+
 def step_line(event: Event) -> str | None:
     """The line a person reads for an event (None: not shown as a step)."""
     match event:
@@ -261,8 +265,8 @@ class Trace:
     intent: str | None = None
     matched: str | None = None
     """The keyword or pattern that fired."""
-    events: list[Event] = field(default_factory=list)
-    """What happened, in order (see the module docstring)."""
+    raw_events: list[RawEvent] = field(default_factory=list)
+    """What happened, in order, as recorded: ``(EventClass, *fields)``; read ``events``."""
     slot_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     """Slot -> (before, after), for every slot whose value changed."""
     no_match_count: int = 0
@@ -271,6 +275,16 @@ class Trace:
     llm: LLMTrace | None = None
     """Set when the LLM fallback was consulted (or would have been: ``budget``, ``offline``)."""
     seconds: float = 0.0
+
+    @property
+    def events(self) -> list[Event]:
+        """What happened, in order, as typed events (see the module docstring)."""
+        new = tuple.__new__
+        return [new(raw[0], raw[1:]) for raw in self.raw_events]
+
+    def add(self, event: Event) -> None:
+        """Record a typed event."""
+        self.raw_events.append((type(event), *event))
 
     @property
     def steps(self) -> list[str]:

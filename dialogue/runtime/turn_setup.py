@@ -60,6 +60,11 @@ class TurnSetup:
             return stored, None
         return stored, fit(self.bot, stored)
 
+    def fit(self, stored: Session) -> str | None:
+        """Fit a session saved under other flows (its fingerprint differs); why it had to
+        restart, if it did. The engine checks the fingerprint itself, on its hot path."""
+        return fit(self.bot, stored)
+
     def early(
         self,
         session_id: str,
@@ -108,7 +113,7 @@ class TurnSetup:
         clock = self._clock
         turn = Turn(self.bot, session, trace, today=lambda: clock().date(), llm=self._llm)
         if restarted is not None:
-            trace.events.append(Restarted(session.flow, session.state, restarted))
+            trace.add(Restarted(session.flow, session.state, restarted))
             log.warning("session %s restarted: %s", self._privacy.ident(session_id), restarted)
         return turn, _steps(turn, text, fresh)
 

@@ -18,6 +18,7 @@ from dialogue.errors import FlowLoopError
 from dialogue.runtime.actions import ActionCall, ActionOutcome
 from dialogue.runtime.compiled import Bot, CCall, CompiledFlow, CState, CTransition
 from dialogue.runtime.llm_contract import LLMCall
+from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.rules import Prepared
 from dialogue.runtime.templates import Text
 from dialogue.session import Frame, Session
@@ -27,10 +28,10 @@ from dialogue.trace import (
     Asked,
     Ended,
     Entered,
-    Event,
     FlowCalled,
     Moved,
     MoveKind,
+    RawEvent,
     Returned,
     Trace,
 )
@@ -42,6 +43,7 @@ Effects = ActionCall | LLMCall
 """What a turn asks its driver to do: run a business action, or ask the LLM."""
 Steps = Generator[Effects, Any, None]
 Moves = Generator[Effects, Any, bool]
+OFFLINE = LLMAccess()
 
 
 class FlowWalker:
@@ -56,6 +58,7 @@ class FlowWalker:
         trace: Trace,
         *,
         today: Callable[[], datetime.date],
+        llm: LLMAccess = OFFLINE,
     ) -> None:
         self.bot = bot
         self.session = session
@@ -64,6 +67,8 @@ class FlowWalker:
         self._moved()
         self.slots_before = dict(session.slots)
         self._today = today
+        self.llm = llm
+        """What the turn may do with the LLM (``Turn`` asks it when no rule matched)."""
         self._date: datetime.date | None = None
         self.carry: Prepared | None = None
         """The message the current state was entered with, passed on along its ``next``."""
@@ -99,12 +104,14 @@ class FlowWalker:
     def set_slot(self, name: str, value: Any) -> None:
         self.session.slots[name] = value
 
-    def record(self, event: Event) -> None:
-        self.trace.events.append(event)
+    def record(self, event: RawEvent) -> None:
+        """Record a step: ``(EventClass, *fields)``, made into the typed event when the
+        trace's ``events`` are read (a tuple costs a fraction of a named tuple)."""
+        self.trace.raw_events.append(event)
 
     def moved(self, kind: MoveKind, key: str, dest: str | None) -> None:
         s = self.session
-        self.record(Moved(s.flow, s.state, kind, key, dest))
+        self.record((Moved, s.flow, s.state, kind, key, dest))
 
     # -- moving ----------------------------------------------------------------
 
@@ -120,7 +127,7 @@ class FlowWalker:
         st = self.state
         s.step = s.attempts = s.no_match = 0
         s.pending = None
-        self.record(Entered(s.flow, st.name, bool(s.stack)))
+        self.trace.raw_events.append((Entered, s.flow, st.name, bool(s.stack)))
         for name in st.clear:
             s.slots.pop(name, None)
         if st.set:
@@ -135,7 +142,7 @@ class FlowWalker:
     def push(self, flow: str) -> None:
         """Call a sub-flow; it returns here when it reaches a final state."""
         s = self.session
-        self.record(FlowCalled(s.flow, s.state, flow))
+        self.record((FlowCalled, s.flow, s.state, flow))
         s.stack = (*s.stack, Frame(s.flow, s.state, s.step, s.pending))
         s.flow = flow
         s.state = self.bot.flows[flow].start
@@ -151,7 +158,7 @@ class FlowWalker:
         s.stack = s.stack[:-1]
         s.attempts = s.no_match = 0
         self.carry = None
-        self.record(Returned(s.flow, s.state))
+        self.record((Returned, s.flow, s.state))
         return True
 
     def settle(self) -> Steps:
@@ -185,7 +192,7 @@ class FlowWalker:
                 if self.pop():
                     continue
                 s.ended = True
-                self.record(Ended(s.flow, s.state))
+                self.record((Ended, s.flow, s.state))
             return
         raise FlowLoopError(
             f"flow {s.flow!r} moved {MAX_STEPS} times in one turn without waiting",
@@ -194,7 +201,8 @@ class FlowWalker:
         )
 
     def ask(self, slot: str) -> None:
-        self.record(Asked(self.session.flow, self.session.state, slot))
+        s = self.session
+        self.trace.raw_events.append((Asked, s.flow, s.state, slot))
         self.say(self.flow.slots[slot].ask)
 
     def choose(self, transitions: Sequence[CTransition]) -> CTransition | None:
@@ -209,7 +217,7 @@ class FlowWalker:
     def transition(self, t: CTransition, carry: Prepared | None = None) -> Moves:
         """Run a transition; True if it moved to another (or the same) state."""
         s = self.session
-        self.record(Moved(s.flow, s.state, t.kind, t.label, t.goto))
+        self.trace.raw_events.append((Moved, s.flow, s.state, t.kind, t.label, t.goto))
         if t.set:
             ctx = self.context()
             for name, value in [(n, v.evaluate(ctx)) for n, v in t.set]:
@@ -231,7 +239,7 @@ class FlowWalker:
         outcome = yield ActionCall(call.action, arguments, call.timeout)
         assert isinstance(outcome, ActionOutcome)
         s = self.session
-        self.record(ActionCalled(s.flow, s.state, call.action, outcome.ok))
+        self.record((ActionCalled, s.flow, s.state, call.action, outcome.ok))
         error = "" if outcome.error is None else str(outcome.error)
         self.trace.actions.append(ActionTrace(call.action, outcome.ok, outcome.seconds, error))
         if outcome.ok:

@@ -16,6 +16,10 @@ from dialogue.session import Session
 from dialogue.stores.base import LeasingStore, SessionStore
 
 
+def _store_error(doing: str, session_id: str, exc: Exception) -> StoreError:
+    return StoreError(f"could not {doing} session {session_id!r}: {exc}", session_id=session_id)
+
+
 @contextmanager
 def _as_store_error(doing: str, session_id: str) -> Iterator[None]:
     try:
@@ -23,23 +27,31 @@ def _as_store_error(doing: str, session_id: str) -> Iterator[None]:
     except DialogueError:
         raise
     except Exception as exc:
-        raise StoreError(
-            f"could not {doing} session {session_id!r}: {exc}", session_id=session_id
-        ) from exc
+        raise _store_error(doing, session_id, exc) from exc
 
 
 class GuardedStore:
     def __init__(self, store: SessionStore) -> None:
         self.store = store
 
+    # load and save run on every turn: a plain try costs less than the context manager
+
     def load(self, session_id: str) -> Session | None:
-        with _as_store_error("load", session_id):
+        try:
             session: Session | None = self.store.load(session_id)
-            return session
+        except DialogueError:
+            raise
+        except Exception as exc:
+            raise _store_error("load", session_id, exc) from exc
+        return session
 
     def save(self, session: Session) -> None:
-        with _as_store_error("save", session.id):
+        try:
             self.store.save(session)
+        except DialogueError:
+            raise
+        except Exception as exc:
+            raise _store_error("save", session.id, exc) from exc
 
     def delete(self, session_id: str) -> None:
         with _as_store_error("delete", session_id):

@@ -69,13 +69,16 @@ class MemoryStore:
         return stored
 
     def load(self, session_id: str) -> Session | None:
-        with self._lock:
-            stored = self._live(session_id)
+        if self.ttl is None:  # a dict lookup is atomic: no lock needed
+            stored = self._sessions.get(session_id)
+        else:
+            with self._lock:
+                stored = self._live(session_id)
         return None if stored is None else stored.copy()
 
     def save(self, session: Session) -> None:
         with self._lock:
-            stored = self._live(session.id)
+            stored = self._sessions.get(session.id) if self.ttl is None else self._live(session.id)
             current = 0 if stored is None else stored.version
             if current != session.version:
                 raise ConflictError(
