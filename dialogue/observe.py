@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from dialogue.events import Ended
 from dialogue.redact import Privacy
-from dialogue.trace import Ended, Rule, TurnResult
+from dialogue.trace import Rule, TurnResult
 
 log = logging.getLogger("dialogue")
 

@@ -13,202 +13,28 @@ the short lines a person reads (``enter tracking``, ``ask order_id``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-Rule = Literal[
-    "",
-    "intent",
-    "slot",
-    "invalid",
-    "no_match",
-    "no_input",
-    "start",
-    "too_long",
-    "llm",
-    "intent_blocked",
-    "status",
-    "error",
-    "duplicate",
+from dialogue.kinds import AskMode, LLMOutcome, MoveKind, Rule
+
+if TYPE_CHECKING:
+    from dialogue.events import Event
+
+__all__ = [  # the kinds are re-exported: the vocabulary a trace speaks in
+    "ActionTrace",
+    "AskMode",
+    "LLMOutcome",
+    "LLMTrace",
+    "MoveKind",
+    "RawEvent",
+    "Rule",
+    "Trace",
+    "TurnResult",
 ]
-"""What answered a message; see ``Trace.rule``."""
-
-LLMOutcome = Literal[
-    "", "intent", "slots", "reply", "nothing", "rejected", "failed", "budget", "offline"
-]
-"""What the LLM step came to; see ``LLMTrace.outcome``."""
-
-AskMode = Literal["both", "understand", "respond"]
-"""How a state's LLM fallback is used (a state with ``mode: off`` has none)."""
-
-MoveKind = Literal["on", "next", "global", "on_error", "on_exhausted", "no_match"]
-"""Where a move is written: a state's ``on`` or ``next`` transition, a global
-intent's ``goto``, a call's ``on_error``, a slot's ``on_exhausted``, or a state's
-no-match escalation."""
-
-
-class Entered(NamedTuple):
-    """A state was entered (re-entries included)."""
-
-    flow: str
-    state: str
-    nested: bool = False
-    """Inside a called sub-flow."""
-
-
-class Moved(NamedTuple):
-    """A move of the flow was taken (a transition without ``goto`` too: ``dest`` None)."""
-
-    flow: str
-    state: str
-    kind: MoveKind
-    key: str
-    dest: str | None
-
-
-class Asked(NamedTuple):
-    flow: str
-    state: str
-    slot: str
-
-
-class SlotRejected(NamedTuple):
-    """A value for ``slot`` in the message was refused by the slot's type or limits."""
-
-    flow: str
-    state: str
-    slot: str
-    value: Any
-
-
-class Reprompted(NamedTuple):
-    """The answer to ``slot``'s question was invalid: rung ``n`` of its reprompt ladder."""
-
-    flow: str
-    state: str
-    slot: str
-    n: int
-
-
-class Exhausted(NamedTuple):
-    """``slot``'s attempts ran out (its ``on_exhausted`` move follows)."""
-
-    flow: str
-    state: str
-    slot: str
-
-
-class NoMatched(NamedTuple):
-    """Nothing understood the message: rung ``n`` of the state's no-match ladder."""
-
-    flow: str
-    state: str
-    n: int
-
-
-class Escalated(NamedTuple):
-    """The no-match ladder ran out (its ``goto`` move follows)."""
-
-    flow: str
-    state: str
-
-
-class IntentMatched(NamedTuple):
-    """``intent`` was understood, ``by`` a rule or the LLM; ``owner`` is the flow whose
-    intent it is (a calling flow's, for its global intents)."""
-
-    flow: str
-    state: str
-    intent: str
-    owner: str
-    by: Literal["rule", "llm"]
-
-
-class ActionCalled(NamedTuple):
-    flow: str
-    state: str
-    action: str
-    ok: bool
-
-
-class FlowCalled(NamedTuple):
-    """``callee`` was called as a sub-flow from ``flow``.``state``."""
-
-    flow: str
-    state: str
-    callee: str
-
-
-class Returned(NamedTuple):
-    """A sub-flow ended and the conversation is back in ``flow``.``state``."""
-
-    flow: str
-    state: str
-
-
-class Restarted(NamedTuple):
-    """The stored session did not fit the flows any more (they changed): the
-    conversation restarted at ``flow``.``state``, the main flow's start."""
-
-    flow: str
-    state: str
-    reason: str
-
-
-class Ended(NamedTuple):
-    """The conversation reached a final state of its main flow."""
-
-    flow: str
-    state: str
-
-
-Event = (
-    Entered
-    | Moved
-    | Asked
-    | SlotRejected
-    | Reprompted
-    | Exhausted
-    | NoMatched
-    | Escalated
-    | IntentMatched
-    | ActionCalled
-    | FlowCalled
-    | Returned
-    | Restarted
-    | Ended
-)
-
 
 RawEvent = tuple[Any, ...]
-"""An event as a turn records it: ``(EventClass, *fields)``."""
-
-
-def step_line(event: Event) -> str | None:
-    """The line a person reads for an event (None: not shown as a step)."""
-    match event:
-        case Entered(flow, state, nested):
-            return f"enter {flow}.{state}" if nested else f"enter {state}"
-        case Asked(_, _, slot):
-            return f"ask {slot}"
-        case ActionCalled(_, _, action, _):
-            return f"call {action}"
-        case FlowCalled(_, _, callee):
-            return f"call flow {callee}"
-        case Returned(flow, state):
-            return f"return to {flow}.{state}"
-        case Ended():
-            return "end"
-        case Restarted(_, _, reason):
-            return f"restart: {reason}"
-        case Reprompted(_, _, slot, n):
-            return f"reprompt {slot} {n}"
-        case Exhausted(_, _, slot):
-            return f"{slot} attempts exhausted"
-        case NoMatched(_, _, n):
-            return f"no-match {n}"
-        case Escalated():
-            return "no-match escalation"
-    return None
+"""An event as a turn records it: ``(class name, *fields)``; ``Trace.events`` makes
+the typed events of ``dialogue.events`` (imported then, not at ``import dialogue``)."""
 
 
 @dataclass(slots=True)
@@ -279,31 +105,35 @@ class Trace:
     @property
     def events(self) -> list[Event]:
         """What happened, in order, as typed events (see the module docstring)."""
+        from dialogue.events import BY_NAME
+
         new = tuple.__new__
-        return [new(raw[0], raw[1:]) for raw in self.raw_events]
+        return [new(BY_NAME[raw[0]], raw[1:]) for raw in self.raw_events]
 
     def add(self, event: Event) -> None:
         """Record a typed event."""
-        self.raw_events.append((type(event), *event))
+        self.raw_events.append((type(event).__name__, *event))
 
     @property
     def steps(self) -> list[str]:
         """The events as a person reads them: ``enter tracking``, ``ask order_id``,
         ``call lookup_order``, ``reprompt order_id 1``, ``no-match 2``, ``end`` ..."""
+        from dialogue.events import step_line
+
         return [line for e in self.events if (line := step_line(e)) is not None]
 
     @property
     def entered(self) -> list[tuple[str, str]]:
         """Every ``(flow, state)`` entered this turn, in order (re-entries included)."""
-        return [(e.flow, e.state) for e in self.events if isinstance(e, Entered)]
+        return [(raw[1], raw[2]) for raw in self.raw_events if raw[0] == "Entered"]
 
     @property
     def transitions(self) -> list[str]:
         """Every ``on`` and ``next`` transition taken this turn, in order, as ``flow:label``."""
         return [
-            f"{e.flow}:{e.key}"
-            for e in self.events
-            if isinstance(e, Moved) and e.kind in ("on", "next")
+            f"{raw[1]}:{raw[4]}"
+            for raw in self.raw_events
+            if raw[0] == "Moved" and raw[3] in ("on", "next")
         ]
 
     @property
@@ -349,3 +179,18 @@ class TurnResult:
     def text(self) -> str:
         """The replies joined by newlines."""
         return "\n".join(self.replies)
+
+
+_EVENT_NAMES = frozenset(
+    "Entered Moved Asked SlotRejected Reprompted Exhausted NoMatched Escalated IntentMatched "
+    "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME".split()
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The event classes, for code that imports them from here: ``dialogue.events``."""
+    if name in _EVENT_NAMES:
+        from dialogue import events
+
+        return getattr(events, name)
+    raise AttributeError(f"module 'dialogue.trace' has no attribute {name!r}")

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from dialogue import schema
 from dialogue.errors import Diagnostic, Loc
@@ -25,32 +25,32 @@ from dialogue.runtime.slots import SlotParser
 from dialogue.runtime.templates import Expression, Text
 from dialogue.trace import AskMode, MoveKind
 
+if TYPE_CHECKING:  # typing only: the runtime never reads where a flow came from
 
-class Placer(Protocol):
-    """Places a diagnostic at a location of a flow file (authoring's ``SourceMap``)."""
+    class Placer(Protocol):
+        """Places a diagnostic at a location of a flow file (authoring's ``SourceMap``)."""
 
-    def diagnostic(
-        self,
-        loc: Sequence[str | int],
-        code: str,
-        message: str,
-        hint: str = "",
-        *,
-        severity: str = "error",
-        at_key: bool = False,
-    ) -> Diagnostic: ...
+        def diagnostic(
+            self,
+            loc: Sequence[str | int],
+            code: str,
+            message: str,
+            hint: str = "",
+            *,
+            severity: str = "error",
+            at_key: bool = False,
+        ) -> Diagnostic: ...
 
+    class FlowSource(Protocol):
+        """Where a compiled flow came from (authoring's ``LoadedFlow``); the runtime never
+        reads it, the engine's set-up uses it to place errors found after compiling."""
 
-class FlowSource(Protocol):
-    """Where a compiled flow came from (authoring's ``LoadedFlow``); the runtime never
-    reads it, the engine's set-up uses it to place errors found after compiling."""
-
-    @property
-    def flow(self) -> schema.Flow: ...
-    @property
-    def source(self) -> Placer: ...
-    @property
-    def path(self) -> Path | None: ...
+        @property
+        def flow(self) -> schema.Flow: ...
+        @property
+        def source(self) -> Placer: ...
+        @property
+        def path(self) -> Path | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,14 +27,6 @@ from dialogue.runtime.llm_contract import Interpretation
 from dialogue.runtime.llm_step import ask
 from dialogue.runtime.rules import IntentMatch, Prepared
 from dialogue.runtime.walker import FlowWalker, Moves, Steps
-from dialogue.trace import (
-    Escalated,
-    Exhausted,
-    IntentMatched,
-    NoMatched,
-    Reprompted,
-    SlotRejected,
-)
 
 
 class Turn(FlowWalker):
@@ -74,7 +66,7 @@ class Turn(FlowWalker):
             trace = self.trace
             trace.rule, trace.intent, trace.matched = "intent", found.intent, found.matched
             s = self.session
-            self.record((IntentMatched, s.flow, s.state, found.intent, owner, "rule"))
+            self.record(("IntentMatched", s.flow, s.state, found.intent, owner, "rule"))
             if (yield from self.take_intent(found.intent, owner, text, groups=found.groups)):
                 return
         # a new session's first message was not an answer to the greeting's question
@@ -129,7 +121,7 @@ class Turn(FlowWalker):
         s, trace = self.session, self.trace
         assert trace.llm is not None
         if answer.intent is not None:
-            self.record((IntentMatched, s.flow, s.state, answer.intent, s.flow, "llm"))
+            self.record(("IntentMatched", s.flow, s.state, answer.intent, s.flow, "llm"))
             if not (yield from self.take_intent(answer.intent, s.flow, text, values=answer.slots)):
                 trace.llm.outcome = "nothing"  # every guard of the intent said no
                 return False
@@ -171,7 +163,7 @@ class Turn(FlowWalker):
                 self.set_slot(name, result.value)
             else:
                 refused.add(name)
-                self.record((SlotRejected, self.session.flow, self.session.state, name, raw))
+                self.record(("SlotRejected", self.session.flow, self.session.state, name, raw))
         for name, value in values.items():
             self.set_slot(name, value)
         chosen = self.choose(self.state.on[intent])
@@ -197,7 +189,7 @@ class Turn(FlowWalker):
                 continue
             if s.pending == name:
                 s.attempts = 1
-            self.record((Reprompted, s.flow, s.state, name, 1))
+            self.record(("Reprompted", s.flow, s.state, name, 1))
             question = self.replies.pop() if self.replies else None
             self.say(slot.invalid, nth=0)
             if question is not None:
@@ -222,7 +214,7 @@ class Turn(FlowWalker):
             if result.ok:
                 self.set_slot(slot, result.value)
             else:
-                self.record((SlotRejected, s.flow, s.state, slot, raw))
+                self.record(("SlotRejected", s.flow, s.state, slot, raw))
         for slot in intent.clear:
             s.slots.pop(slot, None)
         if intent.goto is not None:
@@ -246,13 +238,13 @@ class Turn(FlowWalker):
         slot = self.flow.slots[s.pending]
         s.attempts += 1
         if s.attempts >= slot.max_attempts and slot.on_exhausted is not None:
-            self.record((Exhausted, s.flow, s.state, s.pending))
+            self.record(("Exhausted", s.flow, s.state, s.pending))
             key = f"{s.state}.collect.{s.pending}.on_exhausted"
             self.moved("on_exhausted", key, slot.on_exhausted)
             self.goto(slot.on_exhausted)
             yield from self.settle()
             return
-        self.record((Reprompted, s.flow, s.state, s.pending, s.attempts))
+        self.record(("Reprompted", s.flow, s.state, s.pending, s.attempts))
         if slot.invalid:
             self.say(slot.invalid, nth=s.attempts - 1)
         else:
@@ -265,12 +257,12 @@ class Turn(FlowWalker):
         s.no_match += 1
         self.trace.no_match_count = s.no_match
         if s.no_match >= policy.max and policy.goto is not None:
-            self.record((Escalated, s.flow, s.state))
+            self.record(("Escalated", s.flow, s.state))
             self.moved("no_match", f"{s.state}.no_match.goto", policy.goto)
             self.goto(policy.goto)
             yield from self.settle()
             return
-        self.record((NoMatched, s.flow, s.state, s.no_match))
+        self.record(("NoMatched", s.flow, s.state, s.no_match))
         self.say(policy.say, nth=s.no_match - 1)
         if s.pending is not None:
             self.ask(s.pending)

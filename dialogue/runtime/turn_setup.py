@@ -23,7 +23,7 @@ from dialogue.runtime.rules import prepare
 from dialogue.runtime.turn import Turn
 from dialogue.runtime.walker import Steps
 from dialogue.session import Session
-from dialogue.trace import Restarted, Trace, TurnResult
+from dialogue.trace import Trace, TurnResult
 
 log = logging.getLogger("dialogue")
 
@@ -113,7 +113,7 @@ class TurnSetup:
         clock = self._clock
         turn = Turn(self.bot, session, trace, today=lambda: clock().date(), llm=self._llm)
         if restarted is not None:
-            trace.add(Restarted(session.flow, session.state, restarted))
+            trace.raw_events.append(("Restarted", session.flow, session.state, restarted))
             log.warning("session %s restarted: %s", self._privacy.ident(session_id), restarted)
         return turn, _steps(turn, text, fresh)
 

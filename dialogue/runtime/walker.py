@@ -22,19 +22,7 @@ from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.rules import Prepared
 from dialogue.runtime.templates import Text
 from dialogue.session import Frame, Session
-from dialogue.trace import (
-    ActionCalled,
-    ActionTrace,
-    Asked,
-    Ended,
-    Entered,
-    FlowCalled,
-    Moved,
-    MoveKind,
-    RawEvent,
-    Returned,
-    Trace,
-)
+from dialogue.trace import ActionTrace, MoveKind, RawEvent, Trace
 
 MAX_STEPS = 64
 """Moves within one turn before the flow is declared to loop forever."""
@@ -111,7 +99,7 @@ class FlowWalker:
 
     def moved(self, kind: MoveKind, key: str, dest: str | None) -> None:
         s = self.session
-        self.record((Moved, s.flow, s.state, kind, key, dest))
+        self.record(("Moved", s.flow, s.state, kind, key, dest))
 
     # -- moving ----------------------------------------------------------------
 
@@ -127,7 +115,7 @@ class FlowWalker:
         st = self.state
         s.step = s.attempts = s.no_match = 0
         s.pending = None
-        self.trace.raw_events.append((Entered, s.flow, st.name, bool(s.stack)))
+        self.trace.raw_events.append(("Entered", s.flow, st.name, bool(s.stack)))
         for name in st.clear:
             s.slots.pop(name, None)
         if st.set:
@@ -142,7 +130,7 @@ class FlowWalker:
     def push(self, flow: str) -> None:
         """Call a sub-flow; it returns here when it reaches a final state."""
         s = self.session
-        self.record((FlowCalled, s.flow, s.state, flow))
+        self.record(("FlowCalled", s.flow, s.state, flow))
         s.stack = (*s.stack, Frame(s.flow, s.state, s.step, s.pending))
         s.flow = flow
         s.state = self.bot.flows[flow].start
@@ -158,7 +146,7 @@ class FlowWalker:
         s.stack = s.stack[:-1]
         s.attempts = s.no_match = 0
         self.carry = None
-        self.record((Returned, s.flow, s.state))
+        self.record(("Returned", s.flow, s.state))
         return True
 
     def settle(self) -> Steps:
@@ -192,7 +180,7 @@ class FlowWalker:
                 if self.pop():
                     continue
                 s.ended = True
-                self.record((Ended, s.flow, s.state))
+                self.record(("Ended", s.flow, s.state))
             return
         raise FlowLoopError(
             f"flow {s.flow!r} moved {MAX_STEPS} times in one turn without waiting",
@@ -202,7 +190,7 @@ class FlowWalker:
 
     def ask(self, slot: str) -> None:
         s = self.session
-        self.trace.raw_events.append((Asked, s.flow, s.state, slot))
+        self.trace.raw_events.append(("Asked", s.flow, s.state, slot))
         self.say(self.flow.slots[slot].ask)
 
     def choose(self, transitions: Sequence[CTransition]) -> CTransition | None:
@@ -217,7 +205,7 @@ class FlowWalker:
     def transition(self, t: CTransition, carry: Prepared | None = None) -> Moves:
         """Run a transition; True if it moved to another (or the same) state."""
         s = self.session
-        self.trace.raw_events.append((Moved, s.flow, s.state, t.kind, t.label, t.goto))
+        self.trace.raw_events.append(("Moved", s.flow, s.state, t.kind, t.label, t.goto))
         if t.set:
             ctx = self.context()
             for name, value in [(n, v.evaluate(ctx)) for n, v in t.set]:
@@ -239,7 +227,7 @@ class FlowWalker:
         outcome = yield ActionCall(call.action, arguments, call.timeout)
         assert isinstance(outcome, ActionOutcome)
         s = self.session
-        self.record((ActionCalled, s.flow, s.state, call.action, outcome.ok))
+        self.record(("ActionCalled", s.flow, s.state, call.action, outcome.ok))
         error = "" if outcome.error is None else str(outcome.error)
         self.trace.actions.append(ActionTrace(call.action, outcome.ok, outcome.seconds, error))
         if outcome.ok:

@@ -66,9 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.errors import ConfigurationError
-from dialogue.runtime.compiled import ANY, Bot, CFallback, CNoMatch, CompiledFlow, CSlot, CState
-from dialogue.testing.coverage_report import FORMAT, KINDS, VERSION, Category, CoverageReport
-from dialogue.trace import (
+from dialogue.events import (
     Entered,
     Escalated,
     Exhausted,
@@ -76,9 +74,10 @@ from dialogue.trace import (
     Moved,
     NoMatched,
     Reprompted,
-    Trace,
-    TurnResult,
 )
+from dialogue.runtime.compiled import ANY, Bot, CFallback, CNoMatch, CompiledFlow, CSlot, CState
+from dialogue.testing.coverage_report import FORMAT, KINDS, VERSION, Category, CoverageReport
+from dialogue.trace import Trace, TurnResult
 
 Covered = tuple[str, str, str]
 """``(flow, kind, item)``: one thing a turn covered."""

@@ -1,0 +1,196 @@
+"""The typed events of a turn's trace: each says where it happened and what it was.
+
+A turn records its steps cheaply, as ``(class name, *fields)`` tuples
+(``Trace.raw_events``); ``Trace.events`` makes these named tuples when it is read,
+which is when this module is first imported: flow coverage, ``chat --trace``,
+tests and observers read events, a turn itself never does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+from dialogue.kinds import MoveKind
+
+
+class Entered(NamedTuple):
+    """A state was entered (re-entries included)."""
+
+    flow: str
+    state: str
+    nested: bool = False
+    """Inside a called sub-flow."""
+
+
+class Moved(NamedTuple):
+    """A move of the flow was taken (a transition without ``goto`` too: ``dest`` None)."""
+
+    flow: str
+    state: str
+    kind: MoveKind
+    key: str
+    dest: str | None
+
+
+class Asked(NamedTuple):
+    flow: str
+    state: str
+    slot: str
+
+
+class SlotRejected(NamedTuple):
+    """A value for ``slot`` in the message was refused by the slot's type or limits."""
+
+    flow: str
+    state: str
+    slot: str
+    value: Any
+
+
+class Reprompted(NamedTuple):
+    """The answer to ``slot``'s question was invalid: rung ``n`` of its reprompt ladder."""
+
+    flow: str
+    state: str
+    slot: str
+    n: int
+
+
+class Exhausted(NamedTuple):
+    """``slot``'s attempts ran out (its ``on_exhausted`` move follows)."""
+
+    flow: str
+    state: str
+    slot: str
+
+
+class NoMatched(NamedTuple):
+    """Nothing understood the message: rung ``n`` of the state's no-match ladder."""
+
+    flow: str
+    state: str
+    n: int
+
+
+class Escalated(NamedTuple):
+    """The no-match ladder ran out (its ``goto`` move follows)."""
+
+    flow: str
+    state: str
+
+
+class IntentMatched(NamedTuple):
+    """``intent`` was understood, ``by`` a rule or the LLM; ``owner`` is the flow whose
+    intent it is (a calling flow's, for its global intents)."""
+
+    flow: str
+    state: str
+    intent: str
+    owner: str
+    by: Literal["rule", "llm"]
+
+
+class ActionCalled(NamedTuple):
+    flow: str
+    state: str
+    action: str
+    ok: bool
+
+
+class FlowCalled(NamedTuple):
+    """``callee`` was called as a sub-flow from ``flow``.``state``."""
+
+    flow: str
+    state: str
+    callee: str
+
+
+class Returned(NamedTuple):
+    """A sub-flow ended and the conversation is back in ``flow``.``state``."""
+
+    flow: str
+    state: str
+
+
+class Restarted(NamedTuple):
+    """The stored session did not fit the flows any more (they changed): the
+    conversation restarted at ``flow``.``state``, the main flow's start."""
+
+    flow: str
+    state: str
+    reason: str
+
+
+class Ended(NamedTuple):
+    """The conversation reached a final state of its main flow."""
+
+    flow: str
+    state: str
+
+
+Event = (
+    Entered
+    | Moved
+    | Asked
+    | SlotRejected
+    | Reprompted
+    | Exhausted
+    | NoMatched
+    | Escalated
+    | IntentMatched
+    | ActionCalled
+    | FlowCalled
+    | Returned
+    | Restarted
+    | Ended
+)
+
+
+def step_line(event: Event) -> str | None:
+    """The line a person reads for an event (None: not shown as a step)."""
+    match event:
+        case Entered(flow, state, nested):
+            return f"enter {flow}.{state}" if nested else f"enter {state}"
+        case Asked(_, _, slot):
+            return f"ask {slot}"
+        case ActionCalled(_, _, action, _):
+            return f"call {action}"
+        case FlowCalled(_, _, callee):
+            return f"call flow {callee}"
+        case Returned(flow, state):
+            return f"return to {flow}.{state}"
+        case Ended():
+            return "end"
+        case Restarted(_, _, reason):
+            return f"restart: {reason}"
+        case Reprompted(_, _, slot, n):
+            return f"reprompt {slot} {n}"
+        case Exhausted(_, _, slot):
+            return f"{slot} attempts exhausted"
+        case NoMatched(_, _, n):
+            return f"no-match {n}"
+        case Escalated():
+            return "no-match escalation"
+    return None
+
+
+BY_NAME: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        Entered,
+        Moved,
+        Asked,
+        SlotRejected,
+        Reprompted,
+        Exhausted,
+        NoMatched,
+        Escalated,
+        IntentMatched,
+        ActionCalled,
+        FlowCalled,
+        Returned,
+        Restarted,
+        Ended,
+    )
+}
+"""Every event class by its name, as ``Trace.raw_events`` records it."""
