@@ -35,10 +35,10 @@ from dialogue.runtime.streaming import Sink, TurnStream
 from dialogue.runtime.turn_setup import Seed, TurnSetup, remember
 from dialogue.runtime.walker import Steps
 from dialogue.session import Session
+from dialogue.stores import open_store
 from dialogue.stores.base import LeasingStore, SessionStore
 from dialogue.stores.guard import GuardedStore
 from dialogue.stores.memory import MemoryStore
-from dialogue.stores.url import open_store
 from dialogue.trace import TurnResult
 
 if TYPE_CHECKING:  # observers are imported when there are some, or DEBUG is on

@@ -16,7 +16,6 @@ from typing import Any
 
 from dialogue.redact import Privacy
 from dialogue.runtime.compiled import Bot
-from dialogue.runtime.fit import fit
 from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.results import degraded, duplicate, status
 from dialogue.runtime.rules import prepare
@@ -58,11 +57,14 @@ class TurnSetup:
         saved), and why it had to restart, if it did."""
         if stored is None or stored.fingerprint == self.bot.fingerprint:
             return stored, None
-        return stored, fit(self.bot, stored)
+        return stored, self.fit(stored)
 
     def fit(self, stored: Session) -> str | None:
         """Fit a session saved under other flows (its fingerprint differs); why it had to
-        restart, if it did. The engine checks the fingerprint itself, on its hot path."""
+        restart, if it did. The engine checks the fingerprint itself, on its hot path;
+        ``runtime/fit.py`` is imported the first time a session needs it."""
+        from dialogue.runtime.fit import fit
+
         return fit(self.bot, stored)
 
     def early(

@@ -13,6 +13,8 @@ makes one from a URL:
 Options come as keyword arguments or in the query string (``?ttl=3600``).
 """
 
+from typing import Any
+
 from dialogue.stores.base import (
     AsyncLeasingStore,
     AsyncSessionStore,
@@ -21,7 +23,15 @@ from dialogue.stores.base import (
     SessionStore,
 )
 from dialogue.stores.memory import MemoryStore
-from dialogue.stores.url import open_store
+
+
+def open_store(url: str, **options: Any) -> Any:
+    """A session store for ``url`` (see the module docstring); ``ConfigurationError``
+    says what to fix. ``dialogue.stores.url`` is imported on the first call."""
+    from dialogue.stores.url import open_store as open_url
+
+    return open_url(url, **options)
+
 
 __all__ = [
     "AsyncLeasingStore",
