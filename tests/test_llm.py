@@ -435,14 +435,15 @@ def test_one_async_client_per_event_loop(server: FakeChatServer) -> None:
         answers = await asyncio.gather(*(llm.acomplete(ASK) for _ in range(3)))
         assert all(a.ok for a in answers)
         loops.append(asyncio.get_running_loop())
-        assert list(llm._async) == [loops[-1]]  # one client for this loop; stale loops dropped
+        # one client for this loop; stale loops dropped
+        assert list(llm._loops.values) == [loops[-1]]
         assert await llm._async_client(0) is await llm._async_client(0)
         if close:
             await llm.aclose()
 
     asyncio.run(calls(close=False))  # left open: closed by asyncio.run, not reused
     asyncio.run(calls(close=True))
-    assert llm._async == {} and loops[0] is not loops[1]
+    assert llm._loops.values == {} and loops[0] is not loops[1]
 
 
 def test_concurrent_calls() -> None:

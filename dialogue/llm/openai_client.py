@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dialogue.llm.answers import (
@@ -32,6 +32,7 @@ from dialogue.llm.protocol import (
     LLMStream,
     Usage,
 )
+from dialogue.per_loop import PerLoop
 
 __all__ = [
     "FAILURE_KINDS",
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    import asyncio
     import ssl
 
     import openai
@@ -97,16 +97,9 @@ def _failure(exc: Exception, where: str, settings: LLMSettings) -> LLMFailure:
     return LLMFailure("malformed", f"unexpected {type(exc).__name__} from {where}: {exc}")
 
 
-async def _close_with_loop(client: openai.AsyncOpenAI) -> AsyncGenerator[None, None]:
-    """Close ``client`` when its event loop shuts down.
-
-    Started once per loop: ``asyncio.run()`` ends by closing every unfinished async
-    generator (``loop.shutdown_asyncgens``), so this ``finally`` runs while the loop
-    can still close the connections, even if nobody called ``aclose()``.
-    """
-    try:
-        yield
-    finally:
+async def _close_first(clients: dict[int, openai.AsyncOpenAI]) -> None:
+    """Close a loop's clients: they share the first one's connection pool."""
+    for client in list(clients.values())[:1]:
         await client.close()
 
 
@@ -134,8 +127,7 @@ class OpenAIChatClient:
         self._headers = dict(default_headers or {})
         self._lock = threading.Lock()
         self._sync: dict[int, openai.OpenAI] = {}  # by retries; all share one connection pool
-        self._async: dict[asyncio.AbstractEventLoop, dict[int, openai.AsyncOpenAI]] = {}
-        self._guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
+        self._loops: PerLoop[dict[int, openai.AsyncOpenAI]] = PerLoop(dict, _close_first)
         self._tls: ssl.SSLContext | None = None
 
     @classmethod
@@ -196,26 +188,15 @@ class OpenAIChatClient:
             return self._pick(self._sync, retries, new)
 
     async def _async_client(self, retries: int) -> openai.AsyncOpenAI:
-        import asyncio
 
         import openai
 
         def new() -> openai.AsyncOpenAI:
             return openai.AsyncOpenAI(**self._options(retries, openai.DefaultAsyncHttpxClient))
 
-        loop = asyncio.get_running_loop()
-        guard = None
+        clients = await self._loops.get()  # one set per event loop, closed with it
         with self._lock:
-            for old in [old for old in self._async if old.is_closed()]:
-                del self._async[old]  # a finished loop's client cannot be used again
-                self._guards.pop(old, None)
-            clients = self._async.setdefault(loop, {})
-            client = self._pick(clients, retries, new)
-            if loop not in self._guards:
-                guard = self._guards[loop] = _close_with_loop(next(iter(clients.values())))
-        if guard is not None:
-            await guard.asend(None)  # runs to its ``yield``: now the loop will finalize it
-        return client
+            return self._pick(clients, retries, new)
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         started = time.perf_counter()
@@ -276,12 +257,5 @@ class OpenAIChatClient:
 
     async def aclose(self) -> None:
         """Close the async client of the running event loop, and the sync client."""
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            self._async.pop(loop, None)
-            guard = self._guards.pop(loop, None)
-        if guard is not None:
-            await guard.aclose()  # its ``finally`` closes the connection pool
+        await self._loops.aclose()
         self.close()

@@ -22,9 +22,8 @@ import json
 import math
 import random
 import secrets
-import threading
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -39,6 +38,7 @@ from dialogue.errors import (
     SessionError,
     StoreError,
 )
+from dialogue.per_loop import PerLoop
 from dialogue.session import Session
 from dialogue.stores.url import query_options, shown
 
@@ -106,14 +106,6 @@ async def _arun(client: Any, script: Lua, key: str, *args: object) -> Any:
         return await client.eval(script.text, 1, key, *args)
 
 
-async def _close_with_loop(client: Any) -> AsyncGenerator[None, None]:
-    """Close ``client`` when its event loop shuts down (``loop.shutdown_asyncgens``)."""
-    try:
-        yield
-    finally:
-        await client.aclose()
-
-
 class RedisStore:
     """``RedisStore(client=None, *, url=None, prefix="dialogue:", ttl=None, async_client=None)``.
 
@@ -160,9 +152,7 @@ class RedisStore:
             )
         self._client: Any = client
         self._given_async: Any = async_client
-        self._async: dict[asyncio.AbstractEventLoop, Any] = {}
-        self._guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
-        self._lock = threading.Lock()
+        self._loops: PerLoop[Any] = PerLoop(self._new_aclient, lambda client: client.aclose())
         self.where = _describe(client)
         """Where the server is, for messages: ``host:port/db`` (no password)."""
         self._ping()
@@ -309,19 +299,11 @@ class RedisStore:
         """The running loop's client; ``None``: run the sync face in a thread."""
         if self._given_async is not None or self._url is None:
             return self._given_async
-        loop = asyncio.get_running_loop()
-        guard = None
-        with self._lock:
-            for old in [old for old in self._async if old.is_closed()]:
-                del self._async[old]  # a finished loop's client cannot be used again
-                self._guards.pop(old, None)
-            client = self._async.get(loop)
-            if client is None:
-                client = self._async[loop] = _from_url(redis.asyncio.Redis, self._url)
-                guard = self._guards[loop] = _close_with_loop(client)
-        if guard is not None:
-            await guard.asend(None)  # runs to its ``yield``: now the loop will finalize it
-        return client
+        return await self._loops.get()
+
+    def _new_aclient(self) -> Any:
+        assert self._url is not None
+        return _from_url(redis.asyncio.Redis, self._url)
 
     async def aload(self, session_id: str) -> Session | None:
         client = await self._aclient()
@@ -378,12 +360,7 @@ class RedisStore:
 
     async def aclose(self) -> None:
         """Close the running loop's client and the sync client, if the store made them."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            self._async.pop(loop, None)
-            guard = self._guards.pop(loop, None)
-        if guard is not None:
-            await guard.aclose()  # its ``finally`` closes the connection pool
+        await self._loops.aclose()
         self.close()
 
 
