@@ -1,0 +1,113 @@
+"""Every failure as a JSON error body with a stable code; never a traceback.
+
+``{"error": {"code": ..., "message": ..., "details": [...]}}``: invalid requests
+(422, or 400 for a body that is not JSON) list each problem's location; errors
+of the engine map to a status by their class (``STATUS``); anything unexpected
+is a 500 whose body says only ``internal_error`` (the traceback goes to the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from dialogue.errors import (
+    ConflictError,
+    DialogueError,
+    FeedbackError,
+    LeaseTimeout,
+    SessionNotFound,
+    StoreError,
+)
+
+log = logging.getLogger("dialogue.server")
+
+STATUS: list[tuple[type[DialogueError], int]] = [
+    (SessionNotFound, 404),
+    (FeedbackError, 422),
+    (ConflictError, 409),
+    (LeaseTimeout, 503),
+    (StoreError, 503),
+]
+"""Engine errors -> HTTP status, first match wins; any other ``DialogueError`` is 500."""
+
+
+def problem(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def _code_of(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "http_error"
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail
+    if isinstance(detail, dict):  # raised by this app with its own code
+        code, message = str(detail["code"]), str(detail["message"])
+    else:
+        code, message = _code_of(exc.status_code), str(detail)
+    return problem(exc.status_code, code, message, headers=exc.headers)
+
+
+async def on_invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": list(e.get("loc", ())), "message": str(e.get("msg", "")), "type": e.get("type")}
+        for e in exc.errors()
+    ]
+    if any(d["type"] == "json_invalid" for d in details):
+        return problem(400, "malformed_json", "the request body is not valid JSON", details=details)
+    where = ", ".join(".".join(str(p) for p in d["loc"]) for d in details)
+    return problem(422, "invalid_request", f"invalid request: {where}", details=details)
+
+
+async def on_dialogue_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DialogueError)
+    status = next((s for kind, s in STATUS if isinstance(exc, kind)), 500)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    if status >= 500:
+        log.error("%s %s: %s: %s", request.method, request.url.path, exc.code, exc)
+    message = str(exc) if status < 500 else public_message(exc)
+    return problem(status, exc.code, message, headers=headers)
+
+
+def public_message(exc: DialogueError) -> str:
+    """What a client is told of a server-side failure: no paths, hosts or data."""
+    if isinstance(exc, LeaseTimeout):
+        return "this conversation is busy: try again"
+    if isinstance(exc, StoreError):
+        return "the session store is unavailable: try again"
+    return "the server could not answer"
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal_error", "the server could not answer")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_request)
+    app.add_exception_handler(DialogueError, on_dialogue_error)
+    app.add_exception_handler(Exception, on_unexpected)
