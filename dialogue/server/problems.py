@@ -53,6 +53,12 @@ def problem(
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
+def route_of(request: Request) -> str:
+    """The route's template (``/v1/sessions/{session_id}``): logs never show session ids."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "?"))
+
+
 def _code_of(status: int) -> str:
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
@@ -87,7 +93,10 @@ async def on_dialogue_error(request: Request, exc: Exception) -> JSONResponse:
     status = next((s for kind, s in STATUS if isinstance(exc, kind)), 500)
     headers = {"Retry-After": "1"} if status == 503 else None
     if status >= 500:
-        log.error("%s %s: %s: %s", request.method, request.url.path, exc.code, exc)
+        shown = str(exc)
+        if sid := getattr(exc, "session_id", ""):  # an id is a key to its conversation
+            shown = shown.replace(sid, "<session>")
+        log.error("%s %s: %s: %s", request.method, route_of(request), exc.code, shown)
     message = str(exc) if status < 500 else public_message(exc)
     return problem(status, exc.code, message, headers=headers)
 
@@ -102,7 +111,7 @@ def public_message(exc: DialogueError) -> str:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    log.exception("%s %s failed", request.method, route_of(request), exc_info=exc)
     return problem(500, "internal_error", "the server could not answer")
 
 

@@ -34,8 +34,9 @@ def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
-class BodyTooLarge(Exception):
-    pass
+DRAIN = 1024 * 1024
+"""After a 413, read (and drop) up to this much of the rest of the body, so the client
+reads the answer instead of a connection reset; a larger body is cut off."""
 
 
 class BodyLimit:
@@ -50,37 +51,44 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._refuse(send)
+            await self._refuse(send, receive)
             return
-        seen = 0
-        started = False
+        seen, refused = 0, False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not refused:
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge
+                if seen > self.limit:  # the app sees a client that went away
+                    refused = True
+                    await self._refuse(send, receive, more=message.get("more_body", False))
+                    return {"type": "http.disconnect"}
             return message
 
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded(message: Message) -> None:
+            if not refused:  # after a 413 the app's own answer is dropped
+                await send(message)
 
         try:
-            await self.app(scope, counted, watched)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not refused:
+                raise
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, receive: Receive, *, more: bool = True) -> None:
         body = error_body("body_too_large", f"the request body is over {self.limit} bytes")
         headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        drained = 0
+        while more and drained < DRAIN:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            drained += len(message.get("body", b""))
+            more = message.get("more_body", False)
 
 
 class RateLimit:
