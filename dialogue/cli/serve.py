@@ -59,6 +59,11 @@ def refuse(message: str, hint: str) -> NoReturn:
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback address without a token.")
 @click.option("--debug", is_flag=True, help="Answers carry each turn's trace.")
 @click.option("--cors-origin", "cors", multiple=True, help="An origin browsers may call from.")
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="Log every request (its path shows the session id, a key to the conversation).",
+)
 def serve(
     path: str,
     host: str,
@@ -69,6 +74,7 @@ def serve(
     insecure: bool,
     debug: bool,
     cors: tuple[str, ...],
+    access_log: bool,
 ) -> None:
     """Serve a flow over HTTP (see docs/server.md)."""
     try:
@@ -105,7 +111,9 @@ def serve(
             app = app_from_env()
         except DialogueError as exc:
             refuse(str(exc), "check the flow's actions and the store URL")
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, access_log=access_log)
     else:
         factory = "dialogue.server.app:app_from_env"
-        uvicorn.run(factory, factory=True, host=host, port=port, workers=workers)
+        uvicorn.run(
+            factory, factory=True, host=host, port=port, workers=workers, access_log=access_log
+        )
