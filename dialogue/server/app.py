@@ -18,8 +18,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from dialogue.engine import Engine
 from dialogue.errors import ConfigurationError
-from dialogue.server import problems
 from dialogue.server.metrics import Metrics
+from dialogue.server.problems import install
 from dialogue.server.routes import api, ops
 from dialogue.server.security import BodyLimit, RateLimit
 from dialogue.server.service import Service
@@ -75,7 +75,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.dialogue = Service(engine, metrics, token, chars, limit, debug, count_sessions)
-    problems.install(app)
+    install(app)
     app.include_router(api)
     app.include_router(ops)
     if cors_origins:
