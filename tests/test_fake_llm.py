@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Iterator
 
 import openai
@@ -302,3 +303,44 @@ def test_bad_requests_do_not_break_the_server(
         client.chat.completions.create(model="m", messages=USER).choices[0].message.content == "ok"
     )
     assert server.requests == [{"model": "m", "messages": USER}]
+
+
+def test_first_token_times_bracket_the_first_piece(
+    server: FakeChatServer, client: openai.OpenAI
+) -> None:
+    server.script(FakeReply.text("one two three"), FakeReply.text("whole"))
+    before = time.monotonic()
+    stream = client.chat.completions.create(model="m", messages=USER, stream=True)
+    chunks = iter(stream)
+    assert next(chunks).choices[0].delta.role == "assistant"
+    assert next(chunks).choices[0].delta.content == "one "
+    got_first = time.monotonic()
+    list(chunks)
+    client.chat.completions.create(model="m", messages=USER)
+    after = time.monotonic()
+    streamed, whole = server.first_token_times
+    assert streamed is not None and whole is not None
+    assert before <= streamed <= got_first <= whole <= after  # one clock for both sides
+    server.reset()
+    assert server.first_token_times == []
+    client.chat.completions.create(model="m", messages=USER)
+    assert len(server.first_token_times) == 1 and server.first_token_times[0] is not None
+
+
+def test_a_request_not_answered_yet_has_no_first_token_time() -> None:
+    with FakeChatServer() as fake:
+        fake.hold(2, timeout=60)
+        sdk = openai.AsyncOpenAI(api_key="sk-test", base_url=fake.url, max_retries=0)
+
+        async def one_then_another() -> list[float | None]:
+            first = asyncio.create_task(sdk.chat.completions.create(model="m", messages=USER))
+            while fake.in_flight < 1:
+                await asyncio.sleep(0.01)
+            waiting = fake.first_token_times  # held: nothing sent yet
+            await sdk.chat.completions.create(model="m", messages=USER)
+            await first
+            await sdk.close()
+            return waiting
+
+        assert asyncio.run(one_then_another()) == [None]
+        assert all(t is not None for t in fake.first_token_times)

@@ -263,6 +263,8 @@ class FakeChatServer:
         self._queue: deque[FakeReply] = deque()
         self._requests: list[Request] = []
         self._headers: list[dict[str, str]] = []
+        self._first_token: dict[int, float] = {}
+        self._forgotten = 0  # requests before the last reset(): indexes go on from there
         self._in_flight = 0
         self._max_in_flight = 0
         self._hold: _Hold | None = None
@@ -331,6 +333,17 @@ class FakeChatServer:
             return list(self._headers)
 
     @property
+    def first_token_times(self) -> list[float | None]:
+        """When each request's answer began, aligned with ``requests``: the
+        ``time.monotonic()`` just before the first content piece of a streamed answer
+        (the body of any other answer) was written; ``None`` while not yet answered.
+        ``time.monotonic`` is one clock for every process of the machine, so a client
+        in another process can subtract it from its own receive times."""
+        with self._lock:
+            first, count = self._forgotten, len(self._requests)
+            return [self._first_token.get(i) for i in range(first, first + count)]
+
+    @property
     def in_flight(self) -> int:
         """Chat completion requests received whose answer has not started yet."""
         with self._lock:
@@ -374,8 +387,10 @@ class FakeChatServer:
         """Forget recorded requests, unused scripted replies, the peak and any hold."""
         with self._lock:
             self._queue.clear()
+            self._forgotten += len(self._requests)
             self._requests.clear()
             self._headers.clear()
+            self._first_token.clear()
             self._max_in_flight = self._in_flight
             self._let_go()
 
@@ -439,20 +454,27 @@ class FakeChatServer:
     def _model_entry(self) -> dict[str, Any]:
         return {"id": self.model, "object": "model", "created": 0, "owned_by": "fake"}
 
-    def _next_reply(self, request: Request, headers: dict[str, str]) -> FakeReply:
+    def _next_reply(self, request: Request, headers: dict[str, str]) -> tuple[int, FakeReply]:
         with self._lock:
+            index = self._forgotten + len(self._requests)
             self._requests.append(request)
             self._headers.append(headers)
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
             if self._queue:
-                return self._queue.popleft()
+                return index, self._queue.popleft()
         if self.responder is None:
-            return FakeReply.text("ok")
+            return index, FakeReply.text("ok")
         try:
-            return self.responder(request)
+            return index, self.responder(request)
         except Exception as exc:  # a broken responder must show up in the test, not hang it
-            return FakeReply.error(500, body=_error_body(500, f"fake responder raised {exc!r}"))
+            failed = _error_body(500, f"fake responder raised {exc!r}")
+            return index, FakeReply.error(500, body=failed)
+
+    def _began(self, index: int) -> None:
+        with self._lock:
+            if index >= self._forgotten:  # not forgotten by reset()
+                self._first_token.setdefault(index, time.monotonic())
 
     async def _chat(
         self, writer: asyncio.StreamWriter, body: bytes, headers: dict[str, str]
@@ -464,7 +486,7 @@ class FakeChatServer:
         if not isinstance(request, dict):
             await self._send(writer, 400, FakeReply.error(400).body)
             return True
-        reply = self._next_reply(request, headers)
+        index, reply = self._next_reply(request, headers)
         try:
             failure = await self._held()
             if failure is not None:
@@ -475,10 +497,12 @@ class FakeChatServer:
             with self._lock:
                 self._in_flight -= 1  # no await from here to the answer's first byte
         exchange = _Exchange(request, reply, self.model)
+        if not exchange.stream or reply.kind in ("error", "raw"):
+            self._began(index)
         if reply.kind in ("error", "raw"):
             await self._send(writer, reply.status, reply.body, reply.content_type, reply.headers)
         elif exchange.stream:
-            return await self._stream(writer, exchange)
+            return await self._stream(writer, exchange, index)
         elif reply.kind == "cut":
             data = json.dumps(exchange.completion()).encode()
             await self._send(writer, 200, data[: len(data) // 2], length=len(data))
@@ -528,7 +552,7 @@ class FakeChatServer:
         writer.write(_head_bytes(status, headers) + body)
         await writer.drain()
 
-    async def _stream(self, writer: asyncio.StreamWriter, exchange: _Exchange) -> bool:
+    async def _stream(self, writer: asyncio.StreamWriter, exchange: _Exchange, index: int) -> bool:
         """Answer with ``text/event-stream`` in chunked encoding; False if cut."""
         headers = {
             "content-type": "text/event-stream; charset=utf-8",
@@ -540,7 +564,9 @@ class FakeChatServer:
         lines = [f"data: {json.dumps(event)}\n\n" for event in exchange.events()]
         if exchange.reply.kind != "cut":
             lines.append("data: [DONE]\n\n")
-        for line in lines:
+        for n, line in enumerate(lines):
+            if n == 1:  # the first piece of content (the 0th event only says the role)
+                self._began(index)
             data = line.encode()
             writer.write(b"%x\r\n%s\r\n" % (len(data), data))
             await writer.drain()
