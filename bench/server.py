@@ -336,16 +336,14 @@ def stream_part(args: argparse.Namespace, folder: Path) -> bool:
         with s.dialogue_serve(
             flow, port, "--store", f"sqlite:///{folder}/stream.db", env=env
         ) as url:
-            asyncio.run(
-                fire(
-                    port,
-                    [f"/v1/sessions/{sid}/messages/stream" for sid in asyncio.run(prepare(url, 5))],
+            # warm-up: as many streams at once, so that the SDK's imports are done and its
+            # pool holds as many connections to the fake as the measured burst needs
+            for rnd in ("warm-up", "measured"):
+                sids = asyncio.run(prepare(url, count))
+                got = asyncio.run(
+                    fire(port, [f"/v1/sessions/{sid}/messages/stream" for sid in sids])
                 )
-            )  # warm-up
-            paths = [
-                f"/v1/sessions/{sid}/messages/stream" for sid in asyncio.run(prepare(url, count))
-            ]
-            got = asyncio.run(fire(port, paths))
+                print(f"  {rnd} burst done; {s.load_average()}")
     finally:
         fake.stdin.close()
         sent = json.loads(fake.stdout.readline() or "[]")
@@ -360,11 +358,7 @@ def report_stream(
     streamed = sum(1 for _, _, stream in sent[-count:] if stream)
     gaps, whole, missing = [], [], 0
     for n, (first, body, sent_at) in enumerate(got):
-        if (
-            first is None
-            or n not in first_token
-            or REPLY.encode() not in body
-        ):
+        if first is None or n not in first_token or REPLY.encode() not in body:
             missing += 1
             continue
         gaps.append((first - first_token[n]) * 1000)
