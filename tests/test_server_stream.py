@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -152,3 +154,42 @@ def test_a_failure_during_the_stream_is_an_error_event() -> None:
         },
     )
     assert all(name == "delta" for name, _ in events[:-1])
+
+
+def shop_actions() -> dict[str, Any]:
+    from dialogue.assemble import flow_actions
+    from dialogue.authoring.loader import load_flows
+
+    return dict(flow_actions(load_flows(SHOP)))
+
+
+def test_a_client_that_leaves_mid_stream_does_not_lose_the_turn() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def lookup_order(order_id: str) -> dict[str, str]:
+        entered.set()
+        assert release.wait(60)
+        return {"id": order_id, "status": "on its way", "eta": "Thursday"}
+
+    with Engine.from_path(SHOP, llm=None) as loaded:
+        bot = loaded.bot
+    engine = Engine(bot, llm=None, actions={**shop_actions(), "lookup_order": lookup_order})
+    with LiveServer(create_app(engine)) as live, httpx.Client(base_url=live.url) as client:
+        sid = client.post("/v1/sessions").json()["session_id"]
+        body = {"text": "where is my order AB123456", "message_id": "m1"}
+        with client.stream("POST", f"/v1/sessions/{sid}/messages/stream", json=body) as response:
+            assert response.status_code == 200
+            assert entered.wait(60)  # the turn is inside the action: the client goes away
+        release.set()
+        for _ in range(6000):  # the turn finishes and is saved all the same
+            stored = engine.session(sid)
+            if stored is not None and stored.turn == 2:
+                break
+            time.sleep(0.01)
+        assert stored is not None and stored.turn == 2
+        assert stored.slots["order_id"] == "AB123456"
+        # the client sends the message again with its id: the answer, not a second turn
+        again, _ = stream(client, sid, body)
+        assert again[-1][1]["duplicate"] is True
+        assert again[-1][1]["replies"][0].startswith("Your order AB123456 is on its way")
+    engine.close()
