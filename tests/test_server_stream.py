@@ -48,15 +48,14 @@ def parse_sse(raw: bytes) -> list[Event]:
     return events
 
 
-def stream(client: httpx.Client, sid: str, body: dict[str, Any]) -> tuple[list[Event], int]:
-    """The events of one streamed turn and how many network reads they came in."""
-    reads = []
+def stream(client: httpx.Client, sid: str, body: dict[str, Any]) -> list[Event]:
+    """The events of one streamed turn, from the raw bytes of the response."""
     with client.stream("POST", f"/v1/sessions/{sid}/messages/stream", json=body) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
-        reads = list(response.iter_raw())
-    return parse_sse(b"".join(reads)), len(reads)
+        raw = b"".join(response.iter_raw())
+    return parse_sse(raw)
 
 
 @pytest.fixture
@@ -75,7 +74,7 @@ def test_an_llm_reply_is_streamed_as_delta_events_then_the_result(
     client, _ = faq
     sid = client.post("/v1/sessions").json()["session_id"]
     fake.script(FakeReply.text(OPEN))
-    events, _ = stream(client, sid, {"text": "when are you open?"})
+    events = stream(client, sid, {"text": "when are you open?"})
     kinds = [name for name, _ in events]
     assert kinds[-1] == "result" and set(kinds[:-1]) == {"delta"}
     deltas = [data for name, data in events if name == "delta"]
@@ -90,7 +89,7 @@ def test_an_llm_reply_is_streamed_as_delta_events_then_the_result(
 def test_a_rule_reply_arrives_whole(faq: tuple[httpx.Client, Engine]) -> None:
     client, _ = faq
     sid = client.post("/v1/sessions").json()["session_id"]
-    events, _ = stream(client, sid, {"text": "bye"})
+    events = stream(client, sid, {"text": "bye"})
     assert events[0] == ("delta", {"index": 0, "text": "Bye!", "replace": False})
     assert events[1][0] == "result" and events[1][1]["ended"] is True
     assert len(events) == 2
@@ -102,7 +101,7 @@ def test_a_cut_llm_stream_is_replaced(
     client, _ = faq
     sid = client.post("/v1/sessions").json()["session_id"]
     fake.script(FakeReply.cut_stream("one two three four five six", after_chunks=2))
-    events, _ = stream(client, sid, {"text": "tell me"})
+    events = stream(client, sid, {"text": "tell me"})
     name, last_delta = events[-2]
     assert name == "delta" and last_delta["replace"] is True
     assert last_delta["text"] == "Sorry, I didn't get that."
@@ -115,8 +114,8 @@ def test_a_redelivered_message_id_streams_the_first_answer(
     client, engine = faq
     sid = client.post("/v1/sessions").json()["session_id"]
     fake.script(FakeReply.text(OPEN))
-    first, _ = stream(client, sid, {"text": "when are you open?", "message_id": "m1"})
-    again, _ = stream(client, sid, {"text": "when are you open?", "message_id": "m1"})
+    first = stream(client, sid, {"text": "when are you open?", "message_id": "m1"})
+    again = stream(client, sid, {"text": "when are you open?", "message_id": "m1"})
     assert again == [
         ("delta", {"index": 0, "text": OPEN, "replace": False}),
         ("result", {**first[-1][1], "duplicate": True}),
@@ -141,7 +140,7 @@ def test_a_failure_during_the_stream_is_an_error_event() -> None:
     with LiveServer(create_app(engine)) as live, httpx.Client(base_url=live.url) as client:
         sid = client.post("/v1/sessions").json()["session_id"]
         store.fail = True
-        events, _ = stream(client, sid, {"text": "where is my order"})
+        events = stream(client, sid, {"text": "where is my order"})
     engine.close()
     assert events[-1] == (
         "error",
@@ -189,7 +188,7 @@ def test_a_client_that_leaves_mid_stream_does_not_lose_the_turn() -> None:
         assert stored is not None and stored.turn == 2
         assert stored.slots["order_id"] == "AB123456"
         # the client sends the message again with its id: the answer, not a second turn
-        again, _ = stream(client, sid, body)
+        again = stream(client, sid, body)
         assert again[-1][1]["duplicate"] is True
         assert again[-1][1]["replies"][0].startswith("Your order AB123456 is on its way")
     engine.close()
