@@ -354,5 +354,31 @@ def test_a_redis_store_that_went_away_is_503(
     assert 'dialogue_turn_failures_total{kind="StoreError"} 1.0' in metrics
     assert "dialogue_active_sessions NaN" in metrics
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "dialogue.server")
-    assert "POST /v1/sessions/{session_id}/messages: store_error" in logged
+    assert "POST /v1/sessions/{session_id}/messages: store_error (StoreError)" in logged
     assert sid not in logged  # a session id is a key to its conversation
+
+
+EMAIL = "jane@example.com"
+
+
+def test_an_unexpected_failure_is_a_bare_500(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    engine = Engine.from_path(SHOP, llm=None)
+    app = create_app(engine)
+
+    async def broken() -> None:  # any route of the app: a bug somewhere below it
+        raise RuntimeError(f"no order for {EMAIL}")
+
+    app.add_api_route("/v1/broken", broken)
+    with LiveServer(app) as live:
+        got = httpx.get(live.url + "/v1/broken")
+    engine.close()
+    assert got.status_code == 500
+    assert got.json() == {
+        "error": {"code": "internal_error", "message": "the server could not answer"}
+    }
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "dialogue.server")
+    assert "GET /v1/broken failed:" in logged and "RuntimeError" in logged
+    assert EMAIL not in logged and EMAIL not in got.text
+    assert EMAIL not in capfd.readouterr().err  # nor in the server's own log

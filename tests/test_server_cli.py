@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from dialogue import Engine
 from dialogue.cli.serve import default_store, is_loopback
@@ -206,6 +207,15 @@ def test_two_workers_on_redis_serve_one_conversation(
         with ThreadPoolExecutor(8) as pool:  # one session, many messages at once
             turns = list(pool.map(say, range(16)))
         stored = client.get(f"/v1/sessions/{sid}").json()
+        scrapes = [client.get("/metrics").text for _ in range(4)]  # whichever worker answers
     first = len(SCRIPT) + 2
     assert sorted(turns) == list(range(first, first + 16))  # serialised, none lost
     assert stored["turns"] == len(SCRIPT) + 1 + 16
+    for text in scrapes:  # every worker shows the turns of both
+        turns_counted = [
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "dialogue_turns_total"
+        ]
+        assert sum(turns_counted) == len(SCRIPT) + 1 + 16

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import click
@@ -113,7 +115,21 @@ def serve(
             refuse(str(exc), "check the flow's actions and the store URL")
         uvicorn.run(app, host=host, port=port, access_log=access_log)
     else:
-        factory = "dialogue.server.app:app_from_env"
+        serve_workers(uvicorn, host, port, workers, access_log)
+
+
+def serve_workers(uvicorn: Any, host: str, port: int, workers: int, access_log: bool) -> None:
+    """N worker processes; their metrics meet in a directory of their own (removed after)."""
+    shared = tempfile.mkdtemp(prefix="dialogue-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
+    try:
         uvicorn.run(
-            factory, factory=True, host=host, port=port, workers=workers, access_log=access_log
+            "dialogue.server.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=access_log,
         )
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

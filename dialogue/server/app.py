@@ -39,6 +39,7 @@ def create_app(
     handoff_states: Collection[str] = ("handoff",),
     count_sessions: bool = True,
     close_engine: bool = False,
+    multiprocess_dir: str | None = None,
 ) -> FastAPI:
     """The API of ``engine`` as an ASGI app (see docs/server.md).
 
@@ -51,10 +52,13 @@ def create_app(
     turn's trace. ``handoff_states``: final states counted as handoffs.
     ``count_sessions``: ``/metrics`` counts the store's sessions (a listing store).
     ``close_engine``: the app closes the engine when it shuts down.
+    ``multiprocess_dir``: ``/metrics`` shows the numbers of every worker process
+    (prometheus-client's multiprocess mode, whose ``PROMETHEUS_MULTIPROC_DIR`` must
+    name this directory before ``prometheus_client`` is imported).
     """
     if token is not None and not token:
         raise ConfigurationError("token is empty", hint="give a token, or None for no token")
-    metrics = Metrics(handoff_states=handoff_states)
+    metrics = Metrics(handoff_states=handoff_states, multiprocess_dir=multiprocess_dir)
     limit = None if rate_limit is None else RateLimit(*rate_limit)
     chars = engine.max_text_length if max_text_chars is None else max_text_chars
 
@@ -95,12 +99,14 @@ ENV_STORE = "DIALOGUE_STORE"
 ENV_TOKEN = "DIALOGUE_TOKEN"
 ENV_DEBUG = "DIALOGUE_DEBUG"
 ENV_CORS = "DIALOGUE_CORS_ORIGINS"
+ENV_METRICS = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def app_from_env() -> FastAPI:
     """An app over the flow ``DIALOGUE_FLOW`` with the store ``DIALOGUE_STORE``, the token
     ``DIALOGUE_TOKEN``, ``DIALOGUE_DEBUG=1`` and ``DIALOGUE_CORS_ORIGINS`` (comma
-    separated); the LLM client from ``OPENAI_*`` as ``Engine.from_path`` makes it."""
+    separated), the workers' shared metrics in ``PROMETHEUS_MULTIPROC_DIR``; the LLM
+    client from ``OPENAI_*`` as ``Engine.from_path`` makes it."""
     path = os.environ.get(ENV_FLOW)
     if not path:
         raise ConfigurationError(f"{ENV_FLOW} is not set", hint="the flow file to serve")
@@ -112,4 +118,5 @@ def app_from_env() -> FastAPI:
         debug=os.environ.get(ENV_DEBUG) == "1",
         cors_origins=origins,
         close_engine=True,
+        multiprocess_dir=os.environ.get(ENV_METRICS) or None,
     )

@@ -2,7 +2,9 @@
 
 Each app has its own ``CollectorRegistry`` (two apps in one process never mix
 their numbers, and nothing lands in ``prometheus_client``'s global registry).
-With several workers each worker counts its own turns: see docs/server.md.
+Under ``dialogue serve --workers N`` the workers share their numbers through
+prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by the
+command before it starts them): any worker's ``/metrics`` shows the totals of all.
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 class Metrics:
     """Counters, histograms and gauges of one app; ``observe`` is the engine observer."""
 
-    def __init__(self, *, handoff_states: Collection[str] = ("handoff",)) -> None:
+    def __init__(
+        self, *, handoff_states: Collection[str] = ("handoff",), multiprocess_dir: str | None = None
+    ) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
+        self.multiprocess_dir = multiprocess_dir
+        """Where the workers' numbers are (multiprocess mode), or None: this process's."""
         self.handoff_states = frozenset(handoff_states)
         self.turns = Counter(
             "dialogue_turns", "Turns answered, by outcome.", ["outcome"], registry=r
@@ -65,7 +71,10 @@ class Metrics:
             "dialogue_feedback", "Ratings given by users, by rating.", ["rating"], registry=r
         )
         self.sessions = Gauge(
-            "dialogue_active_sessions", "Sessions in the store (unexpired).", registry=r
+            "dialogue_active_sessions",
+            "Sessions in the store (unexpired).",
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.created = Counter(
             "dialogue_sessions_created", "Sessions started through the API.", registry=r
@@ -113,4 +122,10 @@ class Metrics:
         self.feedback.labels(str(e.rating)).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(every_worker)

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialogue.errors import (
     ConflictError,
@@ -26,6 +27,7 @@ from dialogue.errors import (
     SessionNotFound,
     StoreError,
 )
+from dialogue.redact import Privacy
 
 log = logging.getLogger("dialogue.server")
 
@@ -93,10 +95,7 @@ async def on_dialogue_error(request: Request, exc: Exception) -> JSONResponse:
     status = next((s for kind, s in STATUS if isinstance(exc, kind)), 500)
     headers = {"Retry-After": "1"} if status == 503 else None
     if status >= 500:
-        shown = str(exc)
-        if sid := getattr(exc, "session_id", ""):  # an id is a key to its conversation
-            shown = shown.replace(sid, "<session>")
-        log.error("%s %s: %s: %s", request.method, route_of(request), exc.code, shown)
+        log.error("%s %s: %s", request.method, route_of(request), described(request, exc))
     message = str(exc) if status < 500 else public_message(exc)
     return problem(status, exc.code, message, headers=headers)
 
@@ -110,13 +109,56 @@ def public_message(exc: DialogueError) -> str:
     return "the server could not answer"
 
 
-async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("%s %s failed", request.method, route_of(request), exc_info=exc)
-    return problem(500, "internal_error", "the server could not answer")
+def privacy_of(request: Request) -> Privacy:
+    engine = request.app.state.dialogue.engine
+    return Privacy(engine.redactor, engine.log_user_data)
+
+
+def described(request: Request, exc: DialogueError) -> str:
+    """An engine error as the log shows it: its code and class; its message (which may
+    quote a store's data) only with ``log_user_data``, redacted, without the session id
+    (an id is the key to its conversation)."""
+    privacy = privacy_of(request)
+    shown = f"{exc.code} ({type(exc).__name__})"
+    if privacy.log_user_data:
+        message = str(exc)
+        if sid := getattr(exc, "session_id", ""):
+            message = message.replace(sid, "<session>")
+        shown += ": " + privacy(message)
+    return shown
+
+
+class CatchAll:
+    """ASGI middleware: an unexpected exception becomes a bare 500 (or, once the
+    response has started, a cut-off stream), logged by its traceback's types and
+    frames. Not re-raised: the server's own log line would quote its message."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if scope["type"] != "http":
+                raise
+            request = Request(scope)
+            trace = privacy_of(request).exception(exc)  # types and frames, not messages
+            log.error("%s %s failed:\n%s", request.method, route_of(request), trace)
+            if not started:
+                response = problem(500, "internal_error", "the server could not answer")
+                await response(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(DialogueError, on_dialogue_error)
-    app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(CatchAll)
