@@ -404,3 +404,20 @@ def test_a_turn_run_again_replaces_what_its_first_run_streamed() -> None:
         Delta(1, " three"),
         Delta(1, "X"),
     ]
+
+
+def test_the_model_is_asked_for_the_move_before_the_reply(
+    client: OpenAIChatClient, fake: FakeChatServer
+) -> None:
+    """So the move is known, and checked, before any of the reply is shown."""
+    engine = shop(client, "both")
+    fake.script(FakeReply.json({"intent": None, "slots": {}, "reply": "Hi"}))
+    run(engine, lambda: engine.ahandle("s", "hm"))
+    body = fake.requests[-1]
+    assert list(body["response_format"]["json_schema"]["schema"]["properties"]) == [
+        "intent",
+        "slots",
+        "reply",
+    ]
+    system = body["messages"][0]["content"]
+    assert 'Write the fields in this order: "intent", "slots", "reply".' in system
