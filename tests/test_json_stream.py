@@ -245,5 +245,12 @@ def test_a_move_after_the_reply_stops_the_text() -> None:
     assert reader.feed(', "slots": {}}') == "" and reader.stopped
 
 
+def test_a_repeated_field_is_checked_again() -> None:
+    reader = reply_reader("both")
+    assert reader is not None
+    assert reader.feed('{"intent": null, "slots": {}, "reply": "Hi') == "Hi"
+    assert reader.feed('", "intent": "human"}') == "" and reader.stopped
+
+
 def test_understand_mode_has_no_text() -> None:
     assert reply_reader("understand") is None and reply_reader("off") is None

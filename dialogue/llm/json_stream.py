@@ -193,11 +193,23 @@ class FieldScanner:
     keeps the last.
     """
 
-    __slots__ = ("_decoder", "_name", "_parts", "_state", "_value", "broken", "field", "values")
+    __slots__ = (
+        "_decoder",
+        "_name",
+        "_parts",
+        "_state",
+        "_value",
+        "broken",
+        "completed",
+        "field",
+        "values",
+    )
 
     def __init__(self, field: str) -> None:
         self.field = field
         self.values: dict[str, Any] = {}
+        self.completed = 0
+        """How many top-level values have been completed (a repeated key counts again)."""
         self.broken = False
         self._state = "start"
         self._decoder = StringDecoder()
@@ -242,6 +254,7 @@ class FieldScanner:
             complete, pos = self._value.feed(text, pos)
             if complete:
                 self.values[self._name] = self._value.parsed()
+                self.completed += 1
                 self._value = None
                 self._state = "after"
             return pos
@@ -262,6 +275,7 @@ class FieldScanner:
         text, self._parts = "".join(self._parts), []
         if state == "text":
             self.values[self.field] = text
+            self.completed += 1
             self._state = "after"
         else:
             self._name = text

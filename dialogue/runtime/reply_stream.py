@@ -70,7 +70,7 @@ def shows_reply(values: Mapping[str, Any]) -> bool:
 class ReplyReader:
     """Raw chunks of one answer in, the reply text certain so far out."""
 
-    __slots__ = ("scanner", "stopped", "trim")
+    __slots__ = ("checked", "scanner", "stopped", "trim")
 
     def __init__(self, scanner: FieldScanner | None) -> None:
         self.scanner = scanner
@@ -78,6 +78,8 @@ class ReplyReader:
         self.trim = Trim()
         self.stopped = False
         """The answer showed it will not end with this reply: nothing more is sent."""
+        self.checked = 0
+        """``scanner.completed`` when the fields were last checked."""
 
     def feed(self, chunk: str) -> str:
         scanner = self.scanner
@@ -86,9 +88,14 @@ class ReplyReader:
         text = scanner.feed(chunk)
         if self.stopped:
             return ""
-        if scanner.broken or not shows_reply(scanner.values):
+        if scanner.broken:
             self.stopped = True
             return ""
+        if scanner.completed != self.checked:
+            self.checked = scanner.completed
+            if not shows_reply(scanner.values):
+                self.stopped = True
+                return ""
         return self.trim.feed(text) if text else ""
 
 
