@@ -49,7 +49,9 @@ NO_MATCH = "Sorry, I didn't get that."
 MENU = "Hi! I can track an order."
 
 
-def shop(client: OpenAIChatClient, mode: str, lookup: Callable[..., Any] | None = None) -> Engine:
+def shop(
+    client: OpenAIChatClient, mode: str, lookup: Callable[..., Any] | None = None, **options: Any
+) -> Engine:
     async def found(order_id: str) -> dict[str, str]:
         return {"status": "shipped"}
 
@@ -59,6 +61,7 @@ def shop(client: OpenAIChatClient, mode: str, lookup: Callable[..., Any] | None 
         llm=client,
         llm_settings={"retries": 0, "timeout": 20.0},
         actions={"lookup": lookup or found},
+        **options,
     )
 
 
@@ -421,3 +424,23 @@ def test_the_model_is_asked_for_the_move_before_the_reply(
     ]
     system = body["messages"][0]["content"]
     assert 'Write the fields in this order: "intent", "slots", "reply".' in system
+
+
+def test_a_cached_structured_answer_streams_its_reply_at_once(
+    client: OpenAIChatClient, fake: FakeChatServer
+) -> None:
+    engine = shop(client, "both", llm_cache=4)
+    fake.script(FakeReply.chunks(['{"intent": null, "slots": {}, "reply": "At', ' 8."}']))
+
+    async def body() -> list[list[Delta]]:
+        turns = []
+        for session in ("a", "b"):  # the same request from a new session: a cache hit
+            await engine.astart(session)
+            deltas: list[Delta] = []
+            await drain(engine.astream(session, "when?"), deltas.append)
+            turns.append(deltas)
+        return turns
+
+    first, second = run(engine, body)
+    assert first == [Delta(0, "At"), Delta(0, " 8.")]
+    assert second == [Delta(0, "At 8.")] and len(fake.requests) == 1

@@ -36,6 +36,9 @@ being streamed (``""``: nothing new, send the replies said so far)."""
 
 @dataclass(frozen=True, slots=True)
 class Delta:
+    """A piece of reply ``index``: append ``text`` to it, or, with ``replace``, show
+    ``text`` instead of what it showed (``""``: remove that reply)."""
+
     index: int
     text: str
     replace: bool = False

@@ -27,6 +27,16 @@ at once, so such a client fails instead of being merely slow::
         server.hold(50)
         ...  # send 50 requests concurrently: all are answered once all 50 arrived
         assert server.max_in_flight == 50
+
+For streaming tests, ``FakeReply.chunks(pieces, gates={i: event})`` streams
+exactly these pieces and stops before piece ``i`` until the test sets the
+``threading.Event``; ``pieces_sent`` counts the pieces written. A test that has
+seen the text of piece ``i - 1`` arrive while ``pieces_sent == i`` knows it came
+before the rest of the answer, however slow the machine::
+
+    gate = threading.Event()
+    server.script(FakeReply.chunks(['{"reply": "Hel', 'lo"}'], gates={1: gate}))
+    ...  # on the first delta: assert server.pieces_sent == 1; gate.set()
 """
 
 from __future__ import annotations
