@@ -159,7 +159,7 @@ def answers(draw: st.DrawFn) -> tuple[dict[str, Any], str, list[int]]:
     return obj, text, points
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(answers())
 def test_any_object_cut_anywhere_yields_exactly_the_reply(
     case: tuple[dict[str, Any], str, list[int]],

@@ -39,10 +39,6 @@ _PLAIN = re.compile(r'[^"\\\x00-\x1f]+')
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-class JSONStreamError(ValueError):
-    """The text cannot be the start of a JSON object (internal: sets ``broken``)."""
-
-
 class StringDecoder:
     """The body of one JSON string (after its opening quote), fed in pieces."""
 
@@ -59,7 +55,7 @@ class StringDecoder:
         """Decode ``text[pos:]`` up to the closing quote: (decoded text, where it stopped).
 
         Stops after the closing quote (``closed`` is then true) or at the end of
-        ``text``. Raises ``JSONStreamError`` on what ``json.loads`` would refuse.
+        ``text``. Raises ``ValueError`` on what ``json.loads`` would refuse.
         """
         out: list[str] = []
         end = len(text)
@@ -82,7 +78,7 @@ class StringDecoder:
             if char == "\\":
                 self._escape = ""
                 continue
-            raise JSONStreamError(f"control character {char!r} in a string")
+            raise ValueError(f"control character {char!r} in a string")
         return "".join(out), pos
 
     def _flush(self, out: list[str]) -> None:
@@ -99,7 +95,7 @@ class StringDecoder:
                 self._escape = "u"
                 return pos + 1
             if char not in _ESCAPES:
-                raise JSONStreamError(f"invalid escape \\{char}")
+                raise ValueError(f"invalid escape \\{char}")
             self._flush(out)
             out.append(_ESCAPES[char])
             self._escape = None
@@ -107,7 +103,7 @@ class StringDecoder:
         need = 5 - len(escape)
         digits = text[pos : pos + need]
         if not _HEX.issuperset(digits):
-            raise JSONStreamError(f"invalid \\u escape {escape + digits!r}")
+            raise ValueError(f"invalid \\u escape {escape + digits!r}")
         escape += digits
         if len(escape) < 5:
             self._escape = escape
@@ -175,10 +171,7 @@ class _Value:
         return done, pos
 
     def parsed(self) -> Any:
-        try:
-            return json.loads("".join(self.parts))
-        except ValueError as exc:
-            raise JSONStreamError(str(exc)) from None
+        return json.loads("".join(self.parts))  # a ValueError breaks the scan
 
 
 class FieldScanner:
@@ -236,7 +229,7 @@ class FieldScanner:
             pos = 0
             while pos < len(piece):
                 pos = self._step(piece, pos, out)
-        except JSONStreamError:
+        except ValueError:  # the text cannot be the start of a JSON object
             self.broken = True
         return "".join(out)
 
@@ -298,4 +291,4 @@ class FieldScanner:
         elif state == "after" and char == "}":
             self._state = "done"
         else:
-            raise JSONStreamError(f"unexpected {char!r} ({state})")
+            raise ValueError(f"unexpected {char!r} ({state})")
