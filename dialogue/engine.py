@@ -435,7 +435,7 @@ class Engine:
 
     async def _aask(self, call: LLMCall, on_text: Callable[[str], Any] | None) -> LLMResponse:
         """Ask the LLM; a stream gets the reply text of the answer as it arrives."""
-        reader = None if on_text is None else reply_reader(call.mode)
+        reader = None if on_text is None else reply_reader(call.mode, call.request.schema)
         if reader is None or on_text is None:
             return await self._llm.acomplete(call.request)
         show = on_text

@@ -223,13 +223,15 @@ def test_free_text_reader_trims_like_the_final_reply() -> None:
         ({"intent": None, "slots": {"order_id": "AB123456"}}, False),
         ({"intent": None, "slots": []}, False),  # refused: slots is not an object
         ({"intent": None, "mood": "happy"}, False),  # refused: an unexpected field
+        ({"intent": None, "slots": {"pin": None}}, False),  # refused: the slot is not open
     ],
 )
 def test_fields_before_the_reply_decide_whether_it_is_shown(
     fields: dict[str, Any], shown: bool
 ) -> None:
-    assert shows_reply(fields) is shown
-    reader = reply_reader("both")
+    assert shows_reply(fields, {"order_id"}) is shown
+    schema = {"properties": {"slots": {"properties": {"order_id": {}}}}}
+    reader = reply_reader("both", schema)
     assert reader is not None
     text = json.dumps(fields)[:-1] + (", " if fields else "") + '"reply": "Hi there"}'
     assert "".join(reader.feed(c) for c in cut(text, range(2, len(text), 5))) == (

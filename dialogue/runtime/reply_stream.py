@@ -7,8 +7,8 @@ that is certain so far:
 - mode ``respond``: the answer is the reply (free text);
 - mode ``both``: the answer is a JSON object; its ``reply`` string is read as it
   arrives (``llm.json_stream.FieldScanner``). The fields before it decide
-  whether it is shown at all: a non-null ``intent``, a slot value or an
-  unexpected field means the turn will not say this reply (the move wins, or
+  whether it is shown at all: a non-null ``intent``, a slot value, a slot that
+  is not open or an unexpected field means the turn will not say this reply (the move wins, or
   the answer is refused), so nothing is streamed. The answer schema lists
   ``intent`` and ``slots`` before ``reply`` and strict structured output keeps
   that order, so the check normally happens before the first word. When a model
@@ -23,7 +23,7 @@ until more text follows, so a well-formed answer streams exactly its final reply
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from dialogue.llm.json_stream import FieldScanner
@@ -57,24 +57,32 @@ class Trim:
         return body
 
 
-def shows_reply(values: Mapping[str, Any]) -> bool:
-    """Whether a structured answer with these fields (so far) can end with its reply said."""
+def shows_reply(values: Mapping[str, Any], open_slots: Collection[str] | None = None) -> bool:
+    """Whether a structured answer with these fields (so far) can end with its reply said.
+
+    ``open_slots``: the slots the answer may name (None: any).
+    """
     if not FIELDS.issuperset(values) or values.get("intent") is not None:
         return False
     slots = values.get("slots")
     if slots is None:
         return True
-    return isinstance(slots, dict) and all(v is None for v in slots.values())
+    if not isinstance(slots, dict) or any(v is not None for v in slots.values()):
+        return False
+    return open_slots is None or all(name in open_slots for name in slots)
 
 
 class ReplyReader:
     """Raw chunks of one answer in, the reply text certain so far out."""
 
-    __slots__ = ("checked", "scanner", "stopped", "trim")
+    __slots__ = ("checked", "open_slots", "scanner", "stopped", "trim")
 
-    def __init__(self, scanner: FieldScanner | None) -> None:
+    def __init__(
+        self, scanner: FieldScanner | None, open_slots: Collection[str] | None = None
+    ) -> None:
         self.scanner = scanner
         """None: the answer is free text."""
+        self.open_slots = open_slots
         self.trim = Trim()
         self.stopped = False
         """The answer showed it will not end with this reply: nothing more is sent."""
@@ -93,16 +101,24 @@ class ReplyReader:
             return ""
         if scanner.completed != self.checked:
             self.checked = scanner.completed
-            if not shows_reply(scanner.values):
+            if not shows_reply(scanner.values, self.open_slots):
                 self.stopped = True
                 return ""
         return self.trim.feed(text) if text else ""
 
 
-def reply_reader(mode: str) -> ReplyReader | None:
-    """The reader for an answer of this fallback mode (None: it has no text to show)."""
+def reply_reader(mode: str, schema: Mapping[str, Any] | None = None) -> ReplyReader | None:
+    """The reader for an answer of this fallback mode (None: it has no text to show);
+    ``schema``, the request's answer schema, says which slots are open."""
     if mode == "respond":
         return ReplyReader(None)
     if mode == "both":
-        return ReplyReader(FieldScanner("reply"))
+        return ReplyReader(FieldScanner("reply"), _open_slots(schema))
     return None
+
+
+def _open_slots(schema: Mapping[str, Any] | None) -> frozenset[str] | None:
+    try:
+        return frozenset((schema or {})["properties"]["slots"]["properties"])
+    except (KeyError, TypeError):
+        return None
