@@ -20,10 +20,12 @@ from dialogue.errors import (
     ConflictError,
     Diagnostic,
     DialogueError,
+    FeedbackError,
     FlowError,
     FlowErrors,
     LeaseTimeout,
     SessionError,
+    SessionNotFound,
     StoreError,
 )
 from dialogue.llm.openai_client import OpenAIChatClient
@@ -61,6 +63,7 @@ __all__ = [
     "Diagnostic",
     "DialogueError",
     "Engine",
+    "FeedbackError",
     "FlowError",
     "FlowErrors",
     "LLMClient",
@@ -76,6 +79,7 @@ __all__ = [
     "Redactor",
     "Session",
     "SessionError",
+    "SessionNotFound",
     "SessionStore",
     "StoreError",
     "Trace",
