@@ -96,8 +96,11 @@ def test_two_workers_on_redis_lose_and_repeat_no_message_under_load(served: str)
     assert report.statuses == {"201": PLAN.sessions, "200": PLAN.requests + PLAN.sessions}
     assert report.sessions_checked == PLAN.sessions
     assert len(report.answers) == PLAN.requests
-    # every redelivery (one per client) was answered as a duplicate, and nothing else
-    assert sum(a.duplicate for a in report.answers) == PLAN.sessions * PLAN.clients
+    # every redelivery (one per client) was answered as a duplicate, and nothing else but
+    # a retry after a connection error whose first try had been applied
+    duplicates = sum(a.duplicate for a in report.answers)
+    redeliveries = PLAN.sessions * PLAN.clients
+    assert redeliveries <= duplicates <= redeliveries + sum(report.retried.values())
 
 
 def answered(tag: str, turn: int) -> Answer:

@@ -67,6 +67,10 @@ states:
 """
 
 
+RETRIES = 3
+"""Tries per request when the connection fails."""
+
+
 def write_flow(directory: Path) -> Path:
     """Write ``LOAD_FLOW`` to ``directory/load.yaml`` and return its path."""
     path = directory / "load.yaml"
@@ -103,7 +107,8 @@ class Answer:
     replies: list[str] = field(default_factory=list)
     duplicate: bool = False
     seconds: float = 0.0
-    error: str = ""
+    retried: bool = False
+    """Sent again after a connection error (with the same message id, as a client should)."""
 
 
 @dataclass
@@ -112,6 +117,8 @@ class Report:
     seconds: float = 0.0
     answers: list[Answer] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
+    retried: Counter[str] = field(default_factory=Counter)
+    """Connection errors (by type) after which a request was sent again."""
     problems: list[str] = field(default_factory=list)
     sessions_checked: int = 0
 
@@ -135,7 +142,8 @@ class Report:
             f"plan: {p.sessions} sessions x {p.clients} clients x ({p.messages} messages + 1 "
             f"redelivery) = {p.requests} message requests, {p.concurrency} in flight, {sse}",
             timing,
-            f"statuses (all requests): {statuses}",
+            f"statuses (all requests): {statuses}; sent again after a connection error: "
+            + (", ".join(f"{k} x{v}" for k, v in sorted(self.retried.items())) or "none"),
             f"answers marked duplicate: {sum(a.duplicate for a in self.answers)}; "
             f"sessions checked: {self.sessions_checked}",
             f"problems: {len(self.problems)}",
@@ -183,19 +191,39 @@ class _Load:
         self.report.problems.append(text)
 
     async def create(self) -> str | None:
-        async with self.gate:
-            try:
-                made = await self.http.post("/v1/sessions")
-            except httpx.HTTPError as exc:
-                self.report.statuses[type(exc).__name__] += 1
-                self.problem(f"create: {type(exc).__name__}: {exc}")
-                return None
-        self.report.statuses[str(made.status_code)] += 1
+        made, _, _ = await self.request("POST", "/v1/sessions", "create")
+        if made is None:
+            return None
         if made.status_code != 201:
             self.problem(f"create: {made.status_code} {made.text[:200]}")
             return None
         sid: str = made.json()["session_id"]
         return sid
+
+    async def request(
+        self, method: str, path: str, what: str, body: dict[str, str] | None = None
+    ) -> tuple[httpx.Response | None, float, bool]:
+        """The response (None if the connection failed every time), its seconds, and
+        whether it was sent again. A connection error (a keep-alive connection the
+        server closed as it was reused, say) is retried, as a client would."""
+        retried = False
+        for attempt in range(RETRIES):
+            async with self.gate:
+                started = time.perf_counter()
+                try:
+                    answered = await self.http.request(method, path, json=body)
+                except httpx.TransportError as exc:
+                    if attempt == RETRIES - 1:
+                        self.report.statuses[type(exc).__name__] += 1
+                        self.problem(f"{what}: {type(exc).__name__}: {exc}")
+                        return None, 0.0, retried
+                    self.report.retried[type(exc).__name__] += 1
+                    retried = True
+                    continue
+                seconds = time.perf_counter() - started
+            self.report.statuses[str(answered.status_code)] += 1
+            return answered, seconds, retried
+        raise AssertionError("unreachable")
 
     async def client(self, sid: str, c: int, *, redeliver: int, racing: bool) -> list[Answer]:
         """One client's messages, in order; the first answer to each message id."""
@@ -206,13 +234,13 @@ class _Load:
             if m == redeliver and racing:
                 pair = await asyncio.gather(self.send(sid, tag, stream), self.send(sid, tag, False))
                 fresh = [a for a in pair if not a.duplicate]
-                if len(fresh) != 1 and all(a.status == 200 for a in pair):
+                if len(fresh) > 1 or (not fresh and not any(a.retried for a in pair)):
                     self.problem(f"{sid[:8]} {tag}: {len(fresh)} of 2 racing tries were applied")
                 first = fresh[0] if fresh else pair[0]
                 self.same_answer(sid, first, list(pair))
             else:
                 first = await self.send(sid, tag, stream)
-                if first.duplicate:
+                if first.duplicate and not first.retried:
                     self.problem(f"{sid[:8]} {tag}: a first delivery was answered as a duplicate")
                 if m == redeliver:
                     again = await self.send(sid, tag, not stream)
@@ -233,17 +261,10 @@ class _Load:
     async def send(self, sid: str, tag: str, stream: bool) -> Answer:
         path = f"/v1/sessions/{sid}/messages" + ("/stream" if stream else "")
         body = {"text": f"note {tag}", "message_id": tag}
-        async with self.gate:
-            started = time.perf_counter()
-            try:
-                answered = await self.http.post(path, json=body)
-            except httpx.HTTPError as exc:
-                self.report.statuses[type(exc).__name__] += 1
-                self.problem(f"{sid[:8]} {tag}: {type(exc).__name__}: {exc}")
-                return Answer(tag, 0, error=type(exc).__name__)
-            seconds = time.perf_counter() - started
-        self.report.statuses[str(answered.status_code)] += 1
-        answer = Answer(tag, answered.status_code, seconds=seconds)
+        answered, seconds, retried = await self.request("POST", path, f"{sid[:8]} {tag}", body)
+        if answered is None:
+            return Answer(tag, 0, retried=retried)
+        answer = Answer(tag, answered.status_code, seconds=seconds, retried=retried)
         self.report.answers.append(answer)
         if answered.status_code != 200:
             self.problem(f"{sid[:8]} {tag}: {answered.status_code} {answered.text[:200]}")
@@ -260,9 +281,9 @@ class _Load:
 
     async def check(self, sid: str, clients: list[list[Answer]]) -> None:
         """The stored session against the answers its clients got."""
-        async with self.gate:
-            got = await self.http.get(f"/v1/sessions/{sid}")
-        self.report.statuses[str(got.status_code)] += 1
+        got, _, _ = await self.request("GET", f"/v1/sessions/{sid}", f"{sid[:8]}: GET")
+        if got is None:
+            return
         if got.status_code != 200:
             self.problem(f"{sid[:8]}: GET {got.status_code}")
             return
@@ -294,9 +315,13 @@ def history_problems(
         order = [said.index(f"note c{c}m{m}") for m in range(messages) if counts[f"note c{c}m{m}"]]
         if order != sorted(order):
             problems.append(f"client {c}: its messages are out of order in the history")
-        for a in answers:
+        for a in answers:  # a duplicate (a retry of an applied try) names no turn
             where = a.turn - 2
-            if a.status == 200 and not (0 <= where < len(said) and said[where] == f"note {a.tag}"):
+            if (
+                a.status == 200
+                and not a.duplicate
+                and not (0 <= where < len(said) and said[where] == f"note {a.tag}")
+            ):
                 problems.append(f"{a.tag}: answered as turn {a.turn}, not there in the history")
     return problems
 
