@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from dialogue.regex import problem as linear_problem
+
 NAME_RE = r"^[^\W\d]\w*$"
 """Slot, intent and state names: identifiers (letters of any script, digits, ``_``)."""
 
@@ -73,7 +75,7 @@ def _pattern_problem(pattern: str) -> str:
         return "is nested too deeply to compile"
     if compiled.search("") is not None:
         return "matches an empty text"
-    return ""
+    return linear_problem(pattern)
 
 
 _REQUIRE = "make at least one character required"

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
-from dialogue import schema
+from dialogue import regex, schema
 from dialogue.authoring.yaml_source import SourceMap, dotted, kind_of, show
 from dialogue.errors import Diagnostic, Loc, did_you_mean
 from dialogue.schema import Flow
@@ -273,7 +273,8 @@ def _wrong_type(p: Problem) -> _Text:
 def _invalid(p: Problem) -> _Text:
     error = p.ctx.get("error")
     text = str(error) if error is not None else p.message.removeprefix("Value error, ")
-    return "invalid", f"{_subject(p.loc)}: {text}", ""
+    hint = regex.HINT if "linear-time engine" in text else ""
+    return "invalid", f"{_subject(p.loc)}: {text}", hint
 
 
 _HANDLERS: dict[str, Callable[[Problem], _Text]] = {
