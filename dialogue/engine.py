@@ -10,6 +10,7 @@ and so does ``reset``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import enum
@@ -90,9 +91,12 @@ class Engine:
         redactor: Redactor | None = None,
         log_user_data: bool = False,
         redact_history: bool = False,
+        offload: bool = True,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
+        self.offload = offload
+        """``ahandle`` runs a turn's own work (rules, templates) in a worker thread."""
         chosen: SessionStore | None = open_store(store) if isinstance(store, str) else store
         self.store: SessionStore = MemoryStore() if chosen is None else chosen
         self._owns_store = isinstance(store, str)
@@ -415,15 +419,16 @@ class Engine:
             self._locks.release(session_id, lock)
 
     async def _adrive(self, steps: Steps, on_text: Callable[[str], Any] | None = None) -> None:
-        try:
-            effect = next(steps)
-            while True:
-                if isinstance(effect, ActionCall):
-                    effect = steps.send(await self._actions.aoutcome(effect))
-                else:
-                    effect = steps.send(await self._llm.acomplete(effect.request, on_text))
-        except StopIteration:
-            return
+        """Run a turn's steps; its own work (matching, rendering) runs in a worker thread
+        (``offload``), so a slow template never stalls the other sessions' turns."""
+        advance = _advance_in_thread if self.offload else _advance
+        effect = await advance(steps, None)
+        while effect is not _DONE:
+            if isinstance(effect, ActionCall):
+                effect = await advance(steps, await self._actions.aoutcome(effect))
+            else:
+                response = await self._llm.acomplete(effect.request, on_text)
+                effect = await advance(steps, response)
 
     # -- sessions ------------------------------------------------------------
 
@@ -488,3 +493,23 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_DONE = object()
+"""What advancing a turn's steps gives once the turn is over."""
+
+
+async def _advance(steps: Steps, value: Any) -> Any:
+    return _send(steps, value)
+
+
+async def _advance_in_thread(steps: Steps, value: Any) -> Any:
+    return await asyncio.to_thread(_send, steps, value)
+
+
+def _send(steps: Steps, value: Any) -> Any:
+    """The turn's next effect, or `_DONE` (StopIteration cannot cross a coroutine)."""
+    try:
+        return steps.send(value)
+    except StopIteration:
+        return _DONE
