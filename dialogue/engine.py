@@ -10,7 +10,6 @@ and so does ``reset``.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import enum
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from dialogue.assemble import check_actions, flow_actions, load_bot, worst_turn
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
-from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
+from dialogue.llm.openai_client import LLMClient, LLMRequest, OpenAIChatClient
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
@@ -92,10 +91,15 @@ class Engine:
         log_user_data: bool = False,
         redact_history: bool = False,
         offload: bool = True,
+        turn_deadline: float = 15.0,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
         self.offload = offload
+        if turn_deadline <= 0:
+            raise ConfigurationError(f"turn_deadline must be positive, not {turn_deadline}")
+        self.turn_deadline = turn_deadline
+        """Seconds a turn may take: the LLM's attempts and waits fit in what is left."""
         """``ahandle`` runs a turn's own work (rules, templates) in a worker thread."""
         chosen: SessionStore | None = open_store(store) if isinstance(store, str) else store
         self.store: SessionStore = MemoryStore() if chosen is None else chosen
@@ -274,7 +278,7 @@ class Engine:
                         return early
                 try:
                     turn, steps = self._setup.begin(session_id, stored, text, seed, restarted)
-                    self._drive(steps)
+                    self._drive(steps, started + self.turn_deadline)
                     result = finish(
                         turn,
                         text,
@@ -305,14 +309,14 @@ class Engine:
                 self._store.release(session_id, lease)
             self._locks.release(session_id, lock)
 
-    def _drive(self, steps: Steps) -> None:
+    def _drive(self, steps: Steps, deadline: float) -> None:
         try:
             effect = next(steps)
             while True:
                 if isinstance(effect, ActionCall):
                     effect = steps.send(self._actions.outcome(effect))
                 else:
-                    effect = steps.send(self._llm.complete(effect.request))
+                    effect = steps.send(self._llm.complete(_budgeted(effect.request, deadline)))
         except StopIteration:
             return
 
@@ -388,7 +392,7 @@ class Engine:
                 try:
                     turn, steps = self._setup.begin(session_id, stored, text, seed, restarted)
                     on_text = None if sink is None else functools.partial(sink, turn.replies)
-                    await self._adrive(steps, on_text)
+                    await self._adrive(steps, on_text, started + self.turn_deadline)
                     result = finish(
                         turn,
                         text,
@@ -418,7 +422,9 @@ class Engine:
                 await self._store.arelease(session_id, lease)
             self._locks.release(session_id, lock)
 
-    async def _adrive(self, steps: Steps, on_text: Callable[[str], Any] | None = None) -> None:
+    async def _adrive(
+        self, steps: Steps, on_text: Callable[[str], Any] | None, deadline: float
+    ) -> None:
         """Run a turn's steps; its own work (matching, rendering) runs in a worker thread
         (``offload``), so a slow template never stalls the other sessions' turns."""
         advance = _advance_in_thread if self.offload else _advance
@@ -427,7 +433,8 @@ class Engine:
             if isinstance(effect, ActionCall):
                 effect = await advance(steps, await self._actions.aoutcome(effect))
             else:
-                response = await self._llm.acomplete(effect.request, on_text)
+                request = _budgeted(effect.request, deadline)
+                response = await self._llm.acomplete(request, on_text)
                 effect = await advance(steps, response)
 
     # -- sessions ------------------------------------------------------------
@@ -495,6 +502,11 @@ class Engine:
         self.close()
 
 
+def _budgeted(request: LLMRequest, deadline: float) -> LLMRequest:
+    """``request`` with the seconds left before the turn's ``deadline`` (``perf_counter``)."""
+    return dataclasses.replace(request, budget=max(0.0, deadline - time.perf_counter()))
+
+
 _DONE = object()
 """What advancing a turn's steps gives once the turn is over."""
 
@@ -504,6 +516,8 @@ async def _advance(steps: Steps, value: Any) -> Any:
 
 
 async def _advance_in_thread(steps: Steps, value: Any) -> Any:
+    import asyncio  # not at ``import dialogue``
+
     return await asyncio.to_thread(_send, steps, value)
 
 
