@@ -68,6 +68,8 @@ class FakeReply:
     finish_reason: str = "stop"
     usage: tuple[int, int] | None = None
     after_chunks: int = 0
+    gate: threading.Event | None = field(default=None, compare=False)
+    gate_timeout: float = 30.0
 
     @classmethod
     def text(
@@ -124,6 +126,15 @@ class FakeReply:
     def cut_stream(cls, content: str, *, after_chunks: int) -> FakeReply:
         """Send ``after_chunks`` pieces of ``content``, then drop the connection."""
         return cls("cut", content, after_chunks=after_chunks)
+
+    @classmethod
+    def paused(
+        cls, content: str, *, after_chunks: int, until: threading.Event, timeout: float = 30.0
+    ) -> FakeReply:
+        """Stream ``after_chunks`` pieces of ``content``, then wait until ``until`` is set
+        (at most ``timeout`` seconds) before the rest: a test sees the first pieces
+        arrive, then lets the others go. Not streamed: the whole answer waits."""
+        return cls("text", content, after_chunks=after_chunks, gate=until, gate_timeout=timeout)
 
     @classmethod
     def hang(cls, seconds: float) -> FakeReply:
@@ -471,6 +482,8 @@ class FakeChatServer:
                 reply = FakeReply.error(500, body=_error_body(500, failure))
             if self.delay + reply.delay > 0:
                 await asyncio.sleep(self.delay + reply.delay)
+            if reply.gate is not None and not request.get("stream"):
+                await asyncio.to_thread(reply.gate.wait, reply.gate_timeout)
         finally:
             with self._lock:
                 self._in_flight -= 1  # no await from here to the answer's first byte
@@ -540,10 +553,13 @@ class FakeChatServer:
         lines = [f"data: {json.dumps(event)}\n\n" for event in exchange.events()]
         if exchange.reply.kind != "cut":
             lines.append("data: [DONE]\n\n")
-        for line in lines:
+        gate = exchange.reply.gate
+        for sent, line in enumerate(lines):
             data = line.encode()
             writer.write(b"%x\r\n%s\r\n" % (len(data), data))
             await writer.drain()
+            if gate is not None and sent == exchange.reply.after_chunks:  # the role chunk + n
+                await asyncio.to_thread(gate.wait, exchange.reply.gate_timeout)
         if exchange.reply.kind == "cut":
             return False  # the caller closes the connection without the last chunk
         writer.write(b"0\r\n\r\n")
