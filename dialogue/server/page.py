@@ -28,7 +28,7 @@ PAGE_HEADERS = {
 
 
 def _read(name: str) -> bytes:
-    return files("dialogue.server").joinpath("static", name).read_bytes()
+    return files("dialogue.server").joinpath("static").joinpath(name).read_bytes()
 
 
 def add_chat_page(app: FastAPI) -> None:
