@@ -85,7 +85,8 @@ def web_app(fake: FakeChatServer, **options: Any) -> tuple[LiveServer, Engine]:
     engine = Engine(
         compile_flows([parse_flow(WEB, path="web.yaml")]), llm=llm, llm_settings={"retries": 0}
     )
-    return LiveServer(create_app(engine, rate_limit=None, **options)).start(), engine
+    options.setdefault("rate_limit", None)
+    return LiveServer(create_app(engine, **options)).start(), engine
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,14 @@ def secured(server: FakeChatServer) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def debugging(server: FakeChatServer) -> Iterator[LiveServer]:
     live, engine = web_app(server, debug=True)
+    yield live
+    live.stop()
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def limited(server: FakeChatServer) -> Iterator[LiveServer]:
+    live, engine = web_app(server, rate_limit=(1, 3600.0))
     yield live
     live.stop()
     engine.close()
@@ -332,10 +341,13 @@ def test_a_token_from_the_address_is_used_and_hidden(page: Page, secured: LiveSe
     assert TOKEN not in page.content()
 
 
-def test_without_the_token_the_page_says_so(page: Page, secured: LiveServer) -> None:
+def test_without_the_token_the_page_says_so(
+    page: Page, secured: LiveServer, shots: Path
+) -> None:
     page.goto(secured.url + "/")
     expect(page.locator("#auth")).to_be_visible()
     expect(page.locator("#auth")).to_contain_text("needs an access token")
+    shot(page, shots, "token-needed")
     expect(page.locator("#chat")).to_have_attribute("data-conversation", "unauthorized")
     expect(page.locator("#text")).to_be_disabled()
     expect(bot(page)).to_have_count(0)
@@ -397,3 +409,16 @@ def test_a_debug_server_shows_no_trace_unless_asked(page: Page, debugging: LiveS
     page.goto(debugging.url + "/")
     expect(bot(page)).to_have_text([GREETING])
     expect(page.locator(".trace")).to_have_count(0)
+
+
+def test_too_many_messages_says_to_wait(page: Page, limited: LiveServer, shots: Path) -> None:
+    page.goto(limited.url + "/")
+    expect(bot(page)).to_have_text([GREETING])
+    say(page, "track")
+    expect(bot(page)).to_have_count(2)
+    say(page, "track again")
+    expect(page.locator("#notice")).to_contain_text("Too many messages: wait 3600 seconds")
+    expect(page.locator(".msg.user.failed .bubble")).to_have_text(["track again"])
+    expect(page.locator("#text")).to_have_value("track again")  # to send later
+    expect(page.locator("#text")).to_be_enabled()
+    shot(page, shots, "rate-limited")

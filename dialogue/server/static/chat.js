@@ -88,7 +88,7 @@
 
   function setBusy(busy) {
     state.busy = busy;
-    const closed = busy || state.ended || !state.session;
+    const closed = busy || state.ended || !state.session || !ui.auth.hidden;
     ui.text.disabled = closed;
     ui.send.disabled = closed;
     ui.chat.setAttribute("aria-busy", busy ? "true" : "false");
