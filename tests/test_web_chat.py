@@ -341,9 +341,7 @@ def test_a_token_from_the_address_is_used_and_hidden(page: Page, secured: LiveSe
     assert TOKEN not in page.content()
 
 
-def test_without_the_token_the_page_says_so(
-    page: Page, secured: LiveServer, shots: Path
-) -> None:
+def test_without_the_token_the_page_says_so(page: Page, secured: LiveServer, shots: Path) -> None:
     page.goto(secured.url + "/")
     expect(page.locator("#auth")).to_be_visible()
     expect(page.locator("#auth")).to_contain_text("needs an access token")
