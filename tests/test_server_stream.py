@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,15 +48,14 @@ def parse_sse(raw: bytes) -> list[Event]:
     return events
 
 
-def stream(client: httpx.Client, sid: str, body: dict[str, Any]) -> tuple[list[Event], int]:
-    """The events of one streamed turn and how many network reads they came in."""
-    reads = []
+def stream(client: httpx.Client, sid: str, body: dict[str, Any]) -> list[Event]:
+    """The events of one streamed turn, from the raw bytes of the response."""
     with client.stream("POST", f"/v1/sessions/{sid}/messages/stream", json=body) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
-        reads = list(response.iter_raw())
-    return parse_sse(b"".join(reads)), len(reads)
+        raw = b"".join(response.iter_raw())
+    return parse_sse(raw)
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def test_an_llm_reply_is_streamed_as_delta_events_then_the_result(
     client, _ = faq
     sid = client.post("/v1/sessions").json()["session_id"]
     fake.script(FakeReply.text(OPEN))
-    events, _ = stream(client, sid, {"text": "when are you open?"})
+    events = stream(client, sid, {"text": "when are you open?"})
     kinds = [name for name, _ in events]
     assert kinds[-1] == "result" and set(kinds[:-1]) == {"delta"}
     deltas = [data for name, data in events if name == "delta"]
@@ -88,7 +89,7 @@ def test_an_llm_reply_is_streamed_as_delta_events_then_the_result(
 def test_a_rule_reply_arrives_whole(faq: tuple[httpx.Client, Engine]) -> None:
     client, _ = faq
     sid = client.post("/v1/sessions").json()["session_id"]
-    events, _ = stream(client, sid, {"text": "bye"})
+    events = stream(client, sid, {"text": "bye"})
     assert events[0] == ("delta", {"index": 0, "text": "Bye!", "replace": False})
     assert events[1][0] == "result" and events[1][1]["ended"] is True
     assert len(events) == 2
@@ -100,7 +101,7 @@ def test_a_cut_llm_stream_is_replaced(
     client, _ = faq
     sid = client.post("/v1/sessions").json()["session_id"]
     fake.script(FakeReply.cut_stream("one two three four five six", after_chunks=2))
-    events, _ = stream(client, sid, {"text": "tell me"})
+    events = stream(client, sid, {"text": "tell me"})
     name, last_delta = events[-2]
     assert name == "delta" and last_delta["replace"] is True
     assert last_delta["text"] == "Sorry, I didn't get that."
@@ -113,8 +114,8 @@ def test_a_redelivered_message_id_streams_the_first_answer(
     client, engine = faq
     sid = client.post("/v1/sessions").json()["session_id"]
     fake.script(FakeReply.text(OPEN))
-    first, _ = stream(client, sid, {"text": "when are you open?", "message_id": "m1"})
-    again, _ = stream(client, sid, {"text": "when are you open?", "message_id": "m1"})
+    first = stream(client, sid, {"text": "when are you open?", "message_id": "m1"})
+    again = stream(client, sid, {"text": "when are you open?", "message_id": "m1"})
     assert again == [
         ("delta", {"index": 0, "text": OPEN, "replace": False}),
         ("result", {**first[-1][1], "duplicate": True}),
@@ -139,7 +140,7 @@ def test_a_failure_during_the_stream_is_an_error_event() -> None:
     with LiveServer(create_app(engine)) as live, httpx.Client(base_url=live.url) as client:
         sid = client.post("/v1/sessions").json()["session_id"]
         store.fail = True
-        events, _ = stream(client, sid, {"text": "where is my order"})
+        events = stream(client, sid, {"text": "where is my order"})
     engine.close()
     assert events[-1] == (
         "error",
@@ -152,3 +153,42 @@ def test_a_failure_during_the_stream_is_an_error_event() -> None:
         },
     )
     assert all(name == "delta" for name, _ in events[:-1])
+
+
+def shop_actions() -> dict[str, Any]:
+    from dialogue.assemble import flow_actions
+    from dialogue.authoring.loader import load_flows
+
+    return dict(flow_actions(load_flows(SHOP)))
+
+
+def test_a_client_that_leaves_mid_stream_does_not_lose_the_turn() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def lookup_order(order_id: str) -> dict[str, str]:
+        entered.set()
+        assert release.wait(60)
+        return {"id": order_id, "status": "on its way", "eta": "Thursday"}
+
+    with Engine.from_path(SHOP, llm=None) as loaded:
+        bot = loaded.bot
+    engine = Engine(bot, llm=None, actions={**shop_actions(), "lookup_order": lookup_order})
+    with LiveServer(create_app(engine)) as live, httpx.Client(base_url=live.url) as client:
+        sid = client.post("/v1/sessions").json()["session_id"]
+        body = {"text": "where is my order AB123456", "message_id": "m1"}
+        with client.stream("POST", f"/v1/sessions/{sid}/messages/stream", json=body) as response:
+            assert response.status_code == 200
+            assert entered.wait(60)  # the turn is inside the action: the client goes away
+        release.set()
+        for _ in range(6000):  # the turn finishes and is saved all the same
+            stored = engine.session(sid)
+            if stored is not None and stored.turn == 2:
+                break
+            time.sleep(0.01)
+        assert stored is not None and stored.turn == 2
+        assert stored.slots["order_id"] == "AB123456"
+        # the client sends the message again with its id: the answer, not a second turn
+        again = stream(client, sid, body)
+        assert again[-1][1]["duplicate"] is True
+        assert again[-1][1]["replies"][0].startswith("Your order AB123456 is on its way")
+    engine.close()
