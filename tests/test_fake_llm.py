@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
-import threading
 from collections.abc import Callable, Iterator
 
 import openai
@@ -124,33 +122,6 @@ def test_streamed_refusal(server: FakeChatServer, client: openai.OpenAI) -> None
     server.script(FakeReply.refusal("No."))
     stream = client.chat.completions.create(model="m", messages=USER, stream=True)
     assert "".join(c.choices[0].delta.refusal or "" for c in stream) == "No."
-
-
-def test_paused_stream_holds_the_rest_until_released(
-    server: FakeChatServer, client: openai.OpenAI
-) -> None:
-    release = threading.Event()
-    server.script(FakeReply.paused("one two three four", after_chunks=2, until=release))
-    arrived: queue.Queue[str | None] = queue.Queue()
-
-    def read() -> None:
-        stream = client.chat.completions.create(model="m", messages=USER, stream=True)
-        for chunk in stream:
-            arrived.put(chunk.choices[0].delta.content if chunk.choices else None)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
-        first = [arrived.get(timeout=30) for _ in range(3)]
-        assert first == ["", "one ", "two "]
-        assert arrived.empty()  # the rest waits for the release
-    finally:
-        release.set()
-    reader.join(30)
-    rest = []
-    while not arrived.empty():
-        rest.append(arrived.get())
-    assert rest == ["three ", "four", None]
 
 
 def test_cut_stream_drops_the_connection(server: FakeChatServer, client: openai.OpenAI) -> None:

@@ -72,7 +72,6 @@ states:
       bye: goodbye
   handoff: {{say: "I'm connecting you to a person now.", final: true}}
   goodbye: {{say: "Bye!", final: true}}
-fallback: {{mode: respond}}
 """
 OPEN = "We are open from eight until eight, every weekday."
 
@@ -218,7 +217,8 @@ def test_an_llm_reply_arrives_in_pieces(
     page: Page, site: LiveServer, fake: FakeChatServer, shots: Path
 ) -> None:
     release = threading.Event()
-    fake.script(FakeReply.paused(OPEN, after_chunks=2, until=release))
+    pieces = ['{"intent": null, "slots": {}, "reply": "We are ', OPEN[7:] + '"}']
+    fake.script(FakeReply.chunks(pieces, gates={1: release}))  # the default structured mode
     page.goto(site.url + "/")
     expect(bot(page)).to_have_text([GREETING])
     try:
@@ -226,9 +226,8 @@ def test_an_llm_reply_arrives_in_pieces(
         streaming = page.locator(".msg.bot.streaming .bubble")
         expect(streaming).to_have_count(1)
         # the first two pieces are on the page while the rest is held back
-        page.wait_for_function(
-            "document.querySelector('.msg.bot.streaming .bubble').textContent === 'We are '"
-        )
+        expect(streaming).to_have_js_property("textContent", "We are")
+        assert fake.pieces_sent == 1
         shot(page, shots, "llm-reply-partial")
         expect(page.locator("#text")).to_be_disabled()  # a turn at a time
     finally:
@@ -277,7 +276,7 @@ def test_html_in_replies_shows_as_text(page: Page, site: LiveServer, fake: FakeC
     say(page, "markup")  # a rule reply
     expect(bot(page).last).to_have_text(MARKUP, use_inner_text=True)
     llm_markup = "<script>alert(1)</script><b>streamed</b>"
-    fake.script(FakeReply.text(llm_markup))
+    fake.script(FakeReply.json({"intent": None, "slots": {}, "reply": llm_markup}))
     say(page, "tell me something")  # an LLM reply, streamed
     expect(bot(page).last).to_have_text(llm_markup, use_inner_text=True)
     expect(page.locator("#log b, #log img, #log script")).to_have_count(0)
@@ -363,7 +362,7 @@ def test_phone_width_has_no_horizontal_scroll(page: Page, site: LiveServer) -> N
     page.set_viewport_size({"width": 375, "height": 667})
     page.goto(site.url + "/")
     expect(bot(page)).to_have_text([GREETING])
-    say(page, "x" * 300)  # one long word: the fake LLM answers "ok"
+    say(page, "x" * 300)  # one long word: the fake LLM's "ok" is no answer: no-match
     expect(bot(page)).to_have_count(2)
     say(page, "agent")
     expect(page.locator("#status")).to_be_visible()

@@ -27,6 +27,16 @@ at once, so such a client fails instead of being merely slow::
         server.hold(50)
         ...  # send 50 requests concurrently: all are answered once all 50 arrived
         assert server.max_in_flight == 50
+
+For streaming tests, ``FakeReply.chunks(pieces, gates={i: event})`` streams
+exactly these pieces and stops before piece ``i`` until the test sets the
+``threading.Event``; ``pieces_sent`` counts the pieces written. A test that has
+seen the text of piece ``i - 1`` arrive while ``pieces_sent == i`` knows it came
+before the rest of the answer, however slow the machine::
+
+    gate = threading.Event()
+    server.script(FakeReply.chunks(['{"reply": "Hel', 'lo"}'], gates={1: gate}))
+    ...  # on the first delta: assert server.pieces_sent == 1; gate.set()
 """
 
 from __future__ import annotations
@@ -38,13 +48,15 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
 Request = dict[str, Any]
+GATE_TIMEOUT = 10.0
+"""Seconds a gated stream waits for its gate before dropping the connection."""
 _ids = itertools.count(1)
 
 
@@ -68,8 +80,8 @@ class FakeReply:
     finish_reason: str = "stop"
     usage: tuple[int, int] | None = None
     after_chunks: int = 0
-    gate: threading.Event | None = field(default=None, compare=False)
-    gate_timeout: float = 30.0
+    pieces: tuple[str, ...] | None = None
+    gates: tuple[tuple[int, threading.Event], ...] = ()
 
     @classmethod
     def text(
@@ -128,13 +140,30 @@ class FakeReply:
         return cls("cut", content, after_chunks=after_chunks)
 
     @classmethod
-    def paused(
-        cls, content: str, *, after_chunks: int, until: threading.Event, timeout: float = 30.0
+    def chunks(
+        cls,
+        pieces: Sequence[str],
+        *,
+        gates: Mapping[int, threading.Event] | None = None,
+        cut: bool = False,
+        finish_reason: str = "stop",
     ) -> FakeReply:
-        """Stream ``after_chunks`` pieces of ``content``, then wait until ``until`` is set
-        (at most ``timeout`` seconds) before the rest: a test sees the first pieces
-        arrive, then lets the others go. Not streamed: the whole answer waits."""
-        return cls("text", content, after_chunks=after_chunks, gate=until, gate_timeout=timeout)
+        """A streamed answer sent in exactly these pieces (their concatenation, unstreamed).
+
+        ``gates`` maps a piece's index to a ``threading.Event``: the stream stops before
+        that piece until the test sets the event (after 10 s unset, the connection is
+        dropped, so a test that forgot fails instead of hanging). With ``cut``, the
+        connection is dropped after the last piece, before the answer is finished.
+        """
+        pieces = tuple(pieces)
+        return cls(
+            "cut" if cut else "text",
+            "".join(pieces),
+            finish_reason=finish_reason,
+            after_chunks=len(pieces),
+            pieces=pieces,
+            gates=tuple(sorted((gates or {}).items(), key=lambda item: item[0])),
+        )
 
     @classmethod
     def hang(cls, seconds: float) -> FakeReply:
@@ -215,7 +244,7 @@ class _Exchange:
     def events(self) -> list[dict[str, Any]]:
         """Every SSE data object of a streamed answer, before ``[DONE]``."""
         field_name = "refusal" if self.reply.kind == "refusal" else "content"
-        pieces = _pieces(self.reply.content or "")
+        pieces = list(self.reply.pieces or _pieces(self.reply.content or ""))
         if self.reply.kind == "cut":
             pieces = pieces[: self.reply.after_chunks]
         events = [self.chunk({"role": "assistant", field_name: ""})]
@@ -276,6 +305,7 @@ class FakeChatServer:
         self._headers: list[dict[str, str]] = []
         self._in_flight = 0
         self._max_in_flight = 0
+        self._pieces_sent = 0
         self._hold: _Hold | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -358,6 +388,12 @@ class FakeChatServer:
         with self._lock:
             return self._max_in_flight
 
+    @property
+    def pieces_sent(self) -> int:
+        """Pieces of ``FakeReply.chunks`` answers streamed so far (counted as each is written)."""
+        with self._lock:
+            return self._pieces_sent
+
     def hold(self, count: int, *, timeout: float = 10.0) -> None:
         """Answer no chat request until ``count`` of them are in flight at once.
 
@@ -382,8 +418,10 @@ class FakeChatServer:
             self._loop.call_soon_threadsafe(hold.released.set)
 
     def reset(self) -> None:
-        """Forget recorded requests, unused scripted replies, the peak and any hold."""
+        """Forget recorded requests, unused scripted replies, the peak, the pieces sent and
+        any hold."""
         with self._lock:
+            self._pieces_sent = 0
             self._queue.clear()
             self._requests.clear()
             self._headers.clear()
@@ -482,8 +520,6 @@ class FakeChatServer:
                 reply = FakeReply.error(500, body=_error_body(500, failure))
             if self.delay + reply.delay > 0:
                 await asyncio.sleep(self.delay + reply.delay)
-            if reply.gate is not None and not request.get("stream"):
-                await asyncio.to_thread(reply.gate.wait, reply.gate_timeout)
         finally:
             with self._lock:
                 self._in_flight -= 1  # no await from here to the answer's first byte
@@ -553,13 +589,17 @@ class FakeChatServer:
         lines = [f"data: {json.dumps(event)}\n\n" for event in exchange.events()]
         if exchange.reply.kind != "cut":
             lines.append("data: [DONE]\n\n")
-        gate = exchange.reply.gate
-        for sent, line in enumerate(lines):
+        gates = dict(exchange.reply.gates)
+        for number, line in enumerate(lines):
+            gate = gates.get(number - 1)  # line 0 is the role; piece i is line i + 1
+            if gate is not None and not await asyncio.to_thread(gate.wait, GATE_TIMEOUT):
+                return False  # nobody opened the gate: drop the connection
+            if 1 <= number <= len(exchange.reply.pieces or ()):
+                with self._lock:  # counted before the client can see it
+                    self._pieces_sent += 1
             data = line.encode()
             writer.write(b"%x\r\n%s\r\n" % (len(data), data))
             await writer.drain()
-            if gate is not None and sent == exchange.reply.after_chunks:  # the role chunk + n
-                await asyncio.to_thread(gate.wait, exchange.reply.gate_timeout)
         if exchange.reply.kind == "cut":
             return False  # the caller closes the connection without the last chunk
         writer.write(b"0\r\n\r\n")
