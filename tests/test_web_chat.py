@@ -7,9 +7,10 @@ it; ``DIALOGUE_SKIP_BROWSER=1`` skips instead. Playwright's own browser download
 never used (``executable_path``).
 
 Screenshots: every test leaves one (``<test>.png``; ``<test>-failed.png`` when it
-failed) and some a few more, in ``$DIALOGUE_SCREENSHOTS`` when set, else in
-``web-chat-screenshots/`` under pytest's base temporary directory (printed at the
-end of the module's run: ``pytest -rA`` shows it).
+failed) and some a few more, in ``$DIALOGUE_SCREENSHOTS`` when set (``.ci/run``:
+``.artifacts/web-chat/``), else in ``web-chat-screenshots/`` under pytest's base
+temporary directory (printed at the end of the module's run: ``pytest -rA``
+shows it; pytest removes it after three more runs).
 
 One browser per module (per xdist worker); each test opens its own context (its own
 sessionStorage), which costs milliseconds.
