@@ -420,3 +420,43 @@ def test_too_many_messages_says_to_wait(page: Page, limited: LiveServer, shots: 
     expect(page.locator("#text")).to_have_value("track again")  # to send later
     expect(page.locator("#text")).to_be_enabled()
     shot(page, shots, "rate-limited")
+
+
+def test_a_lost_answer_is_sent_again_with_the_same_id(page: Page, site: LiveServer) -> None:
+    sent: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda r: sent.append(r.post_data_json) if r.url.endswith("/messages/stream") else None,
+    )
+    page.goto(site.url + "/")
+    expect(bot(page)).to_have_text([GREETING])
+
+    def lost(route: Any) -> None:  # the server answers, the answer never arrives
+        route.fetch()
+        route.abort()
+
+    page.route("**/messages/stream", lost)
+    say(page, "track")
+    expect(page.locator("#notice")).to_contain_text("Could not reach the server")
+    assert stored(site, session_id(page))["turns"] == 2  # the server did answer it
+    page.unroute("**/messages/stream")
+    page.route(  # a stream cut before its result: a piece of a reply, then nothing
+        "**/messages/stream",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/event-stream",
+            body='event: delta\ndata: {"index": 0, "text": "Your or", "replace": false}\n\n',
+        ),
+    )
+    page.click("#retry")
+    expect(page.locator("#notice")).to_contain_text("The answer was cut off")
+    expect(bot(page)).to_have_text([GREETING])  # the piece is not left standing
+    page.unroute("**/messages/stream")
+    page.click("#retry")
+    expect(bot(page)).to_have_text([GREETING, "Your order is on its way."])
+    expect(page.locator("#notice")).to_be_hidden()
+    expect(page.locator(".msg.user .bubble")).to_have_text(["track"])
+
+    assert len(sent) == 3 and all(body == sent[0] for body in sent)  # one message id
+    assert sent[0]["text"] == "track" and sent[0]["message_id"].startswith("web-")
+    assert stored(site, session_id(page))["turns"] == 2  # the turn ran once, answered twice
