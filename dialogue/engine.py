@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from dialogue.assemble import check_actions, flow_actions, load_bot, worst_turn
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
-from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
+from dialogue.llm.openai_client import LLMClient, LLMRequest, OpenAIChatClient
 from dialogue.llm.protocol import LLMResponse
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.redact import Privacy, Redactor
@@ -93,9 +93,17 @@ class Engine:
         redactor: Redactor | None = None,
         log_user_data: bool = False,
         redact_history: bool = False,
+        offload: bool = True,
+        turn_deadline: float = 15.0,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
+        self.offload = offload
+        if turn_deadline <= 0:
+            raise ConfigurationError(f"turn_deadline must be positive, not {turn_deadline}")
+        self.turn_deadline = turn_deadline
+        """Seconds a turn may take: the LLM's attempts and waits fit in what is left."""
+        """``ahandle`` runs a turn's own work (rules, templates) in a worker thread."""
         chosen: SessionStore | None = open_store(store) if isinstance(store, str) else store
         self.store: SessionStore = MemoryStore() if chosen is None else chosen
         self._owns_store = isinstance(store, str)
@@ -273,7 +281,7 @@ class Engine:
                         return early
                 try:
                     turn, steps = self._setup.begin(session_id, stored, text, seed, restarted)
-                    self._drive(steps)
+                    self._drive(steps, started + self.turn_deadline)
                     result = finish(
                         turn,
                         text,
@@ -304,14 +312,14 @@ class Engine:
                 self._store.release(session_id, lease)
             self._locks.release(session_id, lock)
 
-    def _drive(self, steps: Steps) -> None:
+    def _drive(self, steps: Steps, deadline: float) -> None:
         try:
             effect = next(steps)
             while True:
                 if isinstance(effect, ActionCall):
                     effect = steps.send(self._actions.outcome(effect))
                 else:
-                    effect = steps.send(self._llm.complete(effect.request))
+                    effect = steps.send(self._llm.complete(_budgeted(effect.request, deadline)))
         except StopIteration:
             return
 
@@ -392,7 +400,7 @@ class Engine:
                 try:
                     turn, steps = self._setup.begin(session_id, stored, text, seed, restarted)
                     on_text = None if sink is None else functools.partial(sink, turn.replies)
-                    await self._adrive(steps, on_text)
+                    await self._adrive(steps, on_text, started + self.turn_deadline)
                     result = finish(
                         turn,
                         text,
@@ -422,33 +430,38 @@ class Engine:
                 await self._store.arelease(session_id, lease)
             self._locks.release(session_id, lock)
 
-    async def _adrive(self, steps: Steps, on_text: Callable[[str], Any] | None = None) -> None:
-        """Run a turn's effects; with ``on_text`` (a stream's sink), the replies said so far
-        are sent before each wait, and the LLM's reply as it arrives."""
-        try:
-            effect = next(steps)
-            while True:
-                if on_text is not None:
-                    on_text("")  # "Let me check..." reaches the client before the wait
-                if isinstance(effect, ActionCall):
-                    effect = steps.send(await self._actions.aoutcome(effect))
-                else:
-                    effect = steps.send(await self._aask(effect, on_text))
-        except StopIteration:
-            return
+    async def _adrive(
+        self, steps: Steps, on_text: Callable[[str], Any] | None, deadline: float
+    ) -> None:
+        """Run a turn's effects; its own work (matching, rendering) runs in a worker thread
+        (``offload``), so a slow template never stalls the other sessions' turns. With
+        ``on_text`` (a stream's sink), the replies said so far are sent before each wait,
+        and the LLM's reply as it arrives."""
+        advance = _advance_in_thread if self.offload else _advance
+        effect = await advance(steps, None)
+        while effect is not _DONE:
+            if on_text is not None:
+                on_text("")  # "Let me check..." reaches the client before the wait
+            if isinstance(effect, ActionCall):
+                effect = await advance(steps, await self._actions.aoutcome(effect))
+            else:
+                effect = await advance(steps, await self._aask(effect, on_text, deadline))
 
-    async def _aask(self, call: LLMCall, on_text: Callable[[str], Any] | None) -> LLMResponse:
+    async def _aask(
+        self, call: LLMCall, on_text: Callable[[str], Any] | None, deadline: float
+    ) -> LLMResponse:
         """Ask the LLM; a stream gets the reply text of the answer as it arrives."""
-        reader = None if on_text is None else reply_reader(call.mode, call.request.schema)
+        request = _budgeted(call.request, deadline)
+        reader = None if on_text is None else reply_reader(call.mode, request.schema)
         if reader is None or on_text is None:
-            return await self._llm.acomplete(call.request)
+            return await self._llm.acomplete(request)
         show = on_text
 
         def chunk(raw: str) -> None:
             if text := reader.feed(raw):
                 show(text)
 
-        return await self._llm.acomplete(call.request, chunk)
+        return await self._llm.acomplete(request, chunk)
 
     # -- sessions ------------------------------------------------------------
 
@@ -592,3 +605,30 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _budgeted(request: LLMRequest, deadline: float) -> LLMRequest:
+    """``request`` with the seconds left before the turn's ``deadline`` (``perf_counter``)."""
+    return dataclasses.replace(request, budget=max(0.0, deadline - time.perf_counter()))
+
+
+_DONE = object()
+"""What advancing a turn's steps gives once the turn is over."""
+
+
+async def _advance(steps: Steps, value: Any) -> Any:
+    return _send(steps, value)
+
+
+async def _advance_in_thread(steps: Steps, value: Any) -> Any:
+    import asyncio  # not at ``import dialogue``
+
+    return await asyncio.to_thread(_send, steps, value)
+
+
+def _send(steps: Steps, value: Any) -> Any:
+    """The turn's next effect, or `_DONE` (StopIteration cannot cross a coroutine)."""
+    try:
+        return steps.send(value)
+    except StopIteration:
+        return _DONE

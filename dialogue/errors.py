@@ -17,6 +17,8 @@
      ├── RenderError                 a template failed at run time
      ├── UnknownFilter               a template names a filter or test that does not exist
      │                               (also a jinja2 TemplateSyntaxError)
+     ├── UnboundedTemplate           a template passes a rendering limit whatever the slots
+     │                               hold (also a jinja2 TemplateSyntaxError)
      ├── IllegalMove                 a move the flow does not declare
      ├── FlowLoopError               a flow moved 64 times in one turn without waiting
      ├── AnswerRejected              an LLM answer broke the state's contract (caught
@@ -208,6 +210,19 @@ class UnknownFilter(DialogueError, TemplateSyntaxError):
         self.kind = kind
         self.unknown = name  # ``name`` is Jinja's: the template's
         self.known = tuple(sorted(known))
+
+
+class UnboundedTemplate(DialogueError, TemplateSyntaxError):
+    """A template that would pass a rendering limit on every render (``range(10**6)``,
+    ``center(10**8)``, nested loops of more steps than a render may take): found at
+    compile time, with a ``hint``. Also a ``jinja2.TemplateSyntaxError``, as
+    `UnknownFilter` is."""
+
+    code = "unbounded_template"
+
+    def __init__(self, message: str, lineno: int, *, hint: str = "") -> None:
+        TemplateSyntaxError.__init__(self, message, lineno)
+        self.hint = hint
 
 
 class IllegalMove(DialogueError):

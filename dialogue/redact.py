@@ -49,6 +49,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from dialogue.errors import ConfigurationError
+from dialogue.regex import HINT, compile_pattern, problem
 
 __all__ = ["Privacy", "RedactingFilter", "Redactor"]
 
@@ -126,7 +127,7 @@ class Redactor:
         for p in self.patterns:
             _check(p)
         joined = "|".join(f"(?:{p})" for p in self.patterns)
-        self._extra = re.compile(joined) if joined else None
+        self._extra = compile_pattern(joined) if joined else None  # RE2: linear in the text
 
     def __call__(self, text: str) -> str:
         email, card, phone = _compiled()[:3]
@@ -162,6 +163,8 @@ def _check(pattern: str) -> None:
             f"redact pattern {pattern!r} matches the empty string",
             hint="use + rather than * for the repeated part",
         )
+    if why := problem(pattern):
+        raise ConfigurationError(f"redact pattern {pattern!r} {why}", hint=HINT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,18 @@ import re
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from dialogue.regex import problem as linear_problem
 
 NAME_RE = r"^[^\W\d]\w*$"
 """Slot, intent and state names: identifiers (letters of any script, digits, ``_``)."""
@@ -46,15 +57,47 @@ def _as_transitions(value: Any) -> Any:
     return value
 
 
+NOT_TEXT = "not_text"
+"""The pydantic error type of a value that must be text but YAML read as a boolean,
+null or number (``values: [true, 1.10]``): the loader says to quote it."""
+
+
 def _as_enum_values(value: Any) -> Any:
-    """``[a, b]`` -> ``{a: [], b: []}``; ``{a: syn}`` -> ``{a: [syn]}``."""
+    """``[a, b]`` -> ``{a: [], b: []}``; ``{a: syn}`` -> ``{a: [syn]}``.
+
+    An unquoted ``true``, ``null``, ``1.10`` or ``0x1F`` is not turned into text
+    ('True', 'None', '1.1', '31': not what was written, nor what a user types):
+    each is a ``not_text`` error at its place.
+    """
     if isinstance(value, list):
-        return {str(v) if not isinstance(v, str) else v: () for v in value}
+        _require_text([((i,), v) for i, v in enumerate(value)])
+        return {v: () for v in value}
     if isinstance(value, dict):
+        items: list[tuple[tuple[str | int, ...], Any]] = []
+        for k, v in value.items():
+            if isinstance(v, list):
+                items += [((k, i), s) for i, s in enumerate(v)]
+            elif isinstance(v, (bool, int, float)):
+                items.append(((k,), v))
+        _require_text(items)
         return {
             k: ((v,) if isinstance(v, str) else (() if v is None else v)) for k, v in value.items()
         }
     return value
+
+
+def _require_text(items: list[tuple[tuple[str | int, ...], Any]]) -> None:
+    bad = [
+        InitErrorDetails(
+            type=PydanticCustomError(NOT_TEXT, "expected text, got {kind}", {"kind": repr(v)}),
+            loc=loc,
+            input=v,
+        )
+        for loc, v in items
+        if not isinstance(v, str)
+    ]
+    if bad:
+        raise ValidationError.from_exception_data("values", bad)
 
 
 def _blank(word: str) -> bool:
@@ -73,7 +116,7 @@ def _pattern_problem(pattern: str) -> str:
         return "is nested too deeply to compile"
     if compiled.search("") is not None:
         return "matches an empty text"
-    return ""
+    return linear_problem(pattern)
 
 
 _REQUIRE = "make at least one character required"

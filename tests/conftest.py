@@ -52,12 +52,13 @@ def client(server: FakeChatServer) -> Iterator[OpenAIChatClient]:
 
 @pytest.fixture
 def retry_waits(caplog: pytest.LogCaptureFixture) -> Callable[[], list[float]]:
-    """The waits (seconds) the openai SDK chose before its retries so far, from its log.
+    """The waits (seconds) the client chose before its retries so far, from its log.
 
-    How long a retry waited depends on the machine's load; what the SDK chose to
+    How long a retry waited depends on the machine's load; what the client chose to
     wait does not, so tests assert on this instead of on a clock.
     """
-    caplog.set_level(logging.INFO, logger="openai")
+    caplog.set_level(logging.INFO, logger="dialogue.llm")  # our attempts
+    caplog.set_level(logging.INFO, logger="openai")  # the SDK's, for streams
 
     def waits() -> list[float]:
         found = (SDK_RETRY.match(r.getMessage()) for r in caplog.records)

@@ -468,7 +468,7 @@ def test_a_repeated_condition_has_its_own_hint() -> None:
         *SHADOWED,
         "    next:",
         "      - {if: size == 'large', goto: done}",
-        "      - {if: size == 'large', goto: menu}",
+        "      - {if: size == 'large', goto: done}",
         "      - goto: done",
         "  done: {final: true}",
     )

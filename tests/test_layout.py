@@ -105,7 +105,7 @@ UPPER = ["dialogue.engine", "dialogue.cli", "dialogue.testing", "dialogue.assemb
 UPPER += ["dialogue.server"]
 LOWER = ["dialogue.authoring", "dialogue.compiler", "dialogue.runtime", "dialogue.llm"]
 LOWER += ["dialogue.stores", "dialogue.errors", "dialogue.session", "dialogue.trace"]
-LOWER += ["dialogue.schema", "dialogue.redact"]
+LOWER += ["dialogue.schema", "dialogue.redact", "dialogue.regex"]
 
 
 def rooms_of(name: str) -> str:
@@ -141,5 +141,10 @@ def test_only_the_cli_and_testing_import_testing() -> None:
 
 
 def test_redact_stands_alone() -> None:
-    """The runtime, the engine and hosts use it; it needs nothing but the error tree."""
-    assert GRAPH["dialogue.redact"] <= {"dialogue.errors"}
+    """The runtime, the engine and hosts use it; it needs nothing but the error tree
+    and the linear-time engine of designer patterns."""
+    assert GRAPH["dialogue.redact"] <= {"dialogue.errors", "dialogue.regex"}
+
+
+def test_regex_stands_alone() -> None:
+    assert GRAPH["dialogue.regex"] == set()

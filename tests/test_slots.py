@@ -294,8 +294,8 @@ def test_enum_normalize_applies_to_the_canonical_value() -> None:
         (SIZES, "LARGE", ParseResult(True, "large")),
         (SIZES, "xl", ParseResult(True, "extra large")),
         (SIZES, "huge", ParseResult(False, None, "no_match")),
-        ([1, 2, 3], 2, ParseResult(True, "2")),
-        ([1, 2, 3], True, ParseResult(False, None, "wrong_type")),
+        (["1", "2", "3"], 2, ParseResult(True, "2")),
+        (["1", "2", "3"], True, ParseResult(False, None, "wrong_type")),
     ],
 )
 def test_validate_enum(values: object, value: object, expected: ParseResult) -> None:

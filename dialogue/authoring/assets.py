@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+from dialogue.authoring.files import read_regular
 from dialogue.authoring.yaml_source import SourceMap
 from dialogue.errors import Diagnostic, FlowErrors, Loc
 from dialogue.schema import Flow
@@ -47,6 +48,18 @@ def builtin_assets(flow: Flow) -> dict[str, str]:
     return {name: builtin_prompt(name) for name, _, kind in references(flow) if is_builtin(name)}
 
 
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "not found"
+    if isinstance(exc, OverflowError):
+        return f"is {exc.args[0]:,} bytes, more than the limit of {MAX_ASSET_BYTES:,}"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a regular file"
+    if isinstance(exc, ValueError):  # a FIFO, a device ...
+        return str(exc)
+    return f"unreadable: {exc}"
+
+
 def read_assets(flow: Flow, source: SourceMap, base: Path) -> dict[str, str]:
     """Read the prompt and knowledge files a flow names, relative to ``base``."""
     found: dict[str, str] = {}
@@ -56,12 +69,9 @@ def read_assets(flow: Flow, source: SourceMap, base: Path) -> dict[str, str]:
             continue
         path = base / name
         try:
-            data = path.read_bytes()
-            if len(data) > MAX_ASSET_BYTES:
-                raise ValueError(f"larger than {MAX_ASSET_BYTES} bytes")
-            found[name] = data.decode("utf-8-sig")
-        except (OSError, ValueError) as exc:
-            reason = "not found" if isinstance(exc, FileNotFoundError) else f"unreadable: {exc}"
+            found[name] = read_regular(path, MAX_ASSET_BYTES).decode("utf-8-sig")
+        except (OSError, ValueError, OverflowError) as exc:
+            reason = _reason(exc)
             builtin = ", ".join(BUILTIN_PROMPTS)
             hint = f"paths are relative to {base}" + (
                 f"; built-in prompts: {builtin}" if kind == "prompt" else ""

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
-from dialogue import schema
+from dialogue import regex, schema
 from dialogue.authoring.yaml_source import SourceMap, dotted, kind_of, show
 from dialogue.errors import Diagnostic, Loc, did_you_mean
 from dialogue.schema import Flow
@@ -270,10 +270,23 @@ def _wrong_type(p: Problem) -> _Text:
     return "wrong_type", f"{_subject(p.loc)}: expected {expected}, got {got}", hint
 
 
+def _not_text(p: Problem, written: str | None) -> _Text:
+    """``values: [1.10]``: YAML made a number of what the designer meant as text."""
+    if written is None or isinstance(p.input, (dict, list)):
+        return "wrong_type", f"{_subject(p.loc)}: expected text, got {kind_of(p.input)}", ""
+    if not written:
+        message = f"{_subject(p.loc)}: an empty value is read by YAML as null, not as text"
+        return "not_text", message, "write a value, or remove the item"
+    read = "null" if p.input is None else f"the {kind_of(p.input)[2:]} {show(p.input)}"
+    message = f"{_subject(p.loc)}: {written} is read by YAML as {read}, not as text"
+    return "not_text", message, f"put it in quotes to keep it as written: '{written}'"
+
+
 def _invalid(p: Problem) -> _Text:
     error = p.ctx.get("error")
     text = str(error) if error is not None else p.message.removeprefix("Value error, ")
-    return "invalid", f"{_subject(p.loc)}: {text}", ""
+    hint = regex.HINT if "linear-time engine" in text else ""
+    return "invalid", f"{_subject(p.loc)}: {text}", hint
 
 
 _HANDLERS: dict[str, Callable[[Problem], _Text]] = {
@@ -319,7 +332,11 @@ def explain(
     found: list[Diagnostic] = []
     for error in exc.errors(include_url=False):
         problem = locate(error, data, root=root)
-        code, message, hint = _handler(problem.type)(problem)
+        written = source.written.get(problem.loc)
+        if problem.type == schema.NOT_TEXT:
+            code, message, hint = _not_text(problem, written)
+        else:
+            code, message, hint = _handler(problem.type)(problem)
         loc, at_key = _position(problem)
         diagnostic = source.diagnostic(loc, code, message, hint, at_key=at_key)
         if diagnostic not in found:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from dialogue.authoring.assets import builtin_assets, read_assets
 from dialogue.authoring.diagnostics import explain
+from dialogue.authoring.files import read_regular
 from dialogue.authoring.yaml_source import SourceMap, load_yaml, size_error
 from dialogue.errors import Diagnostic, FlowError, FlowErrors
 from dialogue.schema import Flow
@@ -104,10 +105,12 @@ def _read(file: Path) -> bytes:
         return FlowError(Diagnostic(str(file), 1, 1, code, message, hint))
 
     try:
-        size = file.stat().st_size
-        if size > MAX_BYTES:
-            raise size_error(str(file), size, MAX_BYTES)
-        return file.read_bytes()
+        return read_regular(file, MAX_BYTES)
+    except OverflowError as exc:
+        raise size_error(str(file), exc.args[0], MAX_BYTES) from None
+    except ValueError as exc:
+        message = f"this {exc}"
+        raise fail("unreadable", message, "point at a .yaml flow file") from None
     except FileNotFoundError:
         raise fail("file_not_found", "file not found", "check the path and the file name") from None
     except IsADirectoryError:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,9 @@ class SourceMap:
     path: str
     values: Mapping[Loc, tuple[int, int]]
     keys: Mapping[Loc, tuple[int, int]]
+    written: Mapping[Loc, str] = field(default_factory=lambda: MappingProxyType({}))
+    """How each unquoted scalar that YAML did not read as a string was written
+    (``1.10``, ``0x1F``, ``true``, ``~`` or ``""`` for null), for messages."""
 
     def position(self, loc: Sequence[str | int]) -> tuple[int, int]:
         """The value position of the longest known prefix of ``loc``; (1, 1) if none."""
@@ -226,7 +229,8 @@ def load_yaml(
     data = builder.build(root, ())
     if builder.errors:
         raise FlowErrors(builder.errors)
-    return data, SourceMap(path, MappingProxyType(builder.values), MappingProxyType(builder.keys))
+    positions = MappingProxyType(builder.values), MappingProxyType(builder.keys)
+    return data, SourceMap(path, *positions, MappingProxyType(builder.written))
 
 
 def _compose(text: str, *, path: str, max_depth: int) -> Node | None:
@@ -337,6 +341,7 @@ class _Builder:
         self.path = path
         self.values: dict[Loc, tuple[int, int]] = {}
         self.keys: dict[Loc, tuple[int, int]] = {}
+        self.written: dict[Loc, str] = {}
         self.errors: list[Diagnostic] = []
 
     def _error(self, node: Node, code: str, message: str, hint: str) -> None:
@@ -350,6 +355,8 @@ class _Builder:
         if isinstance(node, SequenceNode) and node.tag == _TAG + "seq":
             return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
         if isinstance(node, ScalarNode) and node.tag in _SCALAR_TAGS:
+            if node.tag != _TAG + "str":
+                self.written[loc] = node.value
             return self._scalar(node)
         hint = "remove the tag; a flow holds only strings, numbers, booleans, lists and mappings"
         self._error(node, "yaml_tag", f"the YAML tag '{node.tag}' is not supported", hint)

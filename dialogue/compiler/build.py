@@ -20,6 +20,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from dialogue import schema
 from dialogue.authoring.loader import LoadedFlow
+from dialogue.compiler.cycles import input_cycles
 from dialogue.compiler.lint import check_flow
 from dialogue.compiler.moves import flow_moves, machine_moves
 from dialogue.compiler.resolve import References
@@ -73,6 +74,7 @@ def compile_flows(loaded: Sequence[LoadedFlow], *, main: str | None = None) -> B
         refs = References(lf.flow, lf.source, flows)
         built.append((lf, _Builder(lf, refs, make_environment()).build(), refs))
         errors += [d for d in refs.diagnostics if d.severity == "error"]
+        errors += [d for d in input_cycles(lf.flow, lf.source) if d.severity == "error"]
     if errors:
         raise FlowErrors(errors)
     compiled: dict[str, CompiledFlow] = {}

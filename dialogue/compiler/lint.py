@@ -3,7 +3,9 @@
 All are warnings (``dialogue validate --strict`` turns them into failures):
 unreachable states, non-final states with no way out, slots filled but never
 read or read but never filled, intents never used, transitions that can never
-be taken because an earlier one always is.
+be taken because an earlier one always is, cycles of states that conditions
+could keep going round without a message (`dialogue.compiler.cycles`; a cycle
+that is certain is an error of the compiler).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from dialogue import schema
 from dialogue.authoring.yaml_source import SourceMap, dotted
+from dialogue.compiler.cycles import input_cycles
 from dialogue.compiler.resolve import References
 from dialogue.errors import Diagnostic, Loc
 from dialogue.runtime.machine import FlowMachine
@@ -39,6 +42,7 @@ def check_flow(
     """Warnings for ``flow``; ``read_elsewhere``: slots that other flows read."""
     warn = _Warn(source)
     yield from _states(flow, machine, warn)
+    yield from (d for d in input_cycles(flow, source) if d.severity == "warning")
     yield from _slots(flow, refs, read_elsewhere, warn)
     for name, intent in flow.intents.items():
         if intent.scope == "local" and name not in refs.used_intents:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dialogue import schema
-from dialogue.errors import Diagnostic, Loc, UnknownFilter, did_you_mean
+from dialogue.errors import Diagnostic, Loc, UnboundedTemplate, UnknownFilter, did_you_mean
 
 if TYPE_CHECKING:
     from dialogue.authoring.yaml_source import SourceMap
@@ -128,6 +128,10 @@ class References:
         if isinstance(exc, UnknownFilter):
             self._unknown(exc.kind, exc.unknown, exc.known, loc, what)
             return
+        if isinstance(exc, UnboundedTemplate):
+            message = f"template in {what} is unbounded: {_jinja_message(exc, 'template')}"
+            self.error(loc, exc.code, message, exc.hint)
+            return
         self.error(
             loc,
             "template_syntax",
@@ -139,6 +143,10 @@ class References:
         """A condition (``kind="condition"``) or a ``set``/``with`` value that does not compile."""
         if isinstance(exc, UnknownFilter):
             self._unknown(exc.kind, exc.unknown, exc.known, loc, what)
+            return
+        if isinstance(exc, UnboundedTemplate):
+            message = f"{kind} in {what} is unbounded: {_jinja_message(exc, kind)}"
+            self.error(loc, exc.code, message, exc.hint)
             return
         self.error(
             loc,

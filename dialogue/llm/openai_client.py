@@ -9,12 +9,14 @@ exception. A failed call has an ``LLMFailure`` whose ``kind`` is one of
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dialogue.llm import retry
 from dialogue.llm.answers import (
     Assembly,
     create_args,
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     import ssl
 
     import openai
+
+log = logging.getLogger("dialogue.llm")
 
 _SDK = TypeVar("_SDK", "openai.OpenAI", "openai.AsyncOpenAI")
 
@@ -97,6 +101,25 @@ def _failure(exc: Exception, where: str, settings: LLMSettings) -> LLMFailure:
     return LLMFailure("malformed", f"unexpected {type(exc).__name__} from {where}: {exc}")
 
 
+def _args(request: LLMRequest, left: float | None, attempt: int) -> dict[str, Any]:
+    """The SDK's arguments, the attempt's timeout cut to the time the turn has left."""
+    args = create_args(request)
+    if left is not None:
+        args["timeout"] = min(args["timeout"], left)
+    args["extra_headers"] = {"x-stainless-retry-count": str(attempt)}  # as the SDK's own
+    return args
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    import asyncio  # not at ``import dialogue``
+
+    await asyncio.sleep(seconds)
+
+
+def _log_retry(wait: float, attempt: int) -> None:
+    log.info("Retrying request to /chat/completions in %g seconds (attempt %d)", wait, attempt + 2)
+
+
 async def _close_first(clients: dict[int, openai.AsyncOpenAI]) -> None:
     """Close a loop's clients: they share the first one's connection pool."""
     for client in list(clients.values())[:1]:
@@ -120,7 +143,12 @@ class OpenAIChatClient:
         base_url: str | None = None,
         organization: str | None = None,
         default_headers: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        asleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
+        self._clock, self._sleep, self._asleep = clock, sleep, asleep
+        """What the attempts are timed and spaced with (``dialogue.llm.retry``)."""
         self._api_key = api_key
         self._base_url = base_url or "https://api.openai.com/v1"
         self._organization = organization
@@ -199,28 +227,61 @@ class OpenAIChatClient:
             return self._pick(clients, retries, new)
 
     def complete(self, request: LLMRequest) -> LLMResponse:
+        """Ask, trying again as ``dialogue.llm.retry`` decides (within ``request.budget``)."""
         started = time.perf_counter()
         if self._api_key is None:
             return self._offline(request, started)
-        try:
-            client = self._sync_client(request.settings.retries)
-            started = time.perf_counter()  # time the call, not the SDK's first import
-            completion = client.chat.completions.create(**create_args(request))
-            return from_completion(completion, request, started)
-        except Exception as exc:  # every failure becomes an LLMResponse
-            return failed(request, started, _failure(exc, self._where, request.settings))
+        end = None if request.budget is None else self._clock() + request.budget
+        attempt = 0
+        while True:
+            left = None if end is None else end - self._clock()
+            if left is not None and left < retry.MIN_ATTEMPT:
+                return failed(request, started, retry.deadline_failure(request.budget or 0))
+            try:
+                client = self._sync_client(0)  # the attempts are ours
+                started = time.perf_counter()  # time the call, not the SDK's first import
+                completion = client.chat.completions.create(**_args(request, left, attempt))
+                return from_completion(completion, request, started)
+            except Exception as exc:  # every failure becomes an LLMResponse
+                wait, failure = self._next(exc, request, attempt, end)
+                if wait is None:
+                    return failed(request, started, failure)
+            _log_retry(wait, attempt)
+            self._sleep(wait)
+            attempt += 1
 
     async def acomplete(self, request: LLMRequest) -> LLMResponse:
+        """``complete`` for coroutines."""
         started = time.perf_counter()
         if self._api_key is None:
             return self._offline(request, started)
-        try:
-            client = await self._async_client(request.settings.retries)
-            started = time.perf_counter()  # time the call, not the SDK's first import
-            completion = await client.chat.completions.create(**create_args(request))
-            return from_completion(completion, request, started)
-        except Exception as exc:  # every failure becomes an LLMResponse
-            return failed(request, started, _failure(exc, self._where, request.settings))
+        end = None if request.budget is None else self._clock() + request.budget
+        attempt = 0
+        while True:
+            left = None if end is None else end - self._clock()
+            if left is not None and left < retry.MIN_ATTEMPT:
+                return failed(request, started, retry.deadline_failure(request.budget or 0))
+            try:
+                client = await self._async_client(0)
+                started = time.perf_counter()
+                completion = await client.chat.completions.create(**_args(request, left, attempt))
+                return from_completion(completion, request, started)
+            except Exception as exc:  # every failure becomes an LLMResponse
+                wait, failure = self._next(exc, request, attempt, end)
+                if wait is None:
+                    return failed(request, started, failure)
+            _log_retry(wait, attempt)
+            await (self._asleep or _asyncio_sleep)(wait)
+            attempt += 1
+
+    def _next(
+        self, exc: Exception, request: LLMRequest, attempt: int, end: float | None
+    ) -> tuple[float | None, LLMFailure]:
+        failure = _failure(exc, self._where, request.settings)
+        response = getattr(exc, "response", None)
+        asked = retry.retry_after(getattr(response, "headers", None))
+        left = None if end is None else end - self._clock()
+        return retry.next_wait(failure, asked, attempt, request.settings.retries, left)
 
     def astream(self, request: LLMRequest) -> LLMStream:
         return LLMStream(self._stream_events(request))

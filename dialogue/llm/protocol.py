@@ -73,6 +73,9 @@ class LLMRequest:
     settings: LLMSettings = field(default_factory=LLMSettings)
     schema: Mapping[str, Any] | None = None  # JSON Schema of the answer (strict structured output)
     schema_name: str = "answer"
+    budget: float | None = field(default=None, compare=False)
+    """Seconds the turn has left when it asks (``Engine(turn_deadline=...)``): the
+    client's attempts, their timeouts and its waits between them fit in it."""
 
 
 @dataclass(frozen=True)

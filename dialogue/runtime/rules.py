@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from dialogue import schema
+from dialogue.regex import Pattern, compile_pattern
 
 T = TypeVar("T")
 
@@ -371,8 +372,8 @@ def _len(match: IntentMatch) -> int:
     return match.span[1] - match.span[0]
 
 
-def _compile_pattern(intent: str, source: str) -> re.Pattern[str]:
-    pattern = re.compile(source, re.IGNORECASE)
+def _compile_pattern(intent: str, source: str) -> Pattern:
+    pattern = compile_pattern(source, ignorecase=True)  # RE2: linear in the text
     if pattern.search("") is not None:
         raise ValueError(
             f"intent {intent!r}: pattern {source!r} matches the empty string, so it would "

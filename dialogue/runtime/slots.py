@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from dialogue import schema
+from dialogue.regex import compile_pattern
 from dialogue.runtime import dates as _dates
 from dialogue.runtime.rules import WORD, KeywordIndex, Prepared, prepare
 
@@ -223,7 +224,7 @@ class PatternParser(SlotParser):
 
     def __init__(self, name: str, slot: schema.PatternSlot) -> None:
         super().__init__(name, slot)
-        pattern = re.compile(slot.pattern, re.IGNORECASE)
+        pattern = compile_pattern(slot.pattern, ignorecase=True)  # RE2: linear in the text
         if pattern.search("") is not None:
             raise ValueError(
                 f"slot {name!r}: pattern {slot.pattern!r} matches the empty string; "

@@ -10,7 +10,7 @@ empty string); ``None`` renders as the empty string. User text is only ever a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from dialogue.errors import RenderError, UnknownFilter
+from dialogue.runtime import template_limits as limits
 
 MAX_OUTPUT = 4000
 """Rendered replies are cut to this many characters."""
@@ -32,38 +33,50 @@ def _finalize(value: object) -> object:
     return "" if value is None else value
 
 
-MAX_SEQUENCE = 100_000
-"""Longest string or list a template may build with ``*`` (``'ab' * 10**9`` is refused)."""
+MAX_INT_BITS = 4096
+"""Largest whole number ``*`` and ``**`` may make (``2 ** 4096``)."""
 
 
 class Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, with bounds on what a template can make it compute:
-    ``*`` and ``**`` are checked (and so never folded at compile time), and
-    ``lipsum`` makes at most 20 paragraphs."""
+    """Jinja's immutable sandbox, with bounds on what a template can make it compute
+    (`dialogue.runtime.template_limits`): steps per render, sizes and widths;
+    ``*``, ``**``, ``+`` and ``%`` are checked (and so never folded at compile time)."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        lipsum: Any = self.globals["lipsum"]
+        self.globals["lipsum"] = limits.bounded_lipsum(self.globals["lipsum"])  # type: ignore[arg-type]
+        self.filters = limits.bounded_filters(self.filters)
 
-        def bounded_lipsum(n: int = 5, *args: Any, **kwargs: Any) -> Any:
-            if not isinstance(n, int) or n > 20:
-                raise SecurityError("lipsum makes at most 20 paragraphs")
-            return lipsum(n, *args, **kwargs)
-
-        self.globals["lipsum"] = bounded_lipsum
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        limits.check_call(__obj, args, kwargs)
+        return limits.checked(super().call(__context, __obj, *args, **kwargs))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
             if isinstance(right, (int, float)) and abs(right) > 64:
                 raise SecurityError("exponents above 64 are not allowed in templates")
-            return left**right
+            return _checked_int(left**right)
+        if operator == "+":
+            return limits.checked(left + right)
+        if operator == "%":
+            if isinstance(left, str):
+                limits.check_format(left)
+            return left % right
         for seq, count in ((left, right), (right, left)):
             if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
-                if len(seq) * count > MAX_SEQUENCE:
-                    raise SecurityError(f"a template may not build more than {MAX_SEQUENCE} items")
+                limits.check_size(len(seq) * count)
+        if isinstance(left, int) and isinstance(right, int):
+            if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise SecurityError(f"a template may not make numbers above 2**{MAX_INT_BITS}")
         return left * right
+
+
+def _checked_int(value: Any) -> Any:
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise SecurityError(f"a template may not make numbers above 2**{MAX_INT_BITS}")
+    return value
 
 
 def make_environment(**options: Any) -> Sandbox:
@@ -114,7 +127,7 @@ class Text:
 
     source: str
     names: frozenset[str]
-    _render: Callable[[Mapping[str, Any]], str] | None
+    _render: Callable[[Mapping[str, Any]], Iterator[str]] | None
     limit: int = MAX_OUTPUT
     """Rendered output is cut to this many characters."""
 
@@ -124,15 +137,34 @@ class Text:
         return self._render is None
 
     def render(self, context: Mapping[str, Any]) -> str:
+        """The reply, cut to ``limit``: rendering stops once that much is made, and a
+        template that passes a limit of `template_limits` raises `RenderError`."""
         if self._render is None:
             return self.source
+        token = limits.start_budget()
         try:
-            out = self._render(context)
+            return _take(self._render(context), self.limit)
         except TemplateError as exc:
             raise RenderError(self.source, exc) from exc
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise RenderError(self.source, exc) from exc
-        return out if len(out) <= self.limit else out[: self.limit]
+        except (RecursionError, MemoryError) as exc:  # a macro calling itself forever
+            raise RenderError(self.source, exc) from exc
+        finally:
+            limits.end_budget(token)
+
+
+def _take(chunks: Iterator[str], limit: int) -> str:
+    """At most ``limit`` characters of a template's output stream, reading no further."""
+    out: list[str] = []
+    size = 0
+    for chunk in chunks:
+        out.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    text = "".join(out)
+    return text if len(text) <= limit else text[:limit]
 
 
 def compile_text(
@@ -143,11 +175,12 @@ def compile_text(
         return Text(source, frozenset(), None, limit)
     tree = env.parse(source)
     _check_filters(env, tree)
+    limits.check_static(tree)
     names = _names(tree)
     if not any(n.name in BUILTIN_NAMES for n in tree.find_all(nodes.Name)):
         env = _lean(env)  # copying Jinja's default globals into every render costs ~4 us
-    template = env.from_string(tree)
-    return Text(source, names, template.render, limit)
+    template = env.from_string(limits.instrument(tree))
+    return Text(source, names, template.generate, limit)
 
 
 def _lean(env: ImmutableSandboxedEnvironment) -> ImmutableSandboxedEnvironment:
@@ -169,12 +202,17 @@ class Expression:
     _evaluate: Callable[[Mapping[str, Any]], Any]
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
+        token = limits.start_budget()
         try:
             return self._evaluate(context)
         except TemplateError as exc:
             raise RenderError(self.source, exc) from exc
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise RenderError(self.source, exc) from exc
+        except (RecursionError, MemoryError) as exc:
+            raise RenderError(self.source, exc) from exc
+        finally:
+            limits.end_budget(token)
 
 
 def compile_expression(env: ImmutableSandboxedEnvironment, source: str) -> Expression:
@@ -188,6 +226,7 @@ def compile_expression(env: ImmutableSandboxedEnvironment, source: str) -> Expre
     tree = nodes.Template([nodes.Output([expr])], lineno=1)
     tree.set_environment(env)
     _check_filters(env, tree)
+    limits.check_static(tree)
     names = _names(tree)
     fast = _simple(expr)
     if fast is not None:
