@@ -92,6 +92,41 @@ return 0
 """)
 
 
+ACQUIRE_LOAD = _lua("""
+-- KEYS[1] the lease, KEYS[2] the session; ARGV[1] the token; ARGV[2] ttl in ms.
+-- Returns {1, the session or false} when the token holds the lease, else {0, its ms left}.
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+    or redis.call('GET', KEYS[1]) == ARGV[1] then  -- (a retried call that went through)
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0, redis.call('PTTL', KEYS[1])}
+""")
+
+SAVE_RELEASE = _lua("""
+-- SAVE, then the lease given back. KEYS[1] the session, KEYS[2] the lease; ARGV[1..3] as
+-- for SAVE, ARGV[4] the token (only its holder's lease is deleted). Returns as SAVE does;
+-- a conflict keeps the lease, for the caller to load again and retry.
+local function release()
+  if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+end
+local stored = redis.call('GET', KEYS[1])
+local version = 0
+if stored then
+  if stored == ARGV[2] then release() return -1 end  -- a retried call that went through
+  version = tonumber(string.match(stored, '^{"version":(%d+),'))
+  if not version then return redis.error_reply('the stored value is not a dialogue session') end
+end
+if version ~= tonumber(ARGV[1]) then return version end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+release()
+return -1
+""")
+
+
 def _run(client: Any, script: Lua, key: str, *args: object) -> Any:
     try:
         return client.evalsha(script.sha, 1, key, *args)
@@ -104,6 +139,20 @@ async def _arun(client: Any, script: Lua, key: str, *args: object) -> Any:
         return await client.evalsha(script.sha, 1, key, *args)
     except redis.exceptions.NoScriptError:
         return await client.eval(script.text, 1, key, *args)
+
+
+def _run2(client: Any, script: Lua, keys: tuple[str, str], *args: object) -> Any:
+    try:
+        return client.evalsha(script.sha, 2, *keys, *args)
+    except redis.exceptions.NoScriptError:
+        return client.eval(script.text, 2, *keys, *args)
+
+
+async def _arun2(client: Any, script: Lua, keys: tuple[str, str], *args: object) -> Any:
+    try:
+        return await client.evalsha(script.sha, 2, *keys, *args)
+    except redis.exceptions.NoScriptError:
+        return await client.eval(script.text, 2, *keys, *args)
 
 
 class RedisStore:
@@ -189,6 +238,10 @@ class RedisStore:
 
     def _lease(self, session_id: str) -> str:
         return f"{self.prefix}lease:{session_id}"
+
+    def _keys(self, session_id: str) -> tuple[str, str]:
+        """The lease and the session (the keys of ``ACQUIRE_LOAD``)."""
+        return f"{self.prefix}lease:{session_id}", f"{self.prefix}session:{session_id}"
 
     @contextmanager
     def _failing(self, doing: str, session_id: str = "") -> Iterator[None]:
@@ -278,20 +331,41 @@ class RedisStore:
         )
 
     def acquire(self, session_id: str, *, ttl: float, wait: float) -> str:
-        token, deadline, pause = secrets.token_hex(16), time.monotonic() + wait, 0.002
+        token, wait_ = secrets.token_hex(16), _Wait(wait)
         while True:
             with self._failing(f"lease session {session_id!r}", session_id):
                 if _run(self._client, ACQUIRE, self._lease(session_id), token, _ms(ttl)):
                     return token
-            left = deadline - time.monotonic()
-            if left <= 0:
+            pause = wait_.pause(None)
+            if pause is None:
                 raise self._busy(session_id, wait)
-            time.sleep(min(left, pause * random.uniform(0.5, 1.0)))
-            pause = min(pause * 2, 0.05)
+            time.sleep(pause)
 
     def release(self, session_id: str, token: str) -> None:
         with self._failing(f"release the lease of session {session_id!r}", session_id):
             _run(self._client, RELEASE, self._lease(session_id), token)
+
+    def acquire_load(
+        self, session_id: str, *, ttl: float, wait: float
+    ) -> tuple[str, Session | None]:
+        """``acquire`` + ``load`` in one script call (and one more per pause of a wait)."""
+        token, keys, wait_ = secrets.token_hex(16), self._keys(session_id), _Wait(wait)
+        while True:
+            with self._failing(f"lease session {session_id!r}", session_id):
+                held, found = _run2(self._client, ACQUIRE_LOAD, keys, token, _ms(ttl))
+            if held:
+                return token, self._decode(session_id, found)
+            pause = wait_.pause(found)
+            if pause is None:
+                raise self._busy(session_id, wait)
+            time.sleep(pause)
+
+    def save_release(self, session: Session, token: str) -> None:
+        """``save`` + ``release`` in one script call; a conflict keeps the lease."""
+        key, *args = self._encode(session)
+        with self._failing(f"save session {session.id!r}", session.id):
+            result = _run2(self._client, SAVE_RELEASE, (key, self._lease(session.id)), *args, token)
+        self._saved(session, result)
 
     # -- the async face
 
@@ -333,16 +407,43 @@ class RedisStore:
         client = await self._aclient()
         if client is None:
             return await asyncio.to_thread(self.acquire, session_id, ttl=ttl, wait=wait)
-        token, deadline, pause = secrets.token_hex(16), time.monotonic() + wait, 0.002
+        token, wait_ = secrets.token_hex(16), _Wait(wait)
         while True:
             with self._failing(f"lease session {session_id!r}", session_id):
                 if await _arun(client, ACQUIRE, self._lease(session_id), token, _ms(ttl)):
                     return token
-            left = deadline - time.monotonic()
-            if left <= 0:
+            pause = wait_.pause(None)
+            if pause is None:
                 raise self._busy(session_id, wait)
-            await asyncio.sleep(min(left, pause * random.uniform(0.5, 1.0)))
-            pause = min(pause * 2, 0.05)
+            await asyncio.sleep(pause)
+
+    async def aacquire_load(
+        self, session_id: str, *, ttl: float, wait: float
+    ) -> tuple[str, Session | None]:
+        client = await self._aclient()
+        if client is None:
+            return await asyncio.to_thread(self.acquire_load, session_id, ttl=ttl, wait=wait)
+        token, keys, wait_ = secrets.token_hex(16), self._keys(session_id), _Wait(wait)
+        while True:
+            with self._failing(f"lease session {session_id!r}", session_id):
+                held, found = await _arun2(client, ACQUIRE_LOAD, keys, token, _ms(ttl))
+            if held:
+                return token, self._decode(session_id, found)
+            pause = wait_.pause(found)
+            if pause is None:
+                raise self._busy(session_id, wait)
+            await asyncio.sleep(pause)
+
+    async def asave_release(self, session: Session, token: str) -> None:
+        client = await self._aclient()
+        if client is None:
+            return await asyncio.to_thread(self.save_release, session, token)
+        key, *args = self._encode(session)
+        with self._failing(f"save session {session.id!r}", session.id):
+            result = await _arun2(
+                client, SAVE_RELEASE, (key, self._lease(session.id)), *args, token
+            )
+        self._saved(session, result)
 
     async def arelease(self, session_id: str, token: str) -> None:
         client = await self._aclient()
@@ -362,6 +463,25 @@ class RedisStore:
         """Close the running loop's client and the sync client, if the store made them."""
         await self._loops.aclose()
         self.close()
+
+
+class _Wait:
+    """The pauses of a wait for a lease: short and doubling (with jitter), never past the
+    lease's own end nor the deadline."""
+
+    def __init__(self, wait: float) -> None:
+        self._deadline = time.monotonic() + wait
+        self._next = 0.002
+
+    def pause(self, held_ms: Any) -> float | None:
+        """How long to sleep before trying again, or ``None``: the wait is over."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            return None
+        held = int(held_ms) / 1000 if held_ms is not None and int(held_ms) > 0 else left
+        pause = min(left, self._next * random.uniform(0.5, 1.0), max(held, 0.001))
+        self._next = min(self._next * 2, 0.05)
+        return pause
 
 
 def _from_url(kind: Any, url: str) -> Any:

@@ -10,11 +10,22 @@ directory is a ``ConfigurationError`` when the store is made.
 The file is in WAL mode (readers never wait for the writer) with
 ``synchronous=NORMAL``: a commit survives a crash of the process, while a power
 cut may lose the last commits (never the file); ``FULL`` cost an fsync per
-commit, some 10 ms a turn on a VM disk. Two tables:
-``sessions (id, version, data, expires_at, updated_at)``, ``data`` being
-``Session.to_dict()`` as JSON text, and ``leases (id, token, expires_at)``.
+commit, some 10 ms a turn on a VM disk. One table,
+``sessions (id, version, data, expires_at, updated_at, lease, lease_expires)``,
+``data`` being ``Session.to_dict()`` as JSON text. A session's lease is on its
+row (``lease``: the holder's token, until ``lease_expires``), so a turn is two
+statements, each its own transaction: ``acquire_load`` claims the lease and
+reads the session (an upsert ``RETURNING`` the row), ``save_release`` writes the
+session if its version is still the one loaded and gives the lease back (one
+``UPDATE``); that is what a bare ``SELECT`` + upsert costs, give or take the
+commit of the claim. A lease on a session not stored yet is a row of version 0
+(no data), which no query shows and ``release``/``sweep`` delete.
+
 ``PRAGMA user_version`` holds the schema version (``SCHEMA_VERSION``); a file of
-a newer version is refused, so a future format can migrate older files.
+a newer version is refused; a file of version 1 (leases in a table of their own)
+is migrated when opened: its ``leases`` table goes (leases held at that moment
+are lost: upgrade all processes of a file together; the version check at save
+still keeps every update).
 
 Connections: one per store and process, behind a lock (``check_same_thread=False``),
 rather than one per thread. SQLite lets one writer at a time into a file anyway,
@@ -30,11 +41,11 @@ the garbage collector closes it, with the store). Waiting for a lease sleeps
 without holding the lock.
 
 Expiry (``ttl``): a save sets ``expires_at = clock() + ttl``. Every query
-ignores expired rows, so they are gone at once; they are deleted by ``sweep()``,
-which ``save`` also runs every ``SWEEP_EVERY`` saves of a store, in its
-transaction. ``clock`` must give the same time in every process sharing the
-file: the wall clock (``time.time``), not ``time.monotonic``. Lease expiry uses
-it too; the time ``acquire`` waits is measured with ``time.monotonic``.
+ignores expired rows, so they are gone at once; they are deleted by ``sweep()``
+(unless leased), which ``save`` also runs every ``SWEEP_EVERY`` saves of a
+store. ``clock`` must give the same time in every process sharing the file: the
+wall clock (``time.time``), not ``time.monotonic``. Lease expiry uses it too;
+the time ``acquire`` waits is measured with ``time.monotonic``.
 
 Errors: a write that waited ``busy_timeout`` seconds for another writer, and any
 other ``sqlite3`` error, is a ``StoreError`` with the session id; so is a stored
@@ -64,7 +75,7 @@ from dialogue.errors import (
 )
 from dialogue.session import Session
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of the files this module writes."""
 
 SWEEP_EVERY = 256
@@ -75,12 +86,48 @@ OPTIONS = ("ttl", "busy_timeout")
 
 _SCHEMA = (
     "CREATE TABLE sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
-    "data TEXT NOT NULL, expires_at REAL, updated_at REAL NOT NULL)",
+    "data TEXT NOT NULL, expires_at REAL, updated_at REAL NOT NULL, "
+    "lease TEXT, lease_expires REAL)",
     "CREATE INDEX sessions_expires_at ON sessions (expires_at) WHERE expires_at IS NOT NULL",
-    "CREATE TABLE leases (id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at REAL NOT NULL)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
-_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_MIGRATE_1 = (
+    "ALTER TABLE sessions ADD COLUMN lease TEXT",
+    "ALTER TABLE sessions ADD COLUMN lease_expires REAL",
+    "DROP TABLE leases",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+_LIVE = "version > 0 AND (expires_at IS NULL OR expires_at > ?)"
+"""A stored session (not a lease's placeholder, version 0), not expired."""
+_FREE = "(lease_expires IS NULL OR lease_expires <= ?{n})"
+
+_LOAD = f"SELECT version, data FROM sessions WHERE id = ? AND {_LIVE}"
+_CLAIM = (
+    # ?1 id, ?2 token, ?3 the lease's end, ?4 now. A placeholder (version 0) expires with
+    # its lease, so that sweep() deletes it if its holder never comes back.
+    "INSERT INTO sessions (id, version, data, expires_at, updated_at, lease, lease_expires) "
+    "VALUES (?1, 0, '', ?3, ?4, ?2, ?3) ON CONFLICT (id) DO UPDATE SET lease = ?2, "
+    "lease_expires = ?3, expires_at = CASE WHEN version = 0 THEN ?3 ELSE expires_at END "
+    f"WHERE {_FREE.format(n=4)}"
+)
+_CLAIM_LOAD = _CLAIM + " RETURNING version, data, expires_at"
+_UPDATE = (
+    # ?1 the version loaded, ?2 data, ?3 expires_at, ?4 now, ?5 id [, ?6 the lease's token]
+    "UPDATE sessions SET version = ?1 + 1, data = ?2, expires_at = ?3, updated_at = ?4{release} "
+    "WHERE id = ?5 AND version = ?1 AND (expires_at IS NULL OR expires_at > ?4)"
+)
+_INSERT = (
+    # the same for version 0: a new session, over a placeholder or an expired one
+    "INSERT INTO sessions (id, version, data, expires_at, updated_at) VALUES (?5, 1, ?2, ?3, ?4) "
+    "ON CONFLICT (id) DO UPDATE SET version = 1, data = ?2, expires_at = ?3, "
+    "updated_at = ?4{release} WHERE version = 0 OR expires_at <= ?4"
+)
+_RELEASE = (
+    ", lease = CASE WHEN lease = ?6 THEN NULL ELSE lease END, "
+    "lease_expires = CASE WHEN lease = ?6 THEN NULL ELSE lease_expires END"
+)
+_SAVE = (_UPDATE.format(release=""), _INSERT.format(release=""))
+_SAVE_RELEASE = (_UPDATE.format(release=_RELEASE), _INSERT.format(release=_RELEASE))
 _POLL_FIRST, _POLL_MAX = 0.005, 0.05
 """Waiting for a lease: the first pause, doubling up to the last (seconds)."""
 
@@ -163,42 +210,49 @@ class SQLiteStore:
 
     def load(self, session_id: str) -> Session | None:
         with self._use(f"load session {session_id!r}", session_id) as conn:
-            row = conn.execute(
-                f"SELECT version, data FROM sessions WHERE id = ? AND {_LIVE}",
-                (session_id, self._clock()),
-            ).fetchone()
+            row = conn.execute(_LOAD, (session_id, self._clock())).fetchone()
         return None if row is None else self._decode(session_id, row[0], row[1])
 
     def save(self, session: Session) -> None:
+        self._write_session(session, _SAVE)
+
+    def save_release(self, session: Session, token: str) -> None:
+        """``save`` + ``release`` in one statement; a conflict keeps the lease."""
+        self._write_session(session, _SAVE_RELEASE, token)
+
+    def _write_session(self, session: Session, sql: tuple[str, str], *token: str) -> None:
+        """One statement: the session written if the stored version is the one loaded."""
         data = self._encode(session)
-        with self._use(f"save session {session.id!r}", session.id) as conn, _write(conn):
+        with self._use(f"save session {session.id!r}", session.id) as conn:
             now = self._clock()
-            row = conn.execute(
-                f"SELECT version FROM sessions WHERE id = ? AND {_LIVE}", (session.id, now)
-            ).fetchone()
-            current = 0 if row is None else row[0]
-            if current != session.version:
+            expires = None if self.ttl is None else now + self.ttl
+            version = session.version
+            args = (version, data, expires, now, session.id, *token)
+            if conn.execute(sql[0] if version else sql[1], args).rowcount != 1:
+                row = conn.execute(_LOAD, (session.id, now)).fetchone()
                 raise ConflictError(
                     f"session {session.id!r} was saved meanwhile "
-                    f"(version {current}, expected {session.version})",
+                    f"(version {0 if row is None else row[0]}, expected {version})",
                     session_id=session.id,
                 )
-            expires = None if self.ttl is None else now + self.ttl
-            conn.execute(
-                "INSERT INTO sessions (id, version, data, expires_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = "
-                "excluded.version, data = excluded.data, expires_at = excluded.expires_at, "
-                "updated_at = excluded.updated_at",
-                (session.id, current + 1, data, expires, now),
-            )
             self._saves += 1
             if self._saves % SWEEP_EVERY == 0:
-                _sweep(conn, now)
+                with _write(conn):
+                    _sweep(conn, now)
         session.version += 1
 
     def delete(self, session_id: str) -> None:
-        with self._use(f"delete session {session_id!r}", session_id) as conn:
-            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        """Delete the session; a lease held on it stays (as a placeholder row)."""
+        with self._use(f"delete session {session_id!r}", session_id) as conn, _write(conn):
+            now = self._clock()
+            conn.execute(
+                "UPDATE sessions SET version = 0, data = '', expires_at = lease_expires "
+                "WHERE id = ? AND lease_expires > ?",
+                (session_id, now),
+            )
+            conn.execute(
+                f"DELETE FROM sessions WHERE id = ? AND {_FREE.format(n='')}", (session_id, now)
+            )
 
     def session_ids(self) -> Iterator[str]:
         with self._use("list sessions") as conn:
@@ -220,38 +274,56 @@ class SQLiteStore:
     # ------------------------------------------------------------------ leases
 
     def acquire(self, session_id: str, *, ttl: float, wait: float) -> str:
+        return self.acquire_load(session_id, ttl=ttl, wait=wait, load=False)[0]
+
+    def acquire_load(
+        self, session_id: str, *, ttl: float, wait: float, load: bool = True
+    ) -> tuple[str, Session | None]:
+        """``acquire`` + ``load`` in one statement (and one more per pause of a wait)."""
         token = secrets.token_hex(8)
         poll = _Poll(wait)
         while True:
-            left = self._try_acquire(session_id, token, ttl)
-            if left is None:
-                return token
-            pause = poll.pause(left)
+            held, found = self._claim(session_id, token, ttl, load)
+            if held is None:
+                return token, found
+            pause = poll.pause(held)
             if pause is None:
                 raise _busy(session_id, wait)
             time.sleep(pause)
 
     def release(self, session_id: str, token: str) -> None:
         with self._use(f"release the lease of session {session_id!r}", session_id) as conn:
-            conn.execute("DELETE FROM leases WHERE id = ? AND token = ?", (session_id, token))
+            gone = conn.execute(  # the placeholder of a session never saved
+                "DELETE FROM sessions WHERE id = ? AND lease = ? AND version = 0",
+                (session_id, token),
+            )
+            if gone.rowcount == 0:
+                conn.execute(
+                    "UPDATE sessions SET lease = NULL, lease_expires = NULL "
+                    "WHERE id = ? AND lease = ?",
+                    (session_id, token),
+                )
 
-    def _try_acquire(self, session_id: str, token: str, ttl: float) -> float | None:
-        """Take the lease if it is free: ``None``; else how long its holder keeps it."""
+    def _claim(
+        self, session_id: str, token: str, ttl: float, load: bool
+    ) -> tuple[float | None, Session | None]:
+        """Take the lease if it is free: (``None``, the session if ``load``); else (how
+        long its holder keeps it, ``None``)."""
         with self._use(f"lease session {session_id!r}", session_id) as conn:
-            left = _lease_left(conn, session_id, self._clock())  # a read: no write lock
-            if left is not None:
-                return left
-            with _write(conn):
-                now = self._clock()
-                left = _lease_left(conn, session_id, now)
-                if left is None:
-                    conn.execute(
-                        "INSERT INTO leases (id, token, expires_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT (id) DO UPDATE SET token = excluded.token, "
-                        "expires_at = excluded.expires_at",
-                        (session_id, token, now + ttl),
-                    )
-                return left
+            now = self._clock()
+            args = (session_id, token, now + ttl, now)
+            if not load:
+                if conn.execute(_CLAIM, args).rowcount == 1:
+                    return None, None
+            elif rows := conn.execute(_CLAIM_LOAD, args).fetchall():  # all: the commit
+                version, data, expires = rows[0]
+                if version == 0 or (expires is not None and expires <= now):
+                    return None, None
+                return None, self._decode(session_id, version, data)
+            row = conn.execute(
+                "SELECT lease_expires FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+        return (0.0 if row is None or row[0] is None else max(float(row[0]) - now, 0.0)), None
 
     # ------------------------------------------------------------------ async face
 
@@ -272,18 +344,29 @@ class SQLiteStore:
 
     async def aacquire(self, session_id: str, *, ttl: float, wait: float) -> str:
         """As ``acquire``; waits on the event loop, not in a thread."""
+        return (await self.aacquire_load(session_id, ttl=ttl, wait=wait, load=False))[0]
+
+    async def aacquire_load(
+        self, session_id: str, *, ttl: float, wait: float, load: bool = True
+    ) -> tuple[str, Session | None]:
+        """As ``acquire_load``; waits on the event loop, not in a thread."""
         import asyncio
 
         token = secrets.token_hex(8)
         poll = _Poll(wait)
         while True:
-            left = await asyncio.to_thread(self._try_acquire, session_id, token, ttl)
-            if left is None:
-                return token
-            pause = poll.pause(left)
+            held, found = await asyncio.to_thread(self._claim, session_id, token, ttl, load)
+            if held is None:
+                return token, found
+            pause = poll.pause(held)
             if pause is None:
                 raise _busy(session_id, wait)
             await asyncio.sleep(pause)
+
+    async def asave_release(self, session: Session, token: str) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.save_release, session, token)
 
     async def arelease(self, session_id: str, token: str) -> None:
         import asyncio
@@ -430,8 +513,8 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
         return
     with _write(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            for statement in _SCHEMA:
+        if version in (0, 1):
+            for statement in _MIGRATE_1 if version else _SCHEMA:
                 conn.execute(statement)
         elif version != SCHEMA_VERSION:
             raise ConfigurationError(
@@ -442,14 +525,11 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _sweep(conn: sqlite3.Connection, now: float) -> int:
-    gone = conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
-    conn.execute("DELETE FROM leases WHERE expires_at <= ?", (now,))
+    """Delete expired sessions and placeholders, unless leased; returns the sessions gone."""
+    expired = f"DELETE FROM sessions WHERE expires_at <= ?1 AND {_FREE.format(n=1)} AND version"
+    gone = conn.execute(expired + " > 0", (now,)).rowcount
+    conn.execute(expired + " = 0", (now,))
     return int(gone)
-
-
-def _lease_left(conn: sqlite3.Connection, session_id: str, now: float) -> float | None:
-    row = conn.execute("SELECT expires_at FROM leases WHERE id = ?", (session_id,)).fetchone()
-    return None if row is None or row[0] <= now else float(row[0]) - now
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
