@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import math
 import random
 import secrets
@@ -40,6 +39,7 @@ from dialogue.errors import (
 )
 from dialogue.per_loop import PerLoop
 from dialogue.session import Session
+from dialogue.stores.codec import dumps, loads
 from dialogue.stores.url import query_options, shown
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -259,7 +259,7 @@ class RedisStore:
         if raw is None:
             return None
         try:
-            return Session.from_dict(json.loads(raw))
+            return Session.from_dict(loads(raw))
         except (ValueError, SessionError) as exc:
             raise StoreError(
                 f"could not load session {session_id!r}: {self._key(session_id)!r} in Redis "
@@ -273,7 +273,7 @@ class RedisStore:
         data: dict[str, Any] = {"version": session.version + 1, "write": secrets.token_hex(8)}
         data.update((k, v) for k, v in session.to_dict().items() if k != "version")
         try:
-            text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            text = dumps(data, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise StoreError(
                 f"could not save session {session.id!r}: it holds data that is not JSON ({exc})",

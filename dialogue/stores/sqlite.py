@@ -54,7 +54,6 @@ session that cannot be read back (not JSON, or not a session).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sqlite3
@@ -74,6 +73,7 @@ from dialogue.errors import (
     StoreError,
 )
 from dialogue.session import Session
+from dialogue.stores.codec import dumps, loads
 
 SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of the files this module writes."""
@@ -454,7 +454,7 @@ class SQLiteStore:
         data = session.to_dict()
         data["version"] = session.version + 1
         try:
-            return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            return dumps(data)
         except (TypeError, ValueError) as exc:
             raise StoreError(
                 f"could not save session {session.id!r}: it holds data that is not JSON: {exc}",
@@ -464,8 +464,8 @@ class SQLiteStore:
     def _decode(self, session_id: str, version: int, text: str) -> Session:
         where = f"session {session_id!r} in the SQLite database {str(self.path)!r}"
         try:
-            session = Session.from_dict(json.loads(text))
-        except ValueError as exc:  # json.JSONDecodeError
+            session = Session.from_dict(loads(text))
+        except ValueError as exc:  # not JSON
             raise StoreError(f"{where} is corrupt: not JSON: {exc}", session_id=session_id) from exc
         except SessionError as exc:
             raise StoreError(f"{where} is corrupt: {exc}", session_id=session_id) from exc
