@@ -17,14 +17,13 @@ redis-py error becomes a ``StoreError`` that names the session and the step.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import random
 import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -40,6 +39,14 @@ from dialogue.errors import (
 from dialogue.per_loop import PerLoop
 from dialogue.session import Session
 from dialogue.stores.codec import dumps, loads
+from dialogue.stores.redis_scripts import (
+    ACQUIRE,
+    ACQUIRE_LOAD,
+    RELEASE,
+    SAVE,
+    SAVE_RELEASE,
+    Lua,
+)
 from dialogue.stores.url import query_options, shown
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -47,84 +54,6 @@ OPTIONS = ("ttl", "prefix")
 """Query options of a store URL that are the store's own; the others go to redis-py."""
 TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
 """Socket timeouts (s) of clients made from a URL unless it names them: never hang."""
-
-
-class Lua(NamedTuple):
-    text: str
-    sha: str
-
-
-def _lua(text: str) -> Lua:
-    return Lua(text, hashlib.sha1(text.encode()).hexdigest())
-
-
-SAVE = _lua("""
--- KEYS[1] the session; ARGV[1] the version it was loaded with; ARGV[2] its new JSON
--- (version + 1, written first); ARGV[3] expiry in ms, or '' for none.
--- Returns -1 when saved, otherwise the version stored now (a conflict).
-local stored = redis.call('GET', KEYS[1])
-local version = 0
-if stored then
-  if stored == ARGV[2] then return -1 end  -- redis-py retried this very save: it went through
-  version = tonumber(string.match(stored, '^{"version":(%d+),'))
-  if not version then return redis.error_reply('the stored value is not a dialogue session') end
-end
-if version ~= tonumber(ARGV[1]) then return version end
-if ARGV[3] == '' then
-  redis.call('SET', KEYS[1], ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-return -1
-""")
-
-ACQUIRE = _lua("""
--- KEYS[1] the lease; ARGV[1] the token; ARGV[2] ttl in ms. Returns 1 when the token holds it.
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end  -- a retried acquire went through
-return 0
-""")
-
-RELEASE = _lua("""
--- KEYS[1] the lease; ARGV[1] the token: only its holder deletes it.
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-""")
-
-
-ACQUIRE_LOAD = _lua("""
--- KEYS[1] the lease, KEYS[2] the session; ARGV[1] the token; ARGV[2] ttl in ms.
--- Returns {1, the session or false} when the token holds the lease, else {0, its ms left}.
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-    or redis.call('GET', KEYS[1]) == ARGV[1] then  -- (a retried call that went through)
-  return {1, redis.call('GET', KEYS[2])}
-end
-return {0, redis.call('PTTL', KEYS[1])}
-""")
-
-SAVE_RELEASE = _lua("""
--- SAVE, then the lease given back. KEYS[1] the session, KEYS[2] the lease; ARGV[1..3] as
--- for SAVE, ARGV[4] the token (only its holder's lease is deleted). Returns as SAVE does;
--- a conflict keeps the lease, for the caller to load again and retry.
-local function release()
-  if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
-end
-local stored = redis.call('GET', KEYS[1])
-local version = 0
-if stored then
-  if stored == ARGV[2] then release() return -1 end  -- a retried call that went through
-  version = tonumber(string.match(stored, '^{"version":(%d+),'))
-  if not version then return redis.error_reply('the stored value is not a dialogue session') end
-end
-if version ~= tonumber(ARGV[1]) then return version end
-if ARGV[3] == '' then
-  redis.call('SET', KEYS[1], ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-release()
-return -1
-""")
 
 
 def _run(client: Any, script: Lua, key: str, *args: object) -> Any:

@@ -60,7 +60,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -73,9 +73,10 @@ from dialogue.errors import (
     StoreError,
 )
 from dialogue.session import Session
+from dialogue.stores import sqlite_sql as sql
 from dialogue.stores.codec import dumps, loads
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = sql.SCHEMA_VERSION
 """``PRAGMA user_version`` of the files this module writes."""
 
 SWEEP_EVERY = 256
@@ -84,50 +85,6 @@ SWEEP_EVERY = 256
 OPTIONS = ("ttl", "busy_timeout")
 """The options of a ``sqlite://`` URL's query string."""
 
-_SCHEMA = (
-    "CREATE TABLE sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
-    "data TEXT NOT NULL, expires_at REAL, updated_at REAL NOT NULL, "
-    "lease TEXT, lease_expires REAL)",
-    "CREATE INDEX sessions_expires_at ON sessions (expires_at) WHERE expires_at IS NOT NULL",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
-)
-_MIGRATE_1 = (
-    "ALTER TABLE sessions ADD COLUMN lease TEXT",
-    "ALTER TABLE sessions ADD COLUMN lease_expires REAL",
-    "DROP TABLE leases",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
-)
-_LIVE = "version > 0 AND (expires_at IS NULL OR expires_at > ?)"
-"""A stored session (not a lease's placeholder, version 0), not expired."""
-_FREE = "(lease_expires IS NULL OR lease_expires <= ?{n})"
-
-_LOAD = f"SELECT version, data FROM sessions WHERE id = ? AND {_LIVE}"
-_CLAIM = (
-    # ?1 id, ?2 token, ?3 the lease's end, ?4 now. A placeholder (version 0) expires with
-    # its lease, so that sweep() deletes it if its holder never comes back.
-    "INSERT INTO sessions (id, version, data, expires_at, updated_at, lease, lease_expires) "
-    "VALUES (?1, 0, '', ?3, ?4, ?2, ?3) ON CONFLICT (id) DO UPDATE SET lease = ?2, "
-    "lease_expires = ?3, expires_at = CASE WHEN version = 0 THEN ?3 ELSE expires_at END "
-    f"WHERE {_FREE.format(n=4)}"
-)
-_CLAIM_LOAD = _CLAIM + " RETURNING version, data, expires_at"
-_UPDATE = (
-    # ?1 the version loaded, ?2 data, ?3 expires_at, ?4 now, ?5 id [, ?6 the lease's token]
-    "UPDATE sessions SET version = ?1 + 1, data = ?2, expires_at = ?3, updated_at = ?4{release} "
-    "WHERE id = ?5 AND version = ?1 AND (expires_at IS NULL OR expires_at > ?4)"
-)
-_INSERT = (
-    # the same for version 0: a new session, over a placeholder or an expired one
-    "INSERT INTO sessions (id, version, data, expires_at, updated_at) VALUES (?5, 1, ?2, ?3, ?4) "
-    "ON CONFLICT (id) DO UPDATE SET version = 1, data = ?2, expires_at = ?3, "
-    "updated_at = ?4{release} WHERE version = 0 OR expires_at <= ?4"
-)
-_RELEASE = (
-    ", lease = CASE WHEN lease = ?6 THEN NULL ELSE lease END, "
-    "lease_expires = CASE WHEN lease = ?6 THEN NULL ELSE lease_expires END"
-)
-_SAVE = (_UPDATE.format(release=""), _INSERT.format(release=""))
-_SAVE_RELEASE = (_UPDATE.format(release=_RELEASE), _INSERT.format(release=_RELEASE))
 _POLL_FIRST, _POLL_MAX = 0.005, 0.05
 """Waiting for a lease: the first pause, doubling up to the last (seconds)."""
 
@@ -210,17 +167,17 @@ class SQLiteStore:
 
     def load(self, session_id: str) -> Session | None:
         with self._use(f"load session {session_id!r}", session_id) as conn:
-            row = conn.execute(_LOAD, (session_id, self._clock())).fetchone()
+            row = conn.execute(sql.LOAD, (session_id, self._clock())).fetchone()
         return None if row is None else self._decode(session_id, row[0], row[1])
 
     def save(self, session: Session) -> None:
-        self._write_session(session, _SAVE)
+        self._write_session(session, sql.SAVE)
 
     def save_release(self, session: Session, token: str) -> None:
         """``save`` + ``release`` in one statement; a conflict keeps the lease."""
-        self._write_session(session, _SAVE_RELEASE, token)
+        self._write_session(session, sql.SAVE_RELEASE, token)
 
-    def _write_session(self, session: Session, sql: tuple[str, str], *token: str) -> None:
+    def _write_session(self, session: Session, update: tuple[str, str], *token: str) -> None:
         """One statement: the session written if the stored version is the one loaded."""
         data = self._encode(session)
         with self._use(f"save session {session.id!r}", session.id) as conn:
@@ -228,8 +185,8 @@ class SQLiteStore:
             expires = None if self.ttl is None else now + self.ttl
             version = session.version
             args = (version, data, expires, now, session.id, *token)
-            if conn.execute(sql[0] if version else sql[1], args).rowcount != 1:
-                row = conn.execute(_LOAD, (session.id, now)).fetchone()
+            if conn.execute(update[0] if version else update[1], args).rowcount != 1:
+                row = conn.execute(sql.LOAD, (session.id, now)).fetchone()
                 raise ConflictError(
                     f"session {session.id!r} was saved meanwhile "
                     f"(version {0 if row is None else row[0]}, expected {version})",
@@ -237,13 +194,13 @@ class SQLiteStore:
                 )
             self._saves += 1
             if self._saves % SWEEP_EVERY == 0:
-                with _write(conn):
-                    _sweep(conn, now)
+                with sql.write(conn):
+                    sql.sweep(conn, now)
         session.version += 1
 
     def delete(self, session_id: str) -> None:
         """Delete the session; a lease held on it stays (as a placeholder row)."""
-        with self._use(f"delete session {session_id!r}", session_id) as conn, _write(conn):
+        with self._use(f"delete session {session_id!r}", session_id) as conn, sql.write(conn):
             now = self._clock()
             conn.execute(
                 "UPDATE sessions SET version = 0, data = '', expires_at = lease_expires "
@@ -251,25 +208,25 @@ class SQLiteStore:
                 (session_id, now),
             )
             conn.execute(
-                f"DELETE FROM sessions WHERE id = ? AND {_FREE.format(n='')}", (session_id, now)
+                f"DELETE FROM sessions WHERE id = ? AND {sql.FREE.format(n='')}", (session_id, now)
             )
 
     def session_ids(self) -> Iterator[str]:
         with self._use("list sessions") as conn:
             rows = conn.execute(
-                f"SELECT id FROM sessions WHERE {_LIVE} ORDER BY id", (self._clock(),)
+                f"SELECT id FROM sessions WHERE {sql.LIVE} ORDER BY id", (self._clock(),)
             ).fetchall()
         return iter([row[0] for row in rows])
 
     def count(self) -> int:
         with self._use("count sessions") as conn:
-            rows = conn.execute(f"SELECT COUNT(*) FROM sessions WHERE {_LIVE}", (self._clock(),))
+            rows = conn.execute(f"SELECT COUNT(*) FROM sessions WHERE {sql.LIVE}", (self._clock(),))
             return int(rows.fetchone()[0])
 
     def sweep(self) -> int:
         """Delete expired sessions and leases now; returns how many sessions went."""
-        with self._use("delete expired sessions") as conn, _write(conn):
-            return _sweep(conn, self._clock())
+        with self._use("delete expired sessions") as conn, sql.write(conn):
+            return sql.sweep(conn, self._clock())
 
     # ------------------------------------------------------------------ leases
 
@@ -313,9 +270,9 @@ class SQLiteStore:
             now = self._clock()
             args = (session_id, token, now + ttl, now)
             if not load:
-                if conn.execute(_CLAIM, args).rowcount == 1:
+                if conn.execute(sql.CLAIM, args).rowcount == 1:
                     return None, None
-            elif rows := conn.execute(_CLAIM_LOAD, args).fetchall():  # all: the commit
+            elif rows := conn.execute(sql.CLAIM_LOAD, args).fetchall():  # all: the commit
                 version, data, expires = rows[0]
                 if version == 0 or (expires is not None and expires <= now):
                     return None, None
@@ -386,7 +343,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise self._unusable(exc) from exc
         try:
-            _prepare(conn, self.path)
+            sql.prepare(conn, self.path)
         except sqlite3.Error as exc:
             conn.close()
             if _is_busy(exc):
@@ -488,48 +445,6 @@ class _Poll:
         pause = min(self._next, left, max(held_for, 0.001))
         self._next = min(self._next * 2, _POLL_MAX)
         return pause
-
-
-@contextmanager
-def _write(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction, taking the write lock at once (no upgrade deadlocks)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-
-
-def _prepare(conn: sqlite3.Connection, path: Path) -> None:
-    """WAL mode, and the tables when the file is new; refuse a newer schema."""
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")  # per connection
-    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-        return
-    with _write(conn):
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version in (0, 1):
-            for statement in _MIGRATE_1 if version else _SCHEMA:
-                conn.execute(statement)
-        elif version != SCHEMA_VERSION:
-            raise ConfigurationError(
-                f"SQLite store {str(path)!r} has schema version {version}; "
-                f"this version of dialogue reads version {SCHEMA_VERSION}",
-                hint="upgrade dialogue, or use another file",
-            )
-
-
-def _sweep(conn: sqlite3.Connection, now: float) -> int:
-    """Delete expired sessions and placeholders, unless leased; returns the sessions gone."""
-    expired = f"DELETE FROM sessions WHERE expires_at <= ?1 AND {_FREE.format(n=1)} AND version"
-    gone = conn.execute(expired + " > 0", (now,)).rowcount
-    conn.execute(expired + " = 0", (now,))
-    return int(gone)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
