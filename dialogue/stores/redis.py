@@ -199,8 +199,8 @@ class RedisStore:
     def _encode(self, session: Session) -> tuple[str, int, str, str | int]:
         # the version goes first in the JSON: the save script reads it without decoding;
         # "write" tells this save from any other, so a retried one is not a conflict
-        data: dict[str, Any] = {"version": session.version + 1, "write": secrets.token_hex(8)}
-        data.update((k, v) for k, v in session.to_dict().items() if k != "version")
+        data: dict[str, Any] = {"version": 0, "write": secrets.token_hex(8), **session.to_dict()}
+        data["version"] = session.version + 1  # a key keeps its first place: still first
         try:
             text = dumps(data, allow_nan=False)
         except (TypeError, ValueError) as exc:
