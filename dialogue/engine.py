@@ -23,18 +23,21 @@ from typing import TYPE_CHECKING, Any, Literal
 from dialogue.assemble import check_actions, flow_actions, load_bot, worst_turn
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
 from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
+from dialogue.llm.protocol import LLMResponse
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.llm_contract import LLMCall
 from dialogue.runtime.llm_step import LLMAccess
+from dialogue.runtime.reply_stream import reply_reader
 from dialogue.runtime.results import degraded, finish
 from dialogue.runtime.rules import sanitize
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
 from dialogue.runtime.turn_setup import Seed, TurnSetup, remember
 from dialogue.runtime.walker import Steps
-from dialogue.session import Session
+from dialogue.session import Feedback, Session, rated
 from dialogue.stores import open_store
 from dialogue.stores.base import SessionStore
 from dialogue.stores.guard import GuardedStore
@@ -329,10 +332,15 @@ class Engine:
         """``start`` for coroutines."""
         return await self._ahandle(session_id, None, seed=(dict(slots or {}), dict(meta or {})))
 
-    def astream(self, session_id: str, text: str) -> TurnStream:
-        """Answer one message as a stream of text deltas (a free-text LLM reply arrives
-        in pieces); ``stream.result`` is the same ``TurnResult`` ``ahandle`` gives."""
-        return TurnStream(lambda sink: self._ahandle(session_id, self._check_text(text), sink))
+    def astream(self, session_id: str, text: str, *, message_id: str | None = None) -> TurnStream:
+        """Answer one message as a stream of text deltas: rule replies as soon as they
+        are said, an LLM reply in pieces as it arrives (modes ``respond`` and ``both``);
+        ``stream.result`` is the same ``TurnResult`` ``ahandle`` gives (``message_id``
+        as there)."""
+        checked = self._check_text(text)
+        return TurnStream(
+            lambda sink: self._ahandle(session_id, checked, sink, message_id=message_id)
+        )
 
     async def _ahandle(
         self,
@@ -415,21 +423,42 @@ class Engine:
             self._locks.release(session_id, lock)
 
     async def _adrive(self, steps: Steps, on_text: Callable[[str], Any] | None = None) -> None:
+        """Run a turn's effects; with ``on_text`` (a stream's sink), the replies said so far
+        are sent before each wait, and the LLM's reply as it arrives."""
         try:
             effect = next(steps)
             while True:
+                if on_text is not None:
+                    on_text("")  # "Let me check..." reaches the client before the wait
                 if isinstance(effect, ActionCall):
                     effect = steps.send(await self._actions.aoutcome(effect))
                 else:
-                    effect = steps.send(await self._llm.acomplete(effect.request, on_text))
+                    effect = steps.send(await self._aask(effect, on_text))
         except StopIteration:
             return
+
+    async def _aask(self, call: LLMCall, on_text: Callable[[str], Any] | None) -> LLMResponse:
+        """Ask the LLM; a stream gets the reply text of the answer as it arrives."""
+        reader = None if on_text is None else reply_reader(call.mode, call.request.schema)
+        if reader is None or on_text is None:
+            return await self._llm.acomplete(call.request)
+        show = on_text
+
+        def chunk(raw: str) -> None:
+            if text := reader.feed(raw):
+                show(text)
+
+        return await self._llm.acomplete(call.request, chunk)
 
     # -- sessions ------------------------------------------------------------
 
     def session(self, session_id: str) -> Session | None:
         """A copy of a stored session (``None`` if there is none)."""
         return self._store.load(session_id)
+
+    async def asession(self, session_id: str) -> Session | None:
+        """``session`` for coroutines."""
+        return await self._store.aload(session_id)
 
     def export(self, session_id: str) -> dict[str, Any] | None:
         """Everything stored about a session, as JSON-ready data (a user's right of
@@ -461,6 +490,81 @@ class Engine:
             await self._store.adelete(session_id)
         finally:
             self._locks.release(session_id, lock)
+
+    # -- feedback and observers ---------------------------------------------
+
+    def feedback(
+        self, session_id: str, turn: int, rating: str | int, comment: str = ""
+    ) -> Feedback:
+        """Keep a user's rating of turn ``turn`` (``up``/``down`` or 1 to 5) with the
+        session, under its lock and lease like a turn; a later rating of the same turn
+        replaces it. ``SessionNotFound`` when there is no such session,
+        ``FeedbackError`` for a turn it has not had or a bad rating."""
+        lock = self._locks.acquire(session_id)
+        lease = None
+        try:
+            if self._leasing:
+                lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
+            for attempt in range(CONFLICT_RETRIES + 1):
+                stored, entry = rated(
+                    self._store.load(session_id), session_id, turn, rating, comment, self._clock()
+                )
+                try:
+                    self._store.save(stored)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    continue
+                break
+        finally:
+            if lease is not None:
+                self._store.release(session_id, lease)
+            self._locks.release(session_id, lock)
+        self._tell_feedback(session_id, entry)
+        return entry
+
+    async def afeedback(
+        self, session_id: str, turn: int, rating: str | int, comment: str = ""
+    ) -> Feedback:
+        """``feedback`` for coroutines."""
+        lock = await self._locks.aacquire(session_id)
+        lease = None
+        try:
+            if self._leasing:
+                lease = await self._store.aacquire(
+                    session_id, ttl=self.lease_ttl, wait=self.lease_wait
+                )
+            for attempt in range(CONFLICT_RETRIES + 1):
+                loaded = await self._store.aload(session_id)
+                stored, entry = rated(loaded, session_id, turn, rating, comment, self._clock())
+                try:
+                    await self._store.asave(stored)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    continue
+                break
+        finally:
+            if lease is not None:
+                await self._store.arelease(session_id, lease)
+            self._locks.release(session_id, lock)
+        self._tell_feedback(session_id, entry)
+        return entry
+
+    def _tell_feedback(self, session_id: str, entry: Feedback) -> None:
+        if self._observers:
+            from dialogue.observe import FeedbackGiven, tell
+
+            event = FeedbackGiven(session_id, entry.turn, entry.rating)
+            tell(self._observers, [event], self._privacy)
+
+    def add_observer(self, observer: Observer) -> None:
+        """Tell ``observer`` about every turn from now on (as ``observers=`` does)."""
+        self._observers = (*self._observers, observer)
+
+    def remove_observer(self, observer: Observer) -> None:
+        """Stop telling ``observer`` (added by ``add_observer`` or ``observers=``)."""
+        self._observers = tuple(o for o in self._observers if o is not observer)
 
     def close(self) -> None:
         """Stop the action worker threads and close the LLM client, and the store if

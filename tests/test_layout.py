@@ -102,6 +102,7 @@ FORBIDDEN = [
     ("dialogue.stores", "dialogue.runtime"),
 ]
 UPPER = ["dialogue.engine", "dialogue.cli", "dialogue.testing", "dialogue.assemble"]
+UPPER += ["dialogue.server"]
 LOWER = ["dialogue.authoring", "dialogue.compiler", "dialogue.runtime", "dialogue.llm"]
 LOWER += ["dialogue.stores", "dialogue.errors", "dialogue.session", "dialogue.trace"]
 LOWER += ["dialogue.schema", "dialogue.redact"]

@@ -277,6 +277,7 @@ LOG_CALLS = {
     "runtime/actions.py": 2,  # a failed action (sync, async faces)
     "runtime/llm_step.py": 1,  # a failed LLM call
     "runtime/results.py": 1,  # a failed turn
+    "server/problems.py": 2,  # a 5xx answer: the engine error's code; an unexpected failure
 }
 
 
