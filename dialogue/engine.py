@@ -103,6 +103,8 @@ class Engine:
         self._store = GuardedStore(self.store)
         """The store as turns use it: leases (folded into load and save when the store
         can), failures as ``StoreError``."""
+        self._leasing = self._store.leases
+        """Turns take the store's lease on their session (a store shared by processes)."""
         designer = [p for flow in bot.flows.values() for p in flow.settings.redact]
         host = redactor.patterns if redactor is not None else ()
         self.redactor = Redactor([*host, *designer]) if designer else redactor or Redactor()
