@@ -39,7 +39,7 @@ from dialogue.runtime.turn_setup import Seed, TurnSetup, remember
 from dialogue.runtime.walker import Steps
 from dialogue.session import Feedback, Session, rated
 from dialogue.stores import open_store
-from dialogue.stores.base import LeasingStore, SessionStore
+from dialogue.stores.base import SessionStore
 from dialogue.stores.guard import GuardedStore
 from dialogue.stores.memory import MemoryStore
 from dialogue.trace import TurnResult
@@ -109,9 +109,9 @@ class Engine:
         self._owns_store = isinstance(store, str)
         """The engine opened the store from a URL, so ``close`` closes it."""
         self._store = GuardedStore(self.store)
-        self._leasing = isinstance(self.store, LeasingStore) and not getattr(
-            self.store, "in_process", False
-        )
+        """The store as turns use it: leases (folded into load and save when the store
+        can), failures as ``StoreError``."""
+        self._leasing = self._store.leases
         """Turns take the store's lease on their session (a store shared by processes)."""
         designer = [p for flow in bot.flows.values() for p in flow.settings.redact]
         host = redactor.patterns if redactor is not None else ()
@@ -267,10 +267,11 @@ class Engine:
         lock = self._locks.acquire(session_id)
         lease = None
         try:
-            if self._leasing:
-                lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
+            lease, stored = self._store.begin(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
             for attempt in range(CONFLICT_RETRIES + 1):
-                stored, restarted = self._store.load(session_id), None
+                if attempt:  # the lease is still held: load again
+                    stored = self._store.load(session_id)
+                restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
                 if text is None or message_id is not None or len(text) > self.max_text_length:
@@ -298,7 +299,7 @@ class Engine:
                 if message_id is not None:
                     remember(turn.session, message_id, result.replies)
                 try:
-                    self._store.save(turn.session)
+                    lease = self._store.commit(turn.session, lease)
                 except ConflictError:
                     if attempt == CONFLICT_RETRIES:
                         raise
@@ -383,12 +384,13 @@ class Engine:
         lock = await self._locks.aacquire(session_id)
         lease = None
         try:
-            if self._leasing:
-                lease = await self._store.aacquire(
-                    session_id, ttl=self.lease_ttl, wait=self.lease_wait
-                )
+            lease, stored = await self._store.abegin(
+                session_id, ttl=self.lease_ttl, wait=self.lease_wait
+            )
             for attempt in range(CONFLICT_RETRIES + 1):
-                stored, restarted = await self._store.aload(session_id), None
+                if attempt:  # the lease is still held: load again
+                    stored = await self._store.aload(session_id)
+                restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
                 if text is None or message_id is not None or len(text) > self.max_text_length:
@@ -416,7 +418,7 @@ class Engine:
                 if message_id is not None:
                     remember(turn.session, message_id, result.replies)
                 try:
-                    await self._store.asave(turn.session)
+                    lease = await self._store.acommit(turn.session, lease)
                 except ConflictError:
                     if attempt == CONFLICT_RETRIES:
                         raise
