@@ -23,6 +23,7 @@ from dialogue.errors import (
     FlowError,
     FlowErrors,
     LeaseTimeout,
+    MissingExtra,
     SessionError,
     StoreError,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "LLMStream",
     "LeaseTimeout",
     "MemoryStore",
+    "MissingExtra",
     "OpenAIChatClient",
     "RedactingFilter",
     "Redactor",

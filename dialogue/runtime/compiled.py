@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from dialogue import schema
 from dialogue.errors import Diagnostic, Loc
 from dialogue.llm.openai_client import LLMSettings
+from dialogue.runtime.classify import StateClassifier
 from dialogue.runtime.llm_contract import OpenSlot
 from dialogue.runtime.machine import FlowMachine
 from dialogue.runtime.rules import IntentMatcher
@@ -151,6 +152,8 @@ class CState:
     """Slots of ``collect`` that can be picked out of any message."""
     fallback: CFallback | None = None
     """The LLM fallback here (``None``: mode ``off``)."""
+    classifier: StateClassifier | None = None
+    """The example-trained matcher over the intents allowed here (``None``: no examples)."""
 
     @property
     def waits_idle(self) -> bool:
@@ -227,6 +230,8 @@ class CompiledFlow:
     definition: schema.Flow
     source: FlowSource
     warnings: tuple[Diagnostic, ...] = field(default=())
+    global_classifier: StateClassifier | None = None
+    """The example-trained matcher over the global intents (for sub-flows it calls)."""
     fingerprint: str = ""
     """A hash of the flow's definition (``Flow`` as JSON): changes when the flow does."""
     moves: tuple[Move, ...] = field(default=())
