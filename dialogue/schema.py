@@ -445,6 +445,10 @@ class NLU(_Model):
     """Below this confidence the classifier abstains (the LLM or no-match ladder answers)."""
     background: bool = True
     """Train a "none of these" class on everyday messages, so unrelated ones abstain."""
+    candidates: bool = False
+    """Name the classifier's best guesses in the LLM prompt when it abstained (off by
+    default: the system message then depends on the user's text, which defeats the
+    provider's prompt caching and makes recordings match less closely)."""
     min_examples: int = Field(5, ge=1)
     """``dialogue validate`` warns about an intent with fewer examples."""
 

@@ -184,6 +184,14 @@ def test_candidates_are_named_in_the_prompt_when_the_classifier_abstains(
 ) -> None:
     e = engine(SHOP.replace("states:", "fallback: {mode: understand}\nstates:"), llm=client)
     e.start("s")
+    fake.script(FakeReply.json({"intent": None, "slots": {}}))
+    e.handle("s", "which football team do you support")
+    assert "best guesses" not in fake.requests[-1]["messages"][0]["content"]  # off by default
+    e = engine(
+        SHOP.replace("states:", "fallback: {mode: understand}\nnlu: {candidates: true}\nstates:"),
+        llm=client,
+    )
+    e.start("s")
     fake.script(FakeReply.json({"intent": "track", "slots": {}}))
     r = e.handle("s", "which football team do you support")
     assert r.trace.rule == "llm" and r.state == "tracking"
@@ -305,3 +313,52 @@ def test_import_dialogue_imports_neither_sklearn_nor_numpy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------- dialogue eval
+
+
+EVAL_CSV = """\
+text,intent
+wher is my pakage,track
+has my parcl shipped,track
+I want my mony back,refund
+can I return this thing,refund
+which football team do you support,out_of_scope
+what is the capital of peru,out_of_scope
+"""
+
+
+def test_eval_counts_the_classifier_and_sweeps_the_threshold(tmp_path: Path) -> None:
+    from dialogue.testing.evaluation import evaluate, sweep
+
+    (tmp_path / "data.csv").write_text(EVAL_CSV, encoding="utf-8")
+    flow = compile_flows([parse_flow(SHOP, path="shop.yaml")]).flows["shop"]
+    report = evaluate(flow, tmp_path / "data.csv")
+    assert report.target.classifier is not None
+    assert report.in_scope_accuracy.total == 4 and report.oos_recall.total == 2
+    guesses = [p for p in report.predictions if p.confidence is not None]
+    assert len(guesses) == 6  # no keyword fires on any of them
+    rows = sweep(report, [0.0, 0.5, 1.0])
+    assert rows[0].oos_recall.hits == 0  # threshold 0: everything is taken
+    assert rows[-1].in_scope_accuracy.hits == 0 and rows[-1].oos_recall.hits == 2
+    assert rows[1].in_scope_accuracy == report.in_scope_accuracy
+    assert rows[1].oos_recall == report.oos_recall
+    ins = [r.in_scope_accuracy.hits for r in rows]
+    oos = [r.oos_recall.hits for r in rows]
+    assert ins == sorted(ins, reverse=True) and oos == sorted(oos)
+
+
+def test_eval_cli_prints_the_sweep_table(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dialogue.cli.main import main
+
+    (tmp_path / "shop.yaml").write_text(SHOP, encoding="utf-8")
+    (tmp_path / "data.csv").write_text(EVAL_CSV, encoding="utf-8")
+    args = ["eval", str(tmp_path / "shop.yaml"), str(tmp_path / "data.csv"), "--sweep"]
+    out = CliRunner().invoke(main, args).output
+    assert "rules, then the classifier at threshold 0.5" in out
+    assert "  classifier threshold  in-scope accuracy  out-of-scope recall  accuracy" in out
+    assert "<- the flow's" in out.splitlines()[-10]
+    assert len([line for line in out.splitlines() if line.strip().startswith("0.")]) == 19

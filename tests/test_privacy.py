@@ -277,6 +277,7 @@ LOG_CALLS = {
     "runtime/actions.py": 2,  # a failed action (sync, async faces)
     "runtime/llm_step.py": 1,  # a failed LLM call
     "runtime/results.py": 1,  # a failed turn
+    "nlu/cache.py": 1,  # a trained model that could not be saved (a folder, an OS error)
 }
 
 

@@ -86,6 +86,12 @@ class Turn(FlowWalker):
             first = first or guess
         return first, s.flow
 
+    def candidates(self, guess: Classification | None) -> list[dict[str, object]]:
+        """The classifier's best guesses for the LLM prompt, when the flow asks for them."""
+        if guess is None or guess.taken or not self.flow.definition.nlu.candidates:
+            return []
+        return guess.candidates()
+
     def answers_pending(self, intent: str, owner: str, text: Prepared) -> bool:
         """A typed answer to the pending question beats a digression ("no thanks")."""
         pending = self.session.pending
@@ -138,7 +144,7 @@ class Turn(FlowWalker):
             today=self.today,
             access=self.llm,
             trace=self.trace,
-            candidates=guess.candidates() if guess is not None and not guess.taken else (),
+            candidates=self.candidates(guess),
         )
         if answer is not None and (yield from self.take_answer(answer, text)):
             return
