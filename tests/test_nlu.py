@@ -362,3 +362,36 @@ def test_eval_cli_prints_the_sweep_table(tmp_path: Path) -> None:
     assert "  classifier threshold  in-scope accuracy  out-of-scope recall  accuracy" in out
     assert "<- the flow's" in out.splitlines()[-10]
     assert len([line for line in out.splitlines() if line.strip().startswith("0.")]) == 19
+
+
+# ----------------------------------------------------------------- dialogue validate
+
+
+def test_validate_warns_about_few_examples_and_confusable_intents() -> None:
+    text = """\
+flow: f
+start: s
+intents:
+  track:
+    examples:
+      [where is my order, track my order, has my order shipped, order status, when is it here]
+  status:
+    examples: [what is my order status, my order where is, is my order shipped]
+  refund:
+    examples: [I want my money back, refund please]
+states:
+  s: {on: {track: s, status: s, refund: s}}
+"""
+    warnings = [str(w) for w in compile_flows([parse_flow(text, path="f.yaml")]).warnings]
+    assert (
+        "f.yaml:8:15: warning: intent 'status' has 3 examples; the classifier learns little "
+        "from fewer than 5\n    hint: add examples worded differently (or lower nlu.min_examples)"
+    ) in warnings
+    assert (
+        "f.yaml:8:15: warning: intents 'track' and 'status' have overlapping examples "
+        "('where is my order' in both, words in any order); the classifier will confuse them\n"
+        "    hint: make their examples differ, or merge the two intents"
+    ) in warnings
+    assert not any("'refund' and" in w or "and 'refund'" in w for w in warnings)
+    assert any("intent 'refund' has 2 examples" in w for w in warnings)
+    assert not any("intent 'track' has" in w for w in warnings)

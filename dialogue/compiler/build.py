@@ -20,7 +20,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from dialogue import schema
 from dialogue.authoring.loader import LoadedFlow
-from dialogue.compiler.examples import attach_classifiers
+from dialogue.compiler.examples import attach_classifiers, example_warnings
 from dialogue.compiler.lint import check_flow
 from dialogue.compiler.moves import flow_moves, machine_moves
 from dialogue.compiler.resolve import References
@@ -89,7 +89,7 @@ def compile_flows(
         read_elsewhere = {name for *_, other in built if other is not refs for name in other.reads}
         warnings = list(check_flow(lf.flow, lf.source, flow.machine, refs, read_elsewhere))
         flow, nlu_warnings = attach_classifiers(lf, flow, trainer)
-        warnings += nlu_warnings
+        warnings += nlu_warnings + example_warnings(lf)
         compiled[flow.name] = replace(
             flow, warnings=tuple(warnings), action_refs=tuple(refs.actions)
         )

@@ -11,6 +11,9 @@ examples).
 from __future__ import annotations
 
 import functools
+import math
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -18,6 +21,7 @@ from dialogue import schema
 from dialogue.authoring.loader import LoadedFlow
 from dialogue.errors import Diagnostic, MissingExtra
 from dialogue.nlu.data import Scorer, Trainer, TrainingSet
+from dialogue.nlu.features import features
 from dialogue.runtime.classify import StateClassifier
 from dialogue.runtime.compiled import CompiledFlow
 from dialogue.runtime.rules import fold
@@ -92,3 +96,75 @@ def attach_classifiers(
         states=MappingProxyType(states),
         global_classifier=globals_ if globals_.names else None,
     ), []
+
+
+# --------------------------------------------------------------------------- lint
+
+CONFUSABLE = 0.6
+"""Cosine similarity of two intents' word profiles above which they are reported."""
+
+
+def example_warnings(lf: LoadedFlow) -> list[Diagnostic]:
+    """Intents with too few examples, and pairs whose example sets overlap."""
+    flow = lf.flow
+    if not flow.nlu.enabled:
+        return []
+    out = []
+    having = {n: i for n, i in flow.intents.items() if i.examples}
+    for name, intent in having.items():
+        if len(intent.examples) < flow.nlu.min_examples:
+            out.append(
+                lf.source.diagnostic(
+                    ("intents", name, "examples"),
+                    "few_examples",
+                    f"intent '{name}' has {len(intent.examples)} example"
+                    f"{'' if len(intent.examples) == 1 else 's'}; the classifier learns "
+                    f"little from fewer than {flow.nlu.min_examples}",
+                    "add examples worded differently (or lower nlu.min_examples)",
+                    severity="warning",
+                )
+            )
+    for a, b, why in _confusable(having):
+        out.append(
+            lf.source.diagnostic(
+                ("intents", b, "examples"),
+                "confusable_intents",
+                f"intents '{a}' and '{b}' have overlapping examples ({why}); "
+                "the classifier will confuse them",
+                "make their examples differ, or merge the two intents",
+                severity="warning",
+            )
+        )
+    return out
+
+
+def _profile(examples: tuple[str, ...]) -> tuple[Counter[str], dict[frozenset[str], str]]:
+    """Word n-gram counts, and each example's bag of words (for duplicates)."""
+    counts: Counter[str] = Counter()
+    bags: dict[frozenset[str], str] = {}
+    for example in examples:
+        grams = [f for f in features(fold(example)) if f.startswith("w:")]
+        counts.update(grams)
+        bags.setdefault(frozenset(g for g in grams if " " not in g), example)
+    return counts, bags
+
+
+def _confusable(intents: Mapping[str, schema.Intent]) -> list[tuple[str, str, str]]:
+    profiles = {n: _profile(i.examples) for n, i in intents.items()}
+    norms = {n: math.sqrt(sum(v * v for v in c.values())) for n, (c, _) in profiles.items()}
+    names = list(profiles)
+    found = []
+    for i, a in enumerate(names):
+        ca, ba = profiles[a]
+        for b in names[i + 1 :]:
+            cb, bb = profiles[b]
+            same = next((ba[k] for k in ba if k in bb), None)
+            if same is not None:
+                found.append((a, b, f"'{same}' in both, words in any order"))
+                continue
+            small, large = (ca, cb) if len(ca) < len(cb) else (cb, ca)
+            dot = sum(v * large[k] for k, v in small.items() if k in large)
+            cosine = dot / (norms[a] * norms[b]) if norms[a] and norms[b] else 0.0
+            if cosine >= CONFUSABLE:
+                found.append((a, b, f"word overlap {cosine:.2f}"))
+    return found

@@ -14,12 +14,11 @@ prepared as rules see it (NFKC, whitespace collapsed, case-folded).
 
 from __future__ import annotations
 
-import re
+from dialogue.runtime.rules import CJK_RANGES, LazyPattern
 
-from dialogue.runtime.rules import CJK_RANGES
-
-_TOKEN = re.compile(rf"[{CJK_RANGES}]+|[^\W{CJK_RANGES}]+(?:'[^\W{CJK_RANGES}]+)?")
-_CJK = re.compile(f"[{CJK_RANGES}]")
+# compiled on first use: patterns over the CJK ranges cost milliseconds to compile
+_TOKEN = LazyPattern(rf"[{CJK_RANGES}]+|[^\W{CJK_RANGES}]+(?:'[^\W{CJK_RANGES}]+)?")
+_CJK = LazyPattern(f"[{CJK_RANGES}]")
 
 CHAR_MIN, CHAR_MAX = 2, 5
 
@@ -28,7 +27,7 @@ def features(folded: str) -> list[str]:
     """The n-grams of a prepared (case-folded) message, repeats kept (they count)."""
     out: list[str] = []
     words: list[str] = []
-    for token in _TOKEN.findall(folded):
+    for token in _TOKEN.compiled().findall(folded):
         cjk = _CJK.match(token) is not None
         words.extend(token if cjk else (token,))
         padded = f" {token} "
