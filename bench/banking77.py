@@ -77,7 +77,8 @@ def flow_of(rows: Rows, threshold: float | None = None) -> StateClassifier:
     return classifier
 
 
-def fit_seconds(rows: Rows) -> float:
+def fit_seconds(rows: Rows) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of training the model (the machine may be shared)."""
     intents: dict[str, list[str]] = {}
     for text, category in rows:
         intents.setdefault(category, []).append(text)
@@ -89,9 +90,9 @@ def fit_seconds(rows: Rows) -> float:
     }
     data = training_set(parse_flow(json.dumps(flow), path="b.yaml").flow)
     assert data is not None
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     train(data)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def scores(c: StateClassifier, test: Rows, oos: set[str], t: float) -> tuple[float, float]:
@@ -139,7 +140,7 @@ def main() -> None:
         f"BANKING77 from {folder}: {len(train_rows)} train, {len(test)} test, "
         f"{len(categories)} intents; held out: {', '.join(sorted(oos))}"
     )
-    fit_s = fit_seconds(train_rows)
+    fit_s, fit_cpu = fit_seconds(train_rows)
     every = flow_of(train_rows, threshold=0.0)
     accuracy = scores(every, test, set(), 0.0)[0]
     timings = []
@@ -150,7 +151,8 @@ def main() -> None:
         timings.append(time.perf_counter() - start)
     match_ms = statistics.median(timings) * 1000
     print(
-        f"all 77 intents, no abstention: accuracy {accuracy:.3f}; fit {fit_s:.1f} s; "
+        f"all 77 intents, no abstention: accuracy {accuracy:.3f}; fit {fit_s:.1f} s "
+        f"({fit_cpu:.1f} s of CPU); "
         f"classify median {match_ms:.3f} ms, p99 "
         f"{sorted(timings)[int(len(timings) * 0.99)] * 1000:.3f} ms"
     )
