@@ -10,8 +10,8 @@ an ``Engine`` that answers each message with rules first::
     result.replies, result.state, result.slots, result.trace
 """
 
-from dialogue.authoring.loader import load_flow, load_flows, parse_flow
-from dialogue.compiler.build import compile_flows
+import typing as _typing
+
 from dialogue.engine import Engine
 from dialogue.errors import (
     ActionError,
@@ -43,6 +43,10 @@ from dialogue.runtime.streaming import Delta, TurnStream
 from dialogue.session import Session
 from dialogue.stores import AsyncSessionStore, MemoryStore, SessionStore
 from dialogue.trace import Trace, TurnResult
+
+if _typing.TYPE_CHECKING:
+    from dialogue.authoring.loader import load_flow, load_flows, parse_flow
+    from dialogue.compiler.build import compile_flows
 
 __version__ = "0.1.0"
 
@@ -85,3 +89,24 @@ __all__ = [
     "load_flows",
     "parse_flow",
 ]
+
+
+# The authoring and compile stages (and PyYAML) load when one of these is first
+# named, or when Engine.from_path loads a flow: not at ``import dialogue``.
+_LAZY = {
+    "compile_flows": "dialogue.compiler.build",
+    "load_flow": "dialogue.authoring.loader",
+    "load_flows": "dialogue.authoring.loader",
+    "parse_flow": "dialogue.authoring.loader",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dialogue' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -10,15 +10,16 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from dialogue.authoring.loader import LoadedFlow, load_flows
-from dialogue.compiler.build import compile_flows
 from dialogue.errors import ConfigurationError, FlowErrors
 from dialogue.llm.protocol import LLMSettings
-from dialogue.nlu.data import Trainer
 from dialogue.runtime.actions import Action, ActionRunner, load_actions_module
 from dialogue.runtime.compiled import Bot
+
+if TYPE_CHECKING:
+    from dialogue.authoring.loader import LoadedFlow
+    from dialogue.nlu.data import Trainer
 
 NLUCache = str | os.PathLike[str] | None | Literal[False]
 """Where trained intent models are kept: a folder, ``None`` (the default:
@@ -42,7 +43,11 @@ def load_bot(
 ) -> tuple[Bot, list[LoadedFlow]]:
     """Load and compile the flows at ``path``; in a folder, the one no other flow calls
     is the main one unless ``main`` names it. Intent models trained on examples are
-    kept in ``nlu_cache`` (see ``NLUCache``)."""
+    kept in ``nlu_cache`` (see ``NLUCache``). The authoring and compile stages (and
+    PyYAML) load here, on first use, not at ``import dialogue``."""
+    from dialogue.authoring.loader import load_flows
+    from dialogue.compiler.build import compile_flows
+
     loaded = load_flows(path)
     if main is None and Path(path).is_dir():
         main = _only_root(loaded, path)

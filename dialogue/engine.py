@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from dialogue.assemble import NLUCache, check_actions, flow_actions, load_bot, worst_turn
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
 from dialogue.llm.openai_client import LLMClient, OpenAIChatClient
+from dialogue.llm.protocol import LLMResponse
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.llm_contract import LLMCall
 from dialogue.runtime.llm_step import LLMAccess
+from dialogue.runtime.reply_stream import reply_reader
 from dialogue.runtime.results import degraded, finish
 from dialogue.runtime.rules import sanitize
 from dialogue.runtime.session_locks import SessionLocks
@@ -334,8 +337,9 @@ class Engine:
         return await self._ahandle(session_id, None, seed=(dict(slots or {}), dict(meta or {})))
 
     def astream(self, session_id: str, text: str) -> TurnStream:
-        """Answer one message as a stream of text deltas (a free-text LLM reply arrives
-        in pieces); ``stream.result`` is the same ``TurnResult`` ``ahandle`` gives."""
+        """Answer one message as a stream of text deltas: rule replies as soon as they
+        are said, an LLM reply in pieces as it arrives (modes ``respond`` and ``both``);
+        ``stream.result`` is the same ``TurnResult`` ``ahandle`` gives."""
         return TurnStream(lambda sink: self._ahandle(session_id, self._check_text(text), sink))
 
     async def _ahandle(
@@ -418,15 +422,32 @@ class Engine:
             self._locks.release(session_id, lock)
 
     async def _adrive(self, steps: Steps, on_text: Callable[[str], Any] | None = None) -> None:
+        """Run a turn's effects; with ``on_text`` (a stream's sink), the replies said so far
+        are sent before each wait, and the LLM's reply as it arrives."""
         try:
             effect = next(steps)
             while True:
+                if on_text is not None:
+                    on_text("")  # "Let me check..." reaches the client before the wait
                 if isinstance(effect, ActionCall):
                     effect = steps.send(await self._actions.aoutcome(effect))
                 else:
-                    effect = steps.send(await self._llm.acomplete(effect.request, on_text))
+                    effect = steps.send(await self._aask(effect, on_text))
         except StopIteration:
             return
+
+    async def _aask(self, call: LLMCall, on_text: Callable[[str], Any] | None) -> LLMResponse:
+        """Ask the LLM; a stream gets the reply text of the answer as it arrives."""
+        reader = None if on_text is None else reply_reader(call.mode, call.request.schema)
+        if reader is None or on_text is None:
+            return await self._llm.acomplete(call.request)
+        show = on_text
+
+        def chunk(raw: str) -> None:
+            if text := reader.feed(raw):
+                show(text)
+
+        return await self._llm.acomplete(call.request, chunk)
 
     # -- sessions ------------------------------------------------------------
 

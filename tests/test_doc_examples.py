@@ -69,6 +69,7 @@ def test_the_nlu_guide_shows_its_example_as_it_is() -> None:
         ("embed.py", "bot> Done: your return number is R2001."),
         ("llm_fake.py", "== a free-text reply (mode respond), streamed"),
         ("nlu.py", "abstained (threshold 0.5)"),
+        ("streaming.py", "     delta 0: 'll free!'\n     delta 0: \"Sorry, I didn't get that."),
     ],
 )
 def test_an_example_script_runs(script: str, said: str, tmp_path: Path) -> None:
@@ -82,6 +83,12 @@ def test_an_example_script_runs(script: str, said: str, tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert said in run.stdout
+
+
+def test_the_llm_guide_shows_the_streaming_example_as_it_is() -> None:
+    guide = (ROOT / "docs" / "llm.md").read_text(encoding="utf-8")
+    code = (EXAMPLES / "streaming.py").read_text(encoding="utf-8")
+    assert f"```python\n{code}```" in guide, "copy docs/examples/streaming.py into docs/llm.md"
 
 
 # -- FastAPI

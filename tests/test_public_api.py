@@ -10,9 +10,28 @@ FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
 def test_all_is_sorted_and_complete() -> None:
     assert dialogue.__all__ == sorted(dialogue.__all__)
+    for name in dialogue.__all__:  # the lazy ones too (the compile stage loads on first use)
+        getattr(dialogue, name)
     public = {name for name in vars(dialogue) if not name.startswith("_")}
     modules = {name for name in public if type(getattr(dialogue, name)).__name__ == "module"}
     assert set(dialogue.__all__) == public - modules
+
+
+def test_the_compile_stage_loads_when_first_named() -> None:
+    code = (
+        "import sys, dialogue\n"
+        "assert 'dialogue.authoring' not in sys.modules\n"
+        "from dialogue import load_flow, compile_flows\n"
+        "assert load_flow.__module__ == 'dialogue.authoring.loader'\n"
+        "assert compile_flows.__module__ == 'dialogue.compiler.build'\n"
+        "try:\n"
+        "    dialogue.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    assert \"no attribute 'no_such_name'\" in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('no AttributeError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_every_error_derives_from_dialogue_error() -> None:
@@ -27,7 +46,7 @@ def test_import_has_no_side_effects_and_no_openai() -> None:
         "import logging, os, sys, warnings\n"
         "env = dict(os.environ); filters = list(warnings.filters)\n"
         "import dialogue\n"
-        "for heavy in ('openai', 'transitions', 'asyncio'):\n"
+        "for heavy in ('openai', 'transitions', 'asyncio', 'yaml', 'dialogue.compiler'):\n"
         "    assert heavy not in sys.modules, heavy + ' imported'\n"
         "assert dict(os.environ) == env\n"
         "assert warnings.filters == filters\n"

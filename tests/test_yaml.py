@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dialogue.authoring import yaml_source
 from dialogue.authoring.yaml_source import SourceMap, dotted, kind_of, load_yaml, show
 from dialogue.errors import FlowError, FlowErrors
 
@@ -357,3 +359,40 @@ def test_helpers() -> None:
     values: list[object] = [{}, [], "s", 1, 2.0, False, None]
     kinds = [kind_of(v) for v in values]
     assert kinds == ["a mapping", "a list", "a string", "a number", "a number", "a boolean", "null"]
+
+
+def every_yaml_file() -> list[Path]:
+    root = Path(__file__).parent.parent
+    files = [*root.glob("flows/**/*.yaml"), *root.glob("tests/flows/**/*.yaml")]
+    return sorted(files)
+
+
+def test_libyaml_and_pyyaml_read_every_flow_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path (libyaml's events) gives the same data and positions as PyYAML's
+    own parser, and a document either both refuse or both read."""
+    assert yaml_source._FastLoader is not None, "PyYAML without libyaml: the fast path is off"
+    files = every_yaml_file()
+    assert len(files) > 30
+    for file in files:
+        text = file.read_bytes()
+        results = []
+        for fast in (True, False):
+            if not fast:
+                monkeypatch.setattr(yaml_source, "_FastLoader", None)
+            try:
+                data, where = load_yaml(text, path=str(file))
+                results.append((data, dict(where.values), dict(where.keys)))
+            except FlowError as exc:
+                results.append(str(exc))
+        monkeypatch.undo()
+        assert results[0] == results[1], file
+
+
+def test_syntax_errors_are_worded_by_pyyaml_with_or_without_libyaml(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = "flow: x\nstates:\n  a:\n    say: [one\n  b: {}\n"
+    with_libyaml = message(broken)
+    monkeypatch.setattr(yaml_source, "_FastLoader", None)
+    assert message(broken) == with_libyaml
+    assert with_libyaml.startswith("f.yaml:5:")

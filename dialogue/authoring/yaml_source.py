@@ -32,14 +32,24 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-from yaml import MarkedYAMLError, SafeLoader
+from yaml import MarkedYAMLError, YAMLError
+from yaml.composer import Composer
 from yaml.events import AliasEvent, Event, StreamEndEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.reader import ReaderError
+from yaml.parser import Parser
+from yaml.reader import Reader, ReaderError
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from dialogue.errors import Diagnostic, FlowError, FlowErrors, Loc
+
+CParser: Any
+try:  # libyaml's parser, when PyYAML was built with it (the wheels are)
+    from yaml._yaml import CParser
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    CParser = None
 
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}
@@ -112,17 +122,30 @@ def kind_of(value: Any) -> str:
     return next((k for t, k in kinds.items() if isinstance(value, t)), type(value).__name__)
 
 
-class _Loader(SafeLoader):
+class _Guarded(Composer, Resolver):
     """Composes nodes (with their marks), refusing aliases, anchors and deep nesting.
 
     Only the composer is used: `_Builder` turns the nodes into plain data, so no
     constructor ever runs. Scalars resolve as in YAML 1.2 (see the module docstring).
+    The events come from libyaml (`_FastLoader`) when PyYAML has it, else from
+    PyYAML's own scanner and parser (`_Loader`), which also words every syntax error.
     """
 
     yaml_implicit_resolvers: dict[Any, list[tuple[str, Any]]] = {}
+    flow_path: str
+    max_depth: int
+    depth: int
 
-    def __init__(self, text: str, *, path: str, max_depth: int) -> None:
-        super().__init__(text)
+    if TYPE_CHECKING:  # given by the parser each loader is built on
+
+        def get_event(self) -> Event: ...
+        def peek_event(self) -> Event: ...
+        def check_event(self, *choices: Any) -> bool: ...
+        def dispose(self) -> None: ...
+
+    def _guard(self, *, path: str, max_depth: int) -> None:
+        Composer.__init__(self)
+        Resolver.__init__(self)
         self.flow_path = path
         self.max_depth = max_depth
         self.depth = 0
@@ -132,7 +155,7 @@ class _Loader(SafeLoader):
         return FlowError(Diagnostic(self.flow_path, line, col, code, message, hint))
 
     def _peek(self) -> Event:
-        return cast(Event, self.peek_event())  # type: ignore[no-untyped-call]
+        return self.peek_event()
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self._peek()
@@ -155,13 +178,30 @@ class _Loader(SafeLoader):
 
     def single_node(self) -> Node | None:
         """The one document's root node (None if empty); more documents are an error."""
-        self.get_event()  # type: ignore[no-untyped-call]  # StreamStart
+        self.get_event()  # StreamStart
         node = None if self.check_event(StreamEndEvent) else self.get_node()
         if not self.check_event(StreamEndEvent):
             message = "a flow file holds one YAML document, found a second one"
             hint = "remove the '---' line, or put each flow in a file of its own"
             raise self._fail(self._peek(), "multiple_documents", message, hint)
         return node
+
+
+class _Loader(_Guarded, Reader, Scanner, Parser):
+    def __init__(self, text: str, *, path: str, max_depth: int) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        self._guard(path=path, max_depth=max_depth)
+
+
+_FastLoader: Any = None
+if CParser is not None:
+
+    class _FastLoader(_Guarded, CParser):  # type: ignore[no-redef, misc]
+        def __init__(self, text: str, *, path: str, max_depth: int) -> None:
+            CParser.__init__(self, text)
+            self._guard(path=path, max_depth=max_depth)
 
 
 def _mark(mark: Any) -> tuple[int, int]:
@@ -190,12 +230,13 @@ def load_yaml(
 
 
 def _compose(text: str, *, path: str, max_depth: int) -> Node | None:
-    try:
-        loader = _Loader(text, path=path, max_depth=max_depth)
+    if _FastLoader is not None:
         try:
-            return loader.single_node()
-        finally:
-            loader.dispose()
+            return _single_node(_FastLoader(text, path=path, max_depth=max_depth))
+        except YAMLError:
+            pass  # worded by PyYAML's own parser below, as without libyaml
+    try:
+        return _single_node(_Loader(text, path=path, max_depth=max_depth))
     except MarkedYAMLError as exc:
         raise FlowError(_syntax_diagnostic(exc, path)) from None
     except ReaderError as exc:
@@ -204,6 +245,13 @@ def _compose(text: str, *, path: str, max_depth: int) -> Node | None:
         message = f"invalid YAML: character {char!r} is not allowed"
         hint = "remove it; YAML allows only printable characters"
         raise FlowError(Diagnostic(path, line, col, "yaml_syntax", message, hint)) from None
+
+
+def _single_node(loader: _Guarded) -> Node | None:
+    try:
+        return loader.single_node()
+    finally:
+        loader.dispose()
 
 
 def size_error(path: str, size: int, max_bytes: int) -> FlowError:
@@ -267,7 +315,7 @@ def _not_a_mapping(root: Node | None, path: str) -> Diagnostic:
 
 
 def _add(tag: str, regexp: str, first: list[str]) -> None:
-    _Loader.add_implicit_resolver(_TAG + tag, re.compile(regexp), first)
+    _Guarded.add_implicit_resolver(_TAG + tag, re.compile(regexp), first)
 
 
 _add("bool", r"^(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$", list("tTfF"))

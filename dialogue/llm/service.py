@@ -70,14 +70,16 @@ class LLMService:
     async def acomplete(
         self, request: LLMRequest, on_text: Callable[[str], Any] | None = None
     ) -> LLMResponse:
-        """Ask the LLM from a coroutine; with ``on_text``, a free-text answer is streamed."""
+        """Ask the LLM from a coroutine; with ``on_text``, the answer is streamed and
+        ``on_text`` gets its raw text chunk by chunk (free text, or the JSON of a
+        structured answer: the caller reads what it needs from it)."""
         assert self.client is not None
         key, hit = self._cached(request)
         if hit is not None:
             if on_text is not None and hit.content:
                 on_text(hit.content)
             return hit
-        if on_text is None or request.schema is not None:
+        if on_text is None:
             return self._keep(key, await self.client.acomplete(request))
         stream = self.client.astream(request)
         chunks: AsyncIterator[str] = stream.__aiter__()

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from dialogue import schema
 from dialogue.errors import Diagnostic, Loc
 from dialogue.llm.openai_client import LLMSettings
-from dialogue.runtime.classify import StateClassifier
 from dialogue.runtime.llm_contract import OpenSlot
 from dialogue.runtime.machine import FlowMachine
 from dialogue.runtime.rules import IntentMatcher
@@ -27,6 +26,7 @@ from dialogue.runtime.templates import Expression, Text
 from dialogue.trace import AskMode, MoveKind
 
 if TYPE_CHECKING:  # typing only: the runtime never reads where a flow came from
+    from dialogue.runtime.classify import StateClassifier  # loaded with a flow with examples
 
     class Placer(Protocol):
         """Places a diagnostic at a location of a flow file (authoring's ``SourceMap``)."""

@@ -24,13 +24,15 @@ Order of a user message, in the current state:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dialogue.runtime.classify import Classification
 from dialogue.runtime.llm_contract import Interpretation
 from dialogue.runtime.llm_step import ask
 from dialogue.runtime.rules import IntentMatch, Prepared
 from dialogue.runtime.walker import FlowWalker, Moves, Steps
+
+if TYPE_CHECKING:
+    from dialogue.runtime.classify import Classification
 
 
 class Turn(FlowWalker):

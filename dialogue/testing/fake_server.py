@@ -27,6 +27,16 @@ at once, so such a client fails instead of being merely slow::
         server.hold(50)
         ...  # send 50 requests concurrently: all are answered once all 50 arrived
         assert server.max_in_flight == 50
+
+For streaming tests, ``FakeReply.chunks(pieces, gates={i: event})`` streams
+exactly these pieces and stops before piece ``i`` until the test sets the
+``threading.Event``; ``pieces_sent`` counts the pieces written. A test that has
+seen the text of piece ``i - 1`` arrive while ``pieces_sent == i`` knows it came
+before the rest of the answer, however slow the machine::
+
+    gate = threading.Event()
+    server.script(FakeReply.chunks(['{"reply": "Hel', 'lo"}'], gates={1: gate}))
+    ...  # on the first delta: assert server.pieces_sent == 1; gate.set()
 """
 
 from __future__ import annotations
@@ -38,13 +48,15 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
 Request = dict[str, Any]
+GATE_TIMEOUT = 10.0
+"""Seconds a gated stream waits for its gate before dropping the connection."""
 _ids = itertools.count(1)
 
 
@@ -68,6 +80,8 @@ class FakeReply:
     finish_reason: str = "stop"
     usage: tuple[int, int] | None = None
     after_chunks: int = 0
+    pieces: tuple[str, ...] | None = None
+    gates: tuple[tuple[int, threading.Event], ...] = ()
 
     @classmethod
     def text(
@@ -124,6 +138,32 @@ class FakeReply:
     def cut_stream(cls, content: str, *, after_chunks: int) -> FakeReply:
         """Send ``after_chunks`` pieces of ``content``, then drop the connection."""
         return cls("cut", content, after_chunks=after_chunks)
+
+    @classmethod
+    def chunks(
+        cls,
+        pieces: Sequence[str],
+        *,
+        gates: Mapping[int, threading.Event] | None = None,
+        cut: bool = False,
+        finish_reason: str = "stop",
+    ) -> FakeReply:
+        """A streamed answer sent in exactly these pieces (their concatenation, unstreamed).
+
+        ``gates`` maps a piece's index to a ``threading.Event``: the stream stops before
+        that piece until the test sets the event (after 10 s unset, the connection is
+        dropped, so a test that forgot fails instead of hanging). With ``cut``, the
+        connection is dropped after the last piece, before the answer is finished.
+        """
+        pieces = tuple(pieces)
+        return cls(
+            "cut" if cut else "text",
+            "".join(pieces),
+            finish_reason=finish_reason,
+            after_chunks=len(pieces),
+            pieces=pieces,
+            gates=tuple(sorted((gates or {}).items(), key=lambda item: item[0])),
+        )
 
     @classmethod
     def hang(cls, seconds: float) -> FakeReply:
@@ -204,7 +244,7 @@ class _Exchange:
     def events(self) -> list[dict[str, Any]]:
         """Every SSE data object of a streamed answer, before ``[DONE]``."""
         field_name = "refusal" if self.reply.kind == "refusal" else "content"
-        pieces = _pieces(self.reply.content or "")
+        pieces = list(self.reply.pieces or _pieces(self.reply.content or ""))
         if self.reply.kind == "cut":
             pieces = pieces[: self.reply.after_chunks]
         events = [self.chunk({"role": "assistant", field_name: ""})]
@@ -265,6 +305,7 @@ class FakeChatServer:
         self._headers: list[dict[str, str]] = []
         self._in_flight = 0
         self._max_in_flight = 0
+        self._pieces_sent = 0
         self._hold: _Hold | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -347,6 +388,12 @@ class FakeChatServer:
         with self._lock:
             return self._max_in_flight
 
+    @property
+    def pieces_sent(self) -> int:
+        """Pieces of ``FakeReply.chunks`` answers streamed so far (counted as each is written)."""
+        with self._lock:
+            return self._pieces_sent
+
     def hold(self, count: int, *, timeout: float = 10.0) -> None:
         """Answer no chat request until ``count`` of them are in flight at once.
 
@@ -371,8 +418,10 @@ class FakeChatServer:
             self._loop.call_soon_threadsafe(hold.released.set)
 
     def reset(self) -> None:
-        """Forget recorded requests, unused scripted replies, the peak and any hold."""
+        """Forget recorded requests, unused scripted replies, the peak, the pieces sent and
+        any hold."""
         with self._lock:
+            self._pieces_sent = 0
             self._queue.clear()
             self._requests.clear()
             self._headers.clear()
@@ -540,7 +589,14 @@ class FakeChatServer:
         lines = [f"data: {json.dumps(event)}\n\n" for event in exchange.events()]
         if exchange.reply.kind != "cut":
             lines.append("data: [DONE]\n\n")
-        for line in lines:
+        gates = dict(exchange.reply.gates)
+        for number, line in enumerate(lines):
+            gate = gates.get(number - 1)  # line 0 is the role; piece i is line i + 1
+            if gate is not None and not await asyncio.to_thread(gate.wait, GATE_TIMEOUT):
+                return False  # nobody opened the gate: drop the connection
+            if 1 <= number <= len(exchange.reply.pieces or ()):
+                with self._lock:  # counted before the client can see it
+                    self._pieces_sent += 1
             data = line.encode()
             writer.write(b"%x\r\n%s\r\n" % (len(data), data))
             await writer.drain()
