@@ -37,7 +37,7 @@ from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
 from dialogue.runtime.turn_setup import Seed, TurnSetup, remember
 from dialogue.runtime.walker import Steps
-from dialogue.session import Session
+from dialogue.session import Feedback, Session, rated
 from dialogue.stores import open_store
 from dialogue.stores.base import LeasingStore, SessionStore
 from dialogue.stores.guard import GuardedStore
@@ -336,11 +336,15 @@ class Engine:
         """``start`` for coroutines."""
         return await self._ahandle(session_id, None, seed=(dict(slots or {}), dict(meta or {})))
 
-    def astream(self, session_id: str, text: str) -> TurnStream:
+    def astream(self, session_id: str, text: str, *, message_id: str | None = None) -> TurnStream:
         """Answer one message as a stream of text deltas: rule replies as soon as they
         are said, an LLM reply in pieces as it arrives (modes ``respond`` and ``both``);
-        ``stream.result`` is the same ``TurnResult`` ``ahandle`` gives."""
-        return TurnStream(lambda sink: self._ahandle(session_id, self._check_text(text), sink))
+        ``stream.result`` is the same ``TurnResult`` ``ahandle`` gives (``message_id``
+        as there)."""
+        checked = self._check_text(text)
+        return TurnStream(
+            lambda sink: self._ahandle(session_id, checked, sink, message_id=message_id)
+        )
 
     async def _ahandle(
         self,
@@ -455,6 +459,10 @@ class Engine:
         """A copy of a stored session (``None`` if there is none)."""
         return self._store.load(session_id)
 
+    async def asession(self, session_id: str) -> Session | None:
+        """``session`` for coroutines."""
+        return await self._store.aload(session_id)
+
     def export(self, session_id: str) -> dict[str, Any] | None:
         """Everything stored about a session, as JSON-ready data (a user's right of
         access), or ``None``; ``reset`` erases it."""
@@ -485,6 +493,81 @@ class Engine:
             await self._store.adelete(session_id)
         finally:
             self._locks.release(session_id, lock)
+
+    # -- feedback and observers ---------------------------------------------
+
+    def feedback(
+        self, session_id: str, turn: int, rating: str | int, comment: str = ""
+    ) -> Feedback:
+        """Keep a user's rating of turn ``turn`` (``up``/``down`` or 1 to 5) with the
+        session, under its lock and lease like a turn; a later rating of the same turn
+        replaces it. ``SessionNotFound`` when there is no such session,
+        ``FeedbackError`` for a turn it has not had or a bad rating."""
+        lock = self._locks.acquire(session_id)
+        lease = None
+        try:
+            if self._leasing:
+                lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
+            for attempt in range(CONFLICT_RETRIES + 1):
+                stored, entry = rated(
+                    self._store.load(session_id), session_id, turn, rating, comment, self._clock()
+                )
+                try:
+                    self._store.save(stored)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    continue
+                break
+        finally:
+            if lease is not None:
+                self._store.release(session_id, lease)
+            self._locks.release(session_id, lock)
+        self._tell_feedback(session_id, entry)
+        return entry
+
+    async def afeedback(
+        self, session_id: str, turn: int, rating: str | int, comment: str = ""
+    ) -> Feedback:
+        """``feedback`` for coroutines."""
+        lock = await self._locks.aacquire(session_id)
+        lease = None
+        try:
+            if self._leasing:
+                lease = await self._store.aacquire(
+                    session_id, ttl=self.lease_ttl, wait=self.lease_wait
+                )
+            for attempt in range(CONFLICT_RETRIES + 1):
+                loaded = await self._store.aload(session_id)
+                stored, entry = rated(loaded, session_id, turn, rating, comment, self._clock())
+                try:
+                    await self._store.asave(stored)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    continue
+                break
+        finally:
+            if lease is not None:
+                await self._store.arelease(session_id, lease)
+            self._locks.release(session_id, lock)
+        self._tell_feedback(session_id, entry)
+        return entry
+
+    def _tell_feedback(self, session_id: str, entry: Feedback) -> None:
+        if self._observers:
+            from dialogue.observe import FeedbackGiven, tell
+
+            event = FeedbackGiven(session_id, entry.turn, entry.rating)
+            tell(self._observers, [event], self._privacy)
+
+    def add_observer(self, observer: Observer) -> None:
+        """Tell ``observer`` about every turn from now on (as ``observers=`` does)."""
+        self._observers = (*self._observers, observer)
+
+    def remove_observer(self, observer: Observer) -> None:
+        """Stop telling ``observer`` (added by ``add_observer`` or ``observers=``)."""
+        self._observers = tuple(o for o in self._observers if o is not observer)
 
     def close(self) -> None:
         """Stop the action worker threads and close the LLM client, and the store if

@@ -10,7 +10,9 @@
      ├── SessionError                a session could not be used
      │    ├── StoreError             the session store failed (I/O, corrupt data)
      │    │    └── LeaseTimeout      another turn of the session held it too long
-     │    └── ConflictError          a session was saved by someone else meanwhile
+     │    ├── ConflictError          a session was saved by someone else meanwhile
+     │    ├── SessionNotFound        no such session (never started, erased or expired)
+     │    └── FeedbackError          feedback names a turn the session has not had, or a bad rating
      ├── ActionError                 a business action failed or timed out
      │    └── ActionTimeout
      ├── RenderError                 a template failed at run time
@@ -159,6 +161,20 @@ class ConflictError(SessionError):
     """The session changed in the store since it was loaded (optimistic locking)."""
 
     code = "conflict"
+
+
+class SessionNotFound(SessionError):
+    """An operation needs a stored session and there is none (never started, erased by
+    ``reset``, or expired)."""
+
+    code = "session_not_found"
+
+
+class FeedbackError(SessionError):
+    """Feedback that cannot be kept: a turn the session has not had, or a rating that
+    is neither ``up``/``down`` nor 1 to 5."""
+
+    code = "invalid_feedback"
 
 
 class ActionError(DialogueError):

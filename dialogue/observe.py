@@ -4,7 +4,8 @@
 with the turn's events, in order: ``LLMCalled`` (when a request was made),
 ``ActionRun`` (each business action), ``ConversationEnded`` (a final state of the
 main flow was reached: a handoff, a goodbye), then ``TurnFinished``; a turn that
-failed (degraded reply) gives ``TurnFailed`` instead of ``TurnFinished``. The
+failed (degraded reply) gives ``TurnFailed`` instead of ``TurnFinished``.
+``Engine.feedback`` gives one ``FeedbackGiven``. The
 server's metrics and a host's own telemetry plug in here; an observer that raises
 is logged and ignored, never breaking a turn. Events carry no message text and no
 slot values.
@@ -99,7 +100,16 @@ class ConversationEnded:
     """The final state reached (``handoff``, ``goodbye`` ...)."""
 
 
-Event = TurnFinished | TurnFailed | LLMCalled | ActionRun | ConversationEnded
+@dataclass(frozen=True, slots=True)
+class FeedbackGiven:
+    """A user rated a turn (``Engine.feedback``); the comment is not carried."""
+
+    session_id: str
+    turn: int
+    rating: str | int
+
+
+Event = TurnFinished | TurnFailed | LLMCalled | ActionRun | ConversationEnded | FeedbackGiven
 Observer = Callable[[Event], object]
 
 

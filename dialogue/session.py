@@ -8,9 +8,12 @@ history). It never holds compiled objects: those are shared by every session.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dialogue.errors import SessionError
+from dialogue.errors import FeedbackError, SessionError, SessionNotFound
+
+if TYPE_CHECKING:
+    import datetime
 
 FORMAT = 1
 """Version of the serialised form; bumped when ``to_dict`` changes shape."""
@@ -23,6 +26,20 @@ class Frame(NamedTuple):
     state: str
     step: int
     pending: str | None
+
+
+class Feedback(NamedTuple):
+    """A user's rating of one turn's replies: ``up``/``down`` or 1 to 5, and a comment."""
+
+    turn: int
+    rating: str | int
+    comment: str
+    at: str
+    """When it was given (ISO 8601, from the engine's clock)."""
+
+
+MAX_FEEDBACK = 100
+"""How many ratings a session keeps (newest last); one per turn, the latest wins."""
 
 
 @dataclass(slots=True)
@@ -58,6 +75,13 @@ class Session:
     answered: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """The latest message ids handled and their replies, newest last: a message
     redelivered with the same id gets the first answer again, and changes nothing."""
+    feedback: tuple[Feedback, ...] = ()
+    """Ratings of this session's turns (``Engine.feedback``), oldest first."""
+
+    def rate(self, entry: Feedback) -> None:
+        """Keep ``entry``, replacing an earlier rating of the same turn."""
+        kept = tuple(f for f in self.feedback if f.turn != entry.turn)
+        self.feedback = (*kept, entry)[-MAX_FEEDBACK:]
 
     def copy(self) -> Session:
         """A copy safe to mutate during a turn (slot values are treated as immutable)."""
@@ -79,6 +103,7 @@ class Session:
             dict(self.meta) if self.meta else None,
             self.fingerprint,
             self.answered,
+            self.feedback,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,6 +126,7 @@ class Session:
             "meta": self.meta or {},
             "fingerprint": self.fingerprint,
             "answered": [[mid, list(replies)] for mid, replies in self.answered],
+            "feedback": [f._asdict() for f in self.feedback],
         }
 
     @classmethod
@@ -129,11 +155,51 @@ class Session:
                     (str(mid), tuple(str(r) for r in replies))
                     for mid, replies in data.get("answered", ())
                 ),
+                feedback=tuple(_feedback(item) for item in data.get("feedback", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SessionError(
                 f"stored session is corrupt: {exc!r}", session_id=_id_of(data)
             ) from exc
+
+
+RATINGS = ("up", "down", 1, 2, 3, 4, 5)
+
+
+def rated(
+    stored: Session | None,
+    session_id: str,
+    turn: int,
+    rating: str | int,
+    comment: str,
+    now: datetime.datetime,
+) -> tuple[Session, Feedback]:
+    """``stored`` with a rating of its turn ``turn`` kept, and the rating; raises
+    ``SessionNotFound`` or ``FeedbackError`` (what ``Engine.feedback`` says)."""
+    if stored is None:
+        raise SessionNotFound(f"no session {session_id!r}", session_id=session_id)
+    if isinstance(rating, bool) or rating not in RATINGS:
+        raise FeedbackError(
+            f"rating {rating!r} is neither 'up', 'down' nor 1 to 5", session_id=session_id
+        )
+    if isinstance(turn, bool) or not isinstance(turn, int) or not 1 <= turn <= stored.turn:
+        raise FeedbackError(
+            f"session {session_id!r} has had turns 1 to {stored.turn}, not {turn!r}",
+            session_id=session_id,
+        )
+    entry = Feedback(turn, rating, str(comment), now.isoformat(timespec="seconds"))
+    stored.rate(entry)
+    return stored, entry
+
+
+def _feedback(item: dict[str, Any]) -> Feedback:
+    rating = item["rating"]
+    return Feedback(
+        int(item["turn"]),
+        rating if isinstance(rating, int) else str(rating),
+        str(item["comment"]),
+        str(item["at"]),
+    )
 
 
 def _id_of(data: object) -> str:

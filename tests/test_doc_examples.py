@@ -14,6 +14,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -265,3 +266,54 @@ def test_queue_workers_answer_every_message_once_and_in_order(prefix: str) -> No
             stored = reader.session(s)
             assert stored is not None and stored.turn == len(SCRIPT), s  # no extra turn
             assert stored.ended and stored.state == "handoff"
+
+
+# -- serving a flow's HTTP API
+
+
+def test_the_server_guide_shows_the_example_as_it_is() -> None:
+    guide = (ROOT / "docs" / "server.md").read_text(encoding="utf-8")
+    code = (EXAMPLES / "serve_app.py").read_text(encoding="utf-8")
+    assert f"```python\n{code}```" in guide, "copy docs/examples/serve_app.py into the guide"
+
+
+def test_the_serve_app_example_answers_over_http(tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = secrets.token_urlsafe(16)
+    env = environment(PORT=str(port), DIALOGUE_TOKEN=token, DIALOGUE_STORE="sqlite:///s.db")
+    server = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "serve_app.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+    try:
+        for _ in range(WAIT * 10):
+            assert server.poll() is None, server.communicate()[1]
+            try:
+                httpx.get(url + "/healthz")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert httpx.post(url + "/v1/sessions").status_code == 401
+        sid = httpx.post(url + "/v1/sessions", headers=auth).json()["session_id"]
+        said = httpx.post(
+            f"{url}/v1/sessions/{sid}/messages", headers=auth, json={"text": "where is my order"}
+        )
+        assert said.json()["replies"] == ["What's your order number? It looks like AB123456."]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        log = server.communicate(timeout=60)[1]
+    # uvicorn shuts down cleanly, then re-raises the signal it caught
+    assert server.returncode in (0, -signal.SIGTERM), log
+    assert "Application shutdown complete." in log
+    assert (tmp_path / "s.db").exists()

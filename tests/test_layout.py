@@ -104,6 +104,7 @@ FORBIDDEN = [
     ("dialogue.runtime", "dialogue.nlu"),
 ]
 UPPER = ["dialogue.engine", "dialogue.cli", "dialogue.testing", "dialogue.assemble"]
+UPPER += ["dialogue.server"]
 LOWER = ["dialogue.authoring", "dialogue.compiler", "dialogue.runtime", "dialogue.llm"]
 LOWER += ["dialogue.stores", "dialogue.errors", "dialogue.session", "dialogue.trace"]
 LOWER += ["dialogue.schema", "dialogue.redact", "dialogue.nlu"]

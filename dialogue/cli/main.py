@@ -4,6 +4,7 @@ dialogue validate PATH...     check flow files; exit 1 on errors
 dialogue chat PATH            talk to a flow in the terminal
 dialogue schema               the JSON Schema of the flow format
 dialogue graph PATH           a Mermaid (or DOT) state diagram
+dialogue serve PATH           the HTTP API (extra [server])
 """
 
 from __future__ import annotations
@@ -170,8 +171,10 @@ def _show(result: object, trace: bool) -> None:
 def _register() -> None:
     from dialogue.cli.evaluate import eval_command
     from dialogue.cli.run_tests import test
+    from dialogue.cli.serve import serve
 
     main.add_command(eval_command)
+    main.add_command(serve)
     main.add_command(test)
 
 

@@ -1,0 +1,158 @@
+"""The HTTP API's bodies as pydantic models: they are the OpenAPI document too.
+
+Request bodies are strict (``"5"`` is not a rating, ``1`` is not a text) and
+forbid unknown fields, so a client's mistake is a 422 that names the field, not
+a guess.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dialogue.session import Feedback, Session
+from dialogue.trace import TurnResult
+
+MAX_MESSAGE_ID = 200
+MAX_COMMENT = 2000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class MessageIn(_In):
+    text: str = Field(description="What the user said (longer than the app's limit: 422).")
+    message_id: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_ID)] | None = Field(
+        default=None,
+        description="The client's id for this message: sent again (a retry), it gets the "
+        "first answer and changes nothing.",
+    )
+
+
+Stars = Annotated[int, Field(ge=1, le=5)]
+
+
+class FeedbackIn(_In):
+    turn: int = Field(ge=1, description="The turn rated (``turn`` of a message's answer).")
+    rating: Literal["up", "down"] | Stars = Field(description="``up``/``down`` or 1 to 5.")
+    comment: str = Field(default="", max_length=MAX_COMMENT)
+
+
+class TurnOut(BaseModel):
+    """What one turn said and where the conversation is now."""
+
+    session_id: str
+    turn: int = Field(description="This turn's number: rate it with the feedback endpoint.")
+    replies: list[str]
+    flow: str
+    state: str
+    slots: dict[str, Any]
+    ended: bool = Field(description="The conversation reached a final state (a handoff ...).")
+    duplicate: bool = Field(description="A redelivered message_id: the first answer again.")
+    trace: dict[str, Any] | None = Field(
+        default=None, description="What fired and why (only when the app runs in debug mode)."
+    )
+
+    @classmethod
+    def of(cls, result: TurnResult, *, debug: bool) -> TurnOut:
+        t = result.trace
+        return cls(
+            session_id=result.session_id,
+            turn=t.turn,
+            replies=result.replies,
+            flow=result.flow,
+            state=result.state,
+            slots=result.slots,
+            ended=result.ended,
+            duplicate=t.rule == "duplicate",
+            trace=trace_data(result) if debug else None,
+        )
+
+
+class FeedbackOut(BaseModel):
+    turn: int
+    rating: str | int
+    comment: str
+    at: str
+
+    @classmethod
+    def of(cls, entry: Feedback) -> FeedbackOut:
+        return cls(turn=entry.turn, rating=entry.rating, comment=entry.comment, at=entry.at)
+
+
+class SessionOut(BaseModel):
+    """A stored conversation."""
+
+    session_id: str
+    flow: str
+    state: str
+    slots: dict[str, Any]
+    ended: bool
+    turns: int = Field(description="How many turns it has had (the greeting is turn 1).")
+    history: list[str] = Field(
+        description="Alternating user text and bot reply, newest last, as far as the "
+        "engine keeps it (``history_turns``)."
+    )
+    feedback: list[FeedbackOut]
+
+    @classmethod
+    def of(cls, session: Session) -> SessionOut:
+        return cls(
+            session_id=session.id,
+            flow=session.flow,
+            state=session.state,
+            slots=session.slots,
+            ended=session.ended,
+            turns=session.turn,
+            history=list(session.history),
+            feedback=[FeedbackOut.of(f) for f in session.feedback],
+        )
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable, snake_case: what went wrong.")
+    message: str
+    details: list[dict[str, Any]] | None = Field(
+        default=None, description="For invalid requests: each problem's location and message."
+    )
+
+
+class ErrorOut(BaseModel):
+    """Every error response of the API has this body."""
+
+    error: ErrorInfo
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    error: ErrorInfo | None = None
+
+
+def trace_data(result: TurnResult) -> dict[str, Any]:
+    """A turn's trace as JSON-ready data (debug mode)."""
+    t = result.trace
+    llm = t.llm
+    return {
+        "rule": t.rule,
+        "intent": t.intent,
+        "matched": t.matched,
+        "state_before": f"{t.flow_before}.{t.state_before}",
+        "state_after": f"{t.flow_after}.{t.state_after}",
+        "steps": t.steps,
+        "slot_changes": {k: [old, new] for k, (old, new) in t.slot_changes.items()},
+        "actions": [{"name": a.name, "ok": a.ok, "error": a.error} for a in t.actions],
+        "llm": None
+        if llm is None
+        else {
+            "mode": llm.mode,
+            "outcome": llm.outcome,
+            "model": llm.model,
+            "prompt_tokens": llm.prompt_tokens,
+            "completion_tokens": llm.completion_tokens,
+            "error": llm.error,
+        },
+        "errors": list(t.errors),
+        "seconds": t.seconds,
+    }
