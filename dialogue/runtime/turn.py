@@ -14,7 +14,7 @@ Order of a user message, in the current state:
    of the calling flows); the longest keyword or pattern match wins; when none
    fires, the classifier trained on the intents' examples, over the same intents,
    unless the message answers the pending question; below its threshold it
-   abstains (and its best guesses go to the LLM's prompt);
+   abstains (its best guesses go to the LLM's prompt if ``nlu.candidates``);
 2. otherwise slot values: the pending question's answer, and any slot of the
    state's ``collect`` that identifies itself (pattern, enum, email, ...);
 3. otherwise, if a question was pending, its reprompt ladder (``invalid``);
