@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from dialogue.assemble import check_actions, flow_actions, load_bot, worst_turn
+from dialogue.assemble import NLUCache, check_actions, flow_actions, load_bot, worst_turn
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
 from dialogue.llm.openai_client import LLMClient, LLMRequest, OpenAIChatClient
 from dialogue.llm.protocol import LLMResponse
@@ -174,6 +174,7 @@ class Engine:
         main: str | None = None,
         actions: Mapping[str, Action] | None = None,
         llm: LLMClient | None | Literal[_FromEnv.FROM_ENV] = FROM_ENV,
+        nlu_cache: NLUCache = None,
         **options: Any,
     ) -> Engine:
         """Load the flow file (and the flows it imports), compile, and build an engine.
@@ -181,14 +182,16 @@ class Engine:
         Actions come from ``actions`` if given, else from the flows'
         ``actions_module``. The LLM client is ``llm`` if given (``None``: offline);
         by default it is made from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` when the
-        key is set, read now, not at import.
+        key is set, read now, not at import. Intent models trained on ``examples``
+        are kept in ``nlu_cache``: a folder, ``None`` for ``.dialogue-cache/`` beside
+        the flow files, ``False`` to train in memory at every start.
         """
         if isinstance(llm, str):  # the old spelling of "not given"
             raise ConfigurationError(
                 f"llm={llm!r}: pass an LLM client or None",
                 hint="leave llm out to make the client from OPENAI_API_KEY",
             )
-        bot, loaded = load_bot(path, main=main)
+        bot, loaded = load_bot(path, main=main, nlu_cache=nlu_cache)
         if actions is None:
             actions = flow_actions(loaded)
         client = OpenAIChatClient.from_env() if llm is FROM_ENV else llm
