@@ -19,9 +19,13 @@ turn (captured first), one per turn:
 - Redis: ``GET`` + ``SET`` with a redis-py client on the same server and db.
 
 Between the two, to show where the time goes: the store's own ``load`` + ``save``
-(sessions prepared beforehand, no engine), the same with ``acquire`` before and
-``release`` after (the lease a turn takes on a store shared by processes), and
-the engine with leases off (the store subclassed with ``in_process = True``).
+(sessions prepared beforehand, no engine); the same with the lease a turn takes
+on a store shared by processes, folded into them (``acquire_load`` +
+``save_release``, what the engine calls: "store + lease"), and as four calls
+(``acquire``, ``load``, ``save``, ``release``: "store + lease, 4 calls", what
+the engine calls on a store with only the basic protocols); the engine with
+leases off (the store subclassed with ``in_process = True``), and the engine
+over the store seen through the basic protocols only ("engine (4-call leases)").
 Each call is timed with ``perf_counter_ns``; gc is disabled inside each block.
 Per row: p50 and p99 over all turns of a block (median over repetitions), turns
 per second (turns / summed time), and the difference of p50 to the bare round
@@ -102,6 +106,29 @@ Shared = dict[tuple[str, str], list[dict[str, Any]]]
 BARE = "bare get + set"
 
 
+class BasicProtocol:
+    """A store seen through the basic protocols only (as a third-party store without
+    ``acquire_load``/``save_release``): the engine leases with four calls a turn."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def load(self, session_id: str) -> Session | None:
+        return self.store.load(session_id)  # type: ignore[no-any-return]
+
+    def save(self, session: Session) -> None:
+        self.store.save(session)
+
+    def delete(self, session_id: str) -> None:
+        self.store.delete(session_id)
+
+    def acquire(self, session_id: str, *, ttl: float, wait: float) -> str:
+        return self.store.acquire(session_id, ttl=ttl, wait=wait)  # type: ignore[no-any-return]
+
+    def release(self, session_id: str, token: str) -> None:
+        self.store.release(session_id, token)
+
+
 class LeaselessSQLite(SQLiteStore):
     """The SQLite store, but the engine takes no lease (as for a store in this process)."""
 
@@ -162,8 +189,9 @@ def engine_block(engine: dialogue.Engine) -> Block:
     return block
 
 
-def store_block(store: Any, snapshots: Sequence[dict[str, Any]], leases: bool) -> Block:
-    """The store's own calls for each turn: [acquire] load save [release], no engine."""
+def store_block(store: Any, snapshots: Sequence[dict[str, Any]], leases: str = "") -> Block:
+    """The store's own calls for each turn, no engine: load save (``leases=""``),
+    acquire_load save_release (``"folded"``), acquire load save release (``"4 calls"``)."""
 
     def block(prefix: str, sessions: int) -> Samples:
         ids = [f"{prefix}-{j}" for j in range(sessions)]
@@ -174,9 +202,14 @@ def store_block(store: Any, snapshots: Sequence[dict[str, Any]], leases: bool) -
         load, save = store.load, store.save
 
         def turn(sid: str, i: int) -> None:
+            session = made[sid][i]
+            if leases == "folded":
+                token, loaded = store.acquire_load(sid, ttl=10.0, wait=10.0)
+                session.version = 0 if loaded is None else loaded.version
+                store.save_release(session, token)
+                return
             token = store.acquire(sid, ttl=10.0, wait=10.0) if leases else None
             loaded = load(sid)
-            session = made[sid][i]
             session.version = 0 if loaded is None else loaded.version
             save(session)
             if token is not None:
@@ -474,15 +507,18 @@ def build_rows(
             closers.append(conn.close)
         else:
             blocks[BARE] = bare_redis(client, tag, payloads)
-        blocks["store load + save"] = store_block(store, snapshots, leases=False)
+        blocks["store load + save"] = store_block(store, snapshots)
         if lean is None:
             blocks["engine"] = engine_block(engine)
         else:
             plain = dialogue.Engine.from_path(c.FLOW, llm=None, store=lean)
-            closers.append(plain.close)
-            blocks["store + lease"] = store_block(store, snapshots, leases=True)
+            basic = dialogue.Engine.from_path(c.FLOW, llm=None, store=BasicProtocol(store))
+            closers += [plain.close, basic.close]
+            blocks["store + lease"] = store_block(store, snapshots, leases="folded")
+            blocks["store + lease, 4 calls"] = store_block(store, snapshots, leases="4 calls")
             blocks["engine, no lease"] = engine_block(plain)
             blocks["engine (leases)"] = engine_block(engine)
+            blocks["engine (4-call leases)"] = engine_block(basic)
         rows[kind] = blocks
     return rows
 
@@ -655,27 +691,30 @@ def report_turns(
             pairs = zip(results[(kind, a)], results[(kind, b)], strict=True)
             return c.median([x[0] - y[0] for x, y in pairs])
 
-        lease = gap("engine (leases)", "engine, no lease") if "engine (leases)" in blocks else 0.0
+        leased = "engine (leases)" in blocks
+
+        def lease(a: str, b: str, leased: bool = leased, gap: Any = gap) -> str | float:
+            return gap(a, b) if leased else ""
+
         split.append(
             [
                 kind,
                 c.median([r[0] for r in results[(kind, BARE)]]),
                 gap("store load + save", BARE),
                 gap(engine, "store load + save"),
-                lease,
-                gap("store + lease", "store load + save") if "store + lease" in blocks else 0.0,
+                lease("engine (leases)", "engine, no lease"),
+                lease("store + lease", "store load + save"),
+                lease("engine (4-call leases)", "engine, no lease"),
+                lease("store + lease, 4 calls", "store load + save"),
             ]
         )
-    print(
-        c.table(
-            ["store", "bare", "+ store's load/save", "+ engine's turn", "+ leases", "(store only)"],
-            split,
-        )
-    )
+    headers = ["store", "bare", "+ store's load/save", "+ engine's turn", "+ leases"]
+    print(c.table([*headers, "(store only)", "4 calls", "(store only)"], split))
     print(
         "  store's load/save = its load + save - bare; engine's turn = engine without leases -\n"
-        "  store load + save; leases = engine (leases) - engine, no lease (acquire + release;\n"
-        "  in brackets the same measured on the store alone)."
+        "  store load + save; leases = engine (leases) - engine, no lease (the lease folded\n"
+        "  into the load and the save; in brackets the same measured on the store alone);\n"
+        "  4 calls = the same with acquire + load + save + release (basic protocols)."
     )
 
 

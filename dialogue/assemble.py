@@ -10,7 +10,7 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from dialogue.errors import ConfigurationError, FlowErrors
 from dialogue.llm.protocol import LLMSettings
@@ -19,13 +19,31 @@ from dialogue.runtime.compiled import Bot
 
 if TYPE_CHECKING:
     from dialogue.authoring.loader import LoadedFlow
+    from dialogue.nlu.data import Trainer
+
+NLUCache = str | os.PathLike[str] | None | Literal[False]
+"""Where trained intent models are kept: a folder, ``None`` (the default:
+``.dialogue-cache/`` beside the flow files) or ``False`` (train in memory at every start)."""
+
+
+def nlu_trainer(path: str | os.PathLike[str], cache: NLUCache = None) -> Trainer | None:
+    """The trainer that keeps models of the flows at ``path`` in ``cache`` (see ``NLUCache``)."""
+    if cache is False:
+        return None
+    from dialogue.nlu.cache import CACHE_DIR, CachedTrainer
+
+    if cache is None:
+        base = Path(path) if Path(path).is_dir() else Path(path).parent
+        cache = base / CACHE_DIR
+    return CachedTrainer(cache)
 
 
 def load_bot(
-    path: str | os.PathLike[str], *, main: str | None = None
+    path: str | os.PathLike[str], *, main: str | None = None, nlu_cache: NLUCache = None
 ) -> tuple[Bot, list[LoadedFlow]]:
     """Load and compile the flows at ``path``; in a folder, the one no other flow calls
-    is the main one unless ``main`` names it. The authoring and compile stages (and
+    is the main one unless ``main`` names it. Intent models trained on examples are
+    kept in ``nlu_cache`` (see ``NLUCache``). The authoring and compile stages (and
     PyYAML) load here, on first use, not at ``import dialogue``."""
     from dialogue.authoring.loader import load_flows
     from dialogue.compiler.build import compile_flows
@@ -33,7 +51,7 @@ def load_bot(
     loaded = load_flows(path)
     if main is None and Path(path).is_dir():
         main = _only_root(loaded, path)
-    return compile_flows(loaded, main=main), loaded
+    return compile_flows(loaded, main=main, trainer=nlu_trainer(path, nlu_cache)), loaded
 
 
 def flow_actions(loaded: Sequence[LoadedFlow]) -> dict[str, Action]:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from dialogue.assemble import check_actions, flow_actions, load_bot, worst_turn
+from dialogue.assemble import NLUCache, check_actions, flow_actions, load_bot, worst_turn
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
 from dialogue.llm.openai_client import LLMClient, LLMRequest, OpenAIChatClient
 from dialogue.llm.protocol import LLMResponse
@@ -39,7 +39,7 @@ from dialogue.runtime.turn_setup import Seed, TurnSetup, remember
 from dialogue.runtime.walker import Steps
 from dialogue.session import Feedback, Session, rated
 from dialogue.stores import open_store
-from dialogue.stores.base import LeasingStore, SessionStore
+from dialogue.stores.base import SessionStore
 from dialogue.stores.guard import GuardedStore
 from dialogue.stores.memory import MemoryStore
 from dialogue.trace import TurnResult
@@ -109,9 +109,9 @@ class Engine:
         self._owns_store = isinstance(store, str)
         """The engine opened the store from a URL, so ``close`` closes it."""
         self._store = GuardedStore(self.store)
-        self._leasing = isinstance(self.store, LeasingStore) and not getattr(
-            self.store, "in_process", False
-        )
+        """The store as turns use it: leases (folded into load and save when the store
+        can), failures as ``StoreError``."""
+        self._leasing = self._store.leases
         """Turns take the store's lease on their session (a store shared by processes)."""
         designer = [p for flow in bot.flows.values() for p in flow.settings.redact]
         host = redactor.patterns if redactor is not None else ()
@@ -174,6 +174,7 @@ class Engine:
         main: str | None = None,
         actions: Mapping[str, Action] | None = None,
         llm: LLMClient | None | Literal[_FromEnv.FROM_ENV] = FROM_ENV,
+        nlu_cache: NLUCache = None,
         **options: Any,
     ) -> Engine:
         """Load the flow file (and the flows it imports), compile, and build an engine.
@@ -181,14 +182,16 @@ class Engine:
         Actions come from ``actions`` if given, else from the flows'
         ``actions_module``. The LLM client is ``llm`` if given (``None``: offline);
         by default it is made from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` when the
-        key is set, read now, not at import.
+        key is set, read now, not at import. Intent models trained on ``examples``
+        are kept in ``nlu_cache``: a folder, ``None`` for ``.dialogue-cache/`` beside
+        the flow files, ``False`` to train in memory at every start.
         """
         if isinstance(llm, str):  # the old spelling of "not given"
             raise ConfigurationError(
                 f"llm={llm!r}: pass an LLM client or None",
                 hint="leave llm out to make the client from OPENAI_API_KEY",
             )
-        bot, loaded = load_bot(path, main=main)
+        bot, loaded = load_bot(path, main=main, nlu_cache=nlu_cache)
         if actions is None:
             actions = flow_actions(loaded)
         client = OpenAIChatClient.from_env() if llm is FROM_ENV else llm
@@ -267,10 +270,11 @@ class Engine:
         lock = self._locks.acquire(session_id)
         lease = None
         try:
-            if self._leasing:
-                lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
+            lease, stored = self._store.begin(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
             for attempt in range(CONFLICT_RETRIES + 1):
-                stored, restarted = self._store.load(session_id), None
+                if attempt:  # the lease is still held: load again
+                    stored = self._store.load(session_id)
+                restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
                 if text is None or message_id is not None or len(text) > self.max_text_length:
@@ -298,7 +302,7 @@ class Engine:
                 if message_id is not None:
                     remember(turn.session, message_id, result.replies)
                 try:
-                    self._store.save(turn.session)
+                    lease = self._store.commit(turn.session, lease)
                 except ConflictError:
                     if attempt == CONFLICT_RETRIES:
                         raise
@@ -383,12 +387,13 @@ class Engine:
         lock = await self._locks.aacquire(session_id)
         lease = None
         try:
-            if self._leasing:
-                lease = await self._store.aacquire(
-                    session_id, ttl=self.lease_ttl, wait=self.lease_wait
-                )
+            lease, stored = await self._store.abegin(
+                session_id, ttl=self.lease_ttl, wait=self.lease_wait
+            )
             for attempt in range(CONFLICT_RETRIES + 1):
-                stored, restarted = await self._store.aload(session_id), None
+                if attempt:  # the lease is still held: load again
+                    stored = await self._store.aload(session_id)
+                restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
                 if text is None or message_id is not None or len(text) > self.max_text_length:
@@ -416,7 +421,7 @@ class Engine:
                 if message_id is not None:
                     remember(turn.session, message_id, result.replies)
                 try:
-                    await self._store.asave(turn.session)
+                    lease = await self._store.acommit(turn.session, lease)
                 except ConflictError:
                     if attempt == CONFLICT_RETRIES:
                         raise

@@ -6,6 +6,7 @@
      ├── FlowError                   a flow file is wrong: path, line, col, code, hint
      │    └── FlowErrors             several FlowErrors found in one pass (``.errors``)
      ├── ConfigurationError          the embedding code set the engine up wrongly
+     │    └── MissingExtra           an optional extra is needed but not installed
      ├── SessionError                a session could not be used
      │    ├── StoreError             the session store failed (I/O, corrupt data)
      │    │    └── LeaseTimeout      another turn of the session held it too long
@@ -121,6 +122,19 @@ class ConfigurationError(DialogueError):
     def __init__(self, message: str, *, hint: str = "") -> None:
         self.hint = hint
         super().__init__(message + (f"\n    hint: {hint}" if hint else ""))
+
+
+class MissingExtra(ConfigurationError):
+    """An optional extra is needed but not installed (``pip install 'dialogue[extra]'``)."""
+
+    code = "missing_extra"
+
+    def __init__(self, extra: str, needed_for: str, *, missing: str) -> None:
+        self.extra, self.missing = extra, missing
+        super().__init__(
+            f"{needed_for} needs {missing}, which is not installed",
+            hint=f"pip install 'dialogue[{extra}]'",
+        )
 
 
 class SessionError(DialogueError):

@@ -87,7 +87,23 @@ class IntentMatched(NamedTuple):
     state: str
     intent: str
     owner: str
-    by: Literal["rule", "llm"]
+    by: Literal["rule", "classifier", "llm"]
+
+
+class Classified(NamedTuple):
+    """The classifier trained on the intents' examples read the message (no rule fired):
+    its best allowed intent, the runner-up, and whether the best was ``taken`` (its
+    ``confidence`` reached ``threshold``; otherwise it abstained)."""
+
+    flow: str
+    state: str
+    best: str
+    confidence: float
+    runner_up: str | None
+    runner_up_confidence: float
+    margin: float
+    threshold: float
+    taken: bool
 
 
 class ActionCalled(NamedTuple):
@@ -138,6 +154,7 @@ Event = (
     | NoMatched
     | Escalated
     | IntentMatched
+    | Classified
     | ActionCalled
     | FlowCalled
     | Returned
@@ -186,6 +203,7 @@ BY_NAME: dict[str, type[Event]] = {
         NoMatched,
         Escalated,
         IntentMatched,
+        Classified,
         ActionCalled,
         FlowCalled,
         Returned,

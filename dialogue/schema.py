@@ -292,7 +292,9 @@ class Intent(_Model):
     patterns: Texts = ()
     """Regular expressions; named groups fill the slots of the same name."""
     examples: Texts = ()
-    """Example utterances: documentation and, later, example-trained matching."""
+    """Example utterances: a classifier is trained on them (extra ``[nlu]``); the LLM sees them."""
+    threshold: float | None = Field(None, ge=0, le=1)
+    """The classifier's least confidence for this intent (default: ``nlu.threshold``)."""
     scope: Literal["local", "global"] = "local"
     """``global`` intents are available in every state of the flow (and of its sub-flows)."""
     say: Texts = ()
@@ -306,8 +308,10 @@ class Intent(_Model):
 
     @model_validator(mode="after")
     def _shape(self) -> Intent:
-        if not self.keywords and not self.patterns:
-            raise ValueError("an intent needs 'keywords' or 'patterns', or it can never match")
+        if not self.keywords and not self.patterns and not self.examples:
+            raise ValueError(
+                "an intent needs 'keywords', 'patterns' or 'examples', or it can never match"
+            )
         acts = [k for k in ("say", "goto", "flow", "clear") if getattr(self, k)]
         if self.scope == "local" and acts:
             raise ValueError(
@@ -475,6 +479,23 @@ class Settings(_Model):
     phone and card numbers, which are always hidden: order numbers, customer ids."""
 
 
+class NLU(_Model):
+    """Matching intents by their ``examples`` (the optional extra ``[nlu]``)."""
+
+    enabled: bool = True
+    """Train a classifier on the examples (off: examples only guide the LLM)."""
+    threshold: float = Field(0.5, ge=0, le=1)
+    """Below this confidence the classifier abstains (the LLM or no-match ladder answers)."""
+    background: bool = True
+    """Train a "none of these" class on everyday messages, so unrelated ones abstain."""
+    candidates: bool = False
+    """Name the classifier's best guesses in the LLM prompt when it abstained (off by
+    default: the system message then depends on the user's text, which defeats the
+    provider's prompt caching and makes recordings match less closely)."""
+    min_examples: int = Field(5, ge=1)
+    """``dialogue validate`` warns about an intent with fewer examples."""
+
+
 class Flow(_Model):
     """A flow file."""
 
@@ -501,6 +522,7 @@ class Flow(_Model):
     states: dict[Name, State] = Field(min_length=1)
     fallback: Fallback = Field(default_factory=lambda: Fallback.model_validate({}))
     llm: LLMConfig = Field(default_factory=lambda: LLMConfig.model_validate({}))
+    nlu: NLU = Field(default_factory=lambda: NLU.model_validate({}))
 
 
 def json_schema() -> dict[str, Any]:

@@ -146,13 +146,13 @@ class Session:
                 stack=tuple(Frame(*frame) for frame in data["stack"]),
                 turn=int(data["turn"]),
                 tokens=int(data.get("tokens", 0)),
-                history=tuple(str(item) for item in data["history"]),
+                history=tuple(map(str, data["history"])),
                 ended=bool(data["ended"]),
                 version=int(data["version"]),
                 meta=dict(data["meta"]) if data.get("meta") else None,
                 fingerprint=str(data.get("fingerprint", "")),
                 answered=tuple(
-                    (str(mid), tuple(str(r) for r in replies))
+                    (str(mid), tuple(map(str, replies)))
                     for mid, replies in data.get("answered", ())
                 ),
                 feedback=tuple(_feedback(item) for item in data.get("feedback", ())),

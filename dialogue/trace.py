@@ -5,7 +5,9 @@ it happened (``flow``, ``state``) and what it was: ``Entered`` a state, ``Moved`
 along a move of the flow (``key`` as in ``CompiledFlow.moves``), ``Asked`` for a
 slot, ``SlotRejected``, ``Reprompted`` (rung ``n``), ``Exhausted``, ``NoMatched``
 (rung ``n``), ``Escalated``, ``IntentMatched`` (with the flow that owns the
-intent), ``ActionCalled``, ``FlowCalled``, ``Returned``, ``Restarted``, ``Ended``. Flow coverage,
+intent), ``Classified`` (what the example-trained classifier made of the message:
+confidence, runner-up, margin, taken or abstained), ``ActionCalled``, ``FlowCalled``,
+``Returned``, ``Restarted``, ``Ended``. Flow coverage,
 ``dialogue chat --trace`` and tests read these; ``Trace.steps`` renders them as
 the short lines a person reads (``enter tracking``, ``ask order_id``).
 """
@@ -91,6 +93,8 @@ class Trace:
     intent: str | None = None
     matched: str | None = None
     """The keyword or pattern that fired."""
+    confidence: float | None = None
+    """The classifier's confidence, when it matched the intent (see ``Classified`` events)."""
     raw_events: list[RawEvent] = field(default_factory=list)
     """What happened, in order, as recorded: ``(EventClass, *fields)``; read ``events``."""
     slot_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
@@ -150,6 +154,8 @@ class Trace:
             what += f" {self.intent}"
             if self.matched:
                 what += f" ({self.matched!r})"
+            elif self.confidence is not None:
+                what += f" (p={self.confidence:.2f})"
         changes = ", ".join(f"{k}={new!r}" for k, (_, new) in self.slot_changes.items())
         line = f"[{what}] {self.state_before} -> {self.state_after}"
         if changes:
@@ -183,6 +189,7 @@ class TurnResult:
 
 _EVENT_NAMES = frozenset(
     "Entered Moved Asked SlotRejected Reprompted Exhausted NoMatched Escalated IntentMatched "
+    "Classified "
     "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME".split()
 )
 

@@ -65,3 +65,12 @@ def retry_waits(caplog: pytest.LogCaptureFixture) -> Callable[[], list[float]]:
         return [float(m.group(1)) for m in found if m is not None]
 
     return waits
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[object]:
+    """Keep each phase's report on the test item (``item.rep_call``): fixtures read it
+    at teardown, e.g. to keep a screenshot of a failed browser test."""
+    report = yield
+    setattr(item, "rep_" + report.when, report)  # type: ignore[attr-defined]
+    return report

@@ -58,11 +58,18 @@ def test_the_guide_shows_each_example_as_it_is(example: str) -> None:
     assert f"```python\n{code}```" in guide, f"copy docs/examples/{example} into the guide"
 
 
+def test_the_nlu_guide_shows_its_example_as_it_is() -> None:
+    guide = (ROOT / "docs" / "nlu.md").read_text(encoding="utf-8")
+    code = (EXAMPLES / "nlu.py").read_text(encoding="utf-8")
+    assert f"```python\n{code}```" in guide, "copy docs/examples/nlu.py into docs/nlu.md"
+
+
 @pytest.mark.parametrize(
     ("script", "said"),
     [
         ("embed.py", "bot> Done: your return number is R2001."),
         ("llm_fake.py", "== a free-text reply (mode respond), streamed"),
+        ("nlu.py", "abstained (threshold 0.5)"),
         ("streaming.py", "     delta 0: 'll free!'\n     delta 0: \"Sorry, I didn't get that."),
     ],
 )

@@ -100,12 +100,14 @@ FORBIDDEN = [
     ("dialogue.llm", "dialogue.compiler"),
     ("dialogue.llm", "dialogue.authoring"),
     ("dialogue.stores", "dialogue.runtime"),
+    ("dialogue.nlu", "dialogue.compiler"),
+    ("dialogue.runtime", "dialogue.nlu"),
 ]
 UPPER = ["dialogue.engine", "dialogue.cli", "dialogue.testing", "dialogue.assemble"]
 UPPER += ["dialogue.server"]
 LOWER = ["dialogue.authoring", "dialogue.compiler", "dialogue.runtime", "dialogue.llm"]
 LOWER += ["dialogue.stores", "dialogue.errors", "dialogue.session", "dialogue.trace"]
-LOWER += ["dialogue.schema", "dialogue.redact", "dialogue.regex"]
+LOWER += ["dialogue.schema", "dialogue.redact", "dialogue.regex", "dialogue.nlu"]
 
 
 def rooms_of(name: str) -> str:

@@ -111,7 +111,7 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
     assert str(exc) == (
         "f.yaml:5:1: unknown key 'zzz' at the top level\n"
         "    hint: allowed keys: flow, description, version, language, start, imports, "
-        "actions_module, settings, slots, intents, states, fallback, llm"
+        "actions_module, settings, slots, intents, states, fallback, llm, nlu"
     )
 
 
@@ -484,7 +484,8 @@ def test_model_validator_messages() -> None:
         "7:5: slot 'n': min (5) is greater than max (1)",
         "11:5: slot 'code': pattern is not a valid regular expression: "
         "unterminated character set at position 0",
-        "13:3: intent 'a': an intent needs 'keywords' or 'patterns', or it can never match",
+        "13:3: intent 'a': an intent needs 'keywords', 'patterns' or 'examples', or it can "
+        "never match",
         "16:5: intent 'b': 'say' is only for global intents; a local intent's moves are "
         "written in each state's 'on'",
         "17:3: intent 'c': a global intent needs 'say', 'goto' or 'flow' to say what it does",

@@ -259,8 +259,8 @@ def write(tmp_path: Path, main_prompt: str, ask_prompt: str) -> Path:
 
 GOOD = "You help with {{ flow.name }}.\n{% for i in intents %}- {{ i.name }}\n{% endfor %}"
 HINT = (
-    "    hint: prompts may use: flow, intents, knowledge, language, mode, pending, slots, state,"
-    " today"
+    "    hint: prompts may use: candidates, flow, intents, knowledge, language, mode, pending,"
+    " slots, state, today"
 )
 
 

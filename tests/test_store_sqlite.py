@@ -81,12 +81,14 @@ def test_the_file_has_the_documented_schema(tmp_path: Path) -> None:
     SQLiteStore(tmp_path / "s.db", ttl=60, clock=Clock()).save(session())
     assert rows(tmp_path / "s.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert rows(tmp_path / "s.db", "PRAGMA journal_mode") == [("wal",)]
-    ((sid, version, data, expires_at, updated_at),) = rows(
+    ((sid, version, data, expires_at, updated_at, lease, lease_expires),) = rows(
         tmp_path / "s.db", "SELECT * FROM sessions"
     )
     assert (sid, version, expires_at, updated_at) == ("s1", 1, 1060.0, 1000.0)
     assert isinstance(data, str) and json.loads(data)["version"] == 1
-    assert rows(tmp_path / "s.db", "SELECT * FROM leases") == []
+    assert (lease, lease_expires) == (None, None)
+    tables = rows(tmp_path / "s.db", "SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert tables == [("sessions",)]
 
 
 def test_a_file_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -96,7 +98,7 @@ def test_a_file_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
         SQLiteStore(tmp_path / "s.db")
     assert str(error.value) == (
         f"SQLite store {str(tmp_path / 's.db')!r} has schema version 99; "
-        "this version of dialogue reads version 1\n    hint: upgrade dialogue, or use another file"
+        "this version of dialogue reads version 2\n    hint: upgrade dialogue, or use another file"
     )
 
 
@@ -167,7 +169,7 @@ def test_sweep_deletes_expired_rows_and_saves_sweep_now_and_then(
     assert store.count() == 0  # expired rows are invisible at once ...
     assert len(rows(tmp_path / "s.db", "SELECT id FROM sessions")) == 2  # ... and still there
     assert store.sweep() == 2
-    assert rows(tmp_path / "s.db", "SELECT id FROM sessions UNION ALL SELECT id FROM leases") == []
+    assert rows(tmp_path / "s.db", "SELECT id FROM sessions") == []
 
     monkeypatch.setattr(sqlite_module, "SWEEP_EVERY", 3)
     store.save(session("c"))  # the 3rd save of this store
@@ -259,14 +261,45 @@ def test_a_database_locked_by_another_writer_is_a_store_error(tmp_path: Path) ->
 def test_other_sqlite_errors_are_store_errors(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     with raw(tmp_path / "s.db") as conn:
-        conn.execute("DROP TABLE leases")
+        conn.execute("ALTER TABLE sessions RENAME TO elsewhere")
     with pytest.raises(StoreError) as error:
         store.acquire("s1", ttl=30, wait=0)
     assert error.value.session_id == "s1"
     assert str(error.value) == (
         f"could not lease session 's1' in the SQLite database {str(tmp_path / 's.db')!r}: "
-        "OperationalError: no such table: leases"
+        "OperationalError: no such table: sessions"
     )
+
+
+VERSION_1 = (
+    "CREATE TABLE sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+    "data TEXT NOT NULL, expires_at REAL, updated_at REAL NOT NULL)",
+    "CREATE INDEX sessions_expires_at ON sessions (expires_at) WHERE expires_at IS NOT NULL",
+    "CREATE TABLE leases (id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at REAL NOT NULL)",
+    "PRAGMA user_version = 1",
+)
+
+
+def test_a_file_of_schema_version_1_is_migrated_and_keeps_its_sessions(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    stored = session(n=1)
+    stored.version = 3
+    with raw(path) as conn:
+        for statement in VERSION_1:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO sessions VALUES ('s1', 3, ?, NULL, 0)", (json.dumps(stored.to_dict()),)
+        )
+        conn.execute("INSERT INTO leases VALUES ('s1', 'old', 1e12)")  # lost: see the docs
+    store = SQLiteStore(path)
+    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    tables = rows(path, "SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert tables == [("sessions",)]
+    token, loaded = store.acquire_load("s1", ttl=30, wait=0)
+    assert loaded is not None and (loaded.slots, loaded.version) == ({"n": 1}, 3)
+    loaded.slots["n"] = 2
+    store.save_release(loaded, token)
+    assert rows(path, "SELECT version, lease FROM sessions") == [(4, None)]
 
 
 # --------------------------------------------------------------------------- processes
@@ -349,7 +382,7 @@ def test_four_processes_lease_and_append_without_losing_an_update(tmp_path: Path
         assert loaded is not None
         assert sorted(loaded.slots["log"]) == expected
         assert loaded.version == workers * rounds
-    assert rows(path, "SELECT * FROM leases") == []
+    assert rows(path, "SELECT id FROM sessions WHERE lease IS NOT NULL") == []
 
 
 CRASH = """
@@ -376,7 +409,7 @@ def test_a_killed_lease_holder_leaves_the_session_as_it_was(tmp_path: Path) -> N
     )
     try:
         assert child.stdout is not None and child.stdout.readline() == "holding\n"
-        assert rows(path, "SELECT id FROM leases") == [("s1",)]  # the child's lease
+        assert rows(path, "SELECT id FROM sessions WHERE lease IS NOT NULL") == [("s1",)]
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from dialogue.assemble import nlu_trainer
 from dialogue.authoring.loader import load_flows
 from dialogue.compiler.build import compile_flows
 from dialogue.errors import FlowError, FlowErrors
@@ -22,7 +23,7 @@ def diagnostics(exc: FlowError) -> list[str]:
 def compile_or_exit(path: str, main: str | None = None) -> Bot:
     """The compiled flows at ``path``; on errors, print them to stderr and exit 1."""
     try:
-        return compile_flows(load_flows(path), main=main)
+        return compile_flows(load_flows(path), main=main, trainer=nlu_trainer(path))
     except FlowError as exc:
         for line in diagnostics(exc):
             click.echo(line, err=True)

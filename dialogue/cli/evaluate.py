@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,13 @@ from dialogue.testing.evaluation import (
     Ratio,
     Report,
     Score,
+    SweepRow,
     evaluate,
 )
+from dialogue.testing.evaluation import sweep as sweep_thresholds
+
+SWEEP = tuple(round(0.05 * i, 2) for i in range(1, 20))
+"""The thresholds of ``--sweep``: 0.05 to 0.95."""
 
 NO_MATCH = "(no match)"
 
@@ -43,6 +49,12 @@ NO_MATCH = "(no match)"
     help="Read relative dates ('tomorrow') from this day (default: today).",
 )
 @click.option("--fail-under", type=float, default=None, help="Exit 1 if accuracy is below this.")
+@click.option(
+    "--sweep",
+    is_flag=True,
+    help="Also show in-scope accuracy and out-of-scope recall at classifier thresholds "
+    "0.05 to 0.95 (flows whose intents have examples).",
+)
 def eval_command(
     flow_path: str,
     data: str,
@@ -54,11 +66,13 @@ def eval_command(
     mistakes: bool,
     today: datetime.datetime | None,
     fail_under: float | None,
+    sweep: bool,
 ) -> None:
     """Evaluate the intent rules and slot extraction of FLOW on DATA (CSV: text,intent).
 
-    DATA may have slot:NAME columns with the value each message gives. Rules only:
-    a message no rule matches counts as predicting the out-of-scope label.
+    DATA may have slot:NAME columns with the value each message gives. Rules first,
+    then the classifier trained on the intents' examples (if any); a message neither
+    matches counts as predicting the out-of-scope label.
     """
     bot = compile_or_exit(flow_path)
     flow = choose_flow(bot, flow_name)
@@ -73,12 +87,15 @@ def eval_command(
     except DatasetError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    rows = sweep_thresholds(report, SWEEP) if sweep else None
     if json_path == "-":
-        click.echo(json.dumps(as_json(report), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(as_json(report, rows), indent=2, ensure_ascii=False))
     else:
         click.echo(render(report, top=top, mistakes=mistakes), nl=False)
+        if rows is not None:
+            click.echo(render_sweep(report, rows), nl=False)
         if json_path is not None:
-            text = json.dumps(as_json(report), indent=2, ensure_ascii=False) + "\n"
+            text = json.dumps(as_json(report, rows), indent=2, ensure_ascii=False) + "\n"
             Path(json_path).write_text(text, encoding="utf-8")
     accuracy = report.accuracy.value
     if fail_under is not None and (accuracy or 0.0) < fail_under:
@@ -109,9 +126,12 @@ def _headline(report: Report) -> list[str]:
     t, d = report.target, report.data
     where = f"state {t.state}" if t.state else "all states"
     n_oos = report.oos_recall.total
+    how = "rules only"
+    if t.classifier is not None:
+        how = f"rules, then the classifier at threshold {t.flow.definition.nlu.threshold:g}"
     lines = [
         f"flow {t.flow.name} ({where}: {_count(len(t.intents), 'intent')}, "
-        f"{_count(len(t.slots), 'slot')}; rules only)",
+        f"{_count(len(t.slots), 'slot')}; {how})",
         f"data {d.path}: {len(d.examples)} utterances, {report.coverage.total} in scope, "
         f"{n_oos} out of scope ('{d.oos_label}')",
     ]
@@ -128,6 +148,10 @@ def _metrics(report: Report) -> list[str]:
         ("coverage of in-scope utterances", report.coverage, "a rule committed, right or wrong"),
         ("out-of-scope recall", report.oos_recall, "no rule matched"),
     ]
+    if report.target.classifier is not None:
+        rows[1] = ("precision when it commits", report.precision, "a rule or the classifier")
+        rows[3] = ("out-of-scope recall", report.oos_recall, "nothing matched")
+        rows.append(("in-scope accuracy", report.in_scope_accuracy, "no match counts as wrong"))
     return [
         f"  {name:<32} {_pct(r.value):>6}  {f'{r.hits}/{r.total}':>9}  {note}".rstrip()
         for name, r, note in rows
@@ -219,9 +243,35 @@ def _score(s: Score) -> dict[str, Any]:
     }
 
 
-def as_json(report: Report) -> dict[str, Any]:
+def render_sweep(report: Report, rows: Sequence[SweepRow]) -> str:
+    """The threshold table of ``dialogue eval --sweep``."""
+    if report.target.classifier is None:
+        return "  no classifier: the flow's intents have no examples (or [nlu] is missing)\n"
+    lines = ["", "  classifier threshold  in-scope accuracy  out-of-scope recall  accuracy"]
+    current = report.target.flow.definition.nlu.threshold
+    for r in rows:
+        mark = "  <- the flow's" if abs(r.threshold - current) < 1e-9 else ""
+        lines.append(
+            f"  {r.threshold:>20.2f}  {_pct(r.in_scope_accuracy.value):>17}  "
+            f"{_pct(r.oos_recall.value):>19}  {_pct(r.accuracy.value):>8}{mark}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def as_json(report: Report, rows: Sequence[SweepRow] | None = None) -> dict[str, Any]:
     """The report as JSON data: fractions in 0..1, ``null`` where nothing was counted."""
     d, t, oos = report.data, report.target, report.data.oos_label
+    extra: dict[str, Any] = {}
+    if rows is not None:
+        extra["sweep"] = [
+            {
+                "threshold": r.threshold,
+                "in_scope_accuracy": _ratio(r.in_scope_accuracy),
+                "oos_recall": _ratio(r.oos_recall),
+                "accuracy": _ratio(r.accuracy),
+            }
+            for r in rows
+        ]
     return {
         "flow": t.flow.name,
         "state": t.state,
@@ -232,6 +282,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "precision": _ratio(report.precision),
         "coverage": _ratio(report.coverage),
         "oos_recall": _ratio(report.oos_recall),
+        "in_scope_accuracy": _ratio(report.in_scope_accuracy),
         "intents": [_score(s) for s in report.intents],
         "slots": [_score(s) for s in report.slots],
         "confusions": [
@@ -252,4 +303,4 @@ def as_json(report: Report) -> dict[str, Any]:
             {"line": line, "slot": slot, "expected": e or None, "predicted": g or None}
             for line, slot, e, g, _ in _slot_mistakes(report)
         ],
-    }
+    } | extra

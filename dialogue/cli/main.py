@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from dialogue.assemble import check_actions, flow_actions
+from dialogue.assemble import check_actions, flow_actions, nlu_trainer
 from dialogue.authoring.loader import load_flows
 from dialogue.cli.common import choose_flow, compile_or_exit, diagnostics
 from dialogue.compiler.build import compile_flows
@@ -39,7 +39,7 @@ def validate(paths: tuple[str, ...], strict: bool) -> None:
     for path in paths:
         try:
             loaded = load_flows(path)
-            bot = compile_flows(loaded)
+            bot = compile_flows(loaded, trainer=nlu_trainer(path))
             actions = flow_actions(loaded)
             if any(lf.flow.actions_module for lf in loaded):  # else the embedding code brings them
                 check_actions(bot, ActionRunner(actions))

@@ -21,11 +21,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from dialogue import schema
 from dialogue.authoring.loader import LoadedFlow
 from dialogue.compiler.cycles import input_cycles
+from dialogue.compiler.examples import attach_classifiers, example_warnings
 from dialogue.compiler.lint import check_flow
 from dialogue.compiler.moves import flow_moves, machine_moves
 from dialogue.compiler.resolve import References
 from dialogue.errors import ConfigurationError, Diagnostic, FlowErrors, Loc
 from dialogue.llm.openai_client import LLMSettings
+from dialogue.nlu.data import Trainer
 from dialogue.runtime.builtin_replies import builtin
 from dialogue.runtime.compiled import (
     EXTRACTABLE,
@@ -60,8 +62,14 @@ from dialogue.runtime.templates import (
 )
 
 
-def compile_flows(loaded: Sequence[LoadedFlow], *, main: str | None = None) -> Bot:
-    """Compile flows (the first is the main one unless ``main`` names another)."""
+def compile_flows(
+    loaded: Sequence[LoadedFlow], *, main: str | None = None, trainer: Trainer | None = None
+) -> Bot:
+    """Compile flows (the first is the main one unless ``main`` names another).
+
+    ``trainer`` fits the classifier of a flow whose intents have ``examples``
+    (default: ``dialogue.nlu.train.train``, in memory; ``dialogue.nlu.cache.CachedTrainer``
+    keeps models on disk)."""
     if not loaded:
         raise ConfigurationError(
             "compile_flows needs at least one flow", hint="pass what load_flows returns"
@@ -81,8 +89,12 @@ def compile_flows(loaded: Sequence[LoadedFlow], *, main: str | None = None) -> B
     for lf, flow, refs in built:
         # Sub-flows share the session's slots: a slot read by any flow is used.
         read_elsewhere = {name for *_, other in built if other is not refs for name in other.reads}
-        warnings = tuple(check_flow(lf.flow, lf.source, flow.machine, refs, read_elsewhere))
-        compiled[flow.name] = replace(flow, warnings=warnings, action_refs=tuple(refs.actions))
+        warnings = list(check_flow(lf.flow, lf.source, flow.machine, refs, read_elsewhere))
+        flow, nlu_warnings = attach_classifiers(lf, flow, trainer)
+        warnings += nlu_warnings + example_warnings(lf)
+        compiled[flow.name] = replace(
+            flow, warnings=tuple(warnings), action_refs=tuple(refs.actions)
+        )
     return Bot(MappingProxyType(compiled), main or loaded[0].flow.flow)
 
 

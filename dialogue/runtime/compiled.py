@@ -26,6 +26,7 @@ from dialogue.runtime.templates import Expression, Text
 from dialogue.trace import AskMode, MoveKind
 
 if TYPE_CHECKING:  # typing only: the runtime never reads where a flow came from
+    from dialogue.runtime.classify import StateClassifier  # loaded with a flow with examples
 
     class Placer(Protocol):
         """Places a diagnostic at a location of a flow file (authoring's ``SourceMap``)."""
@@ -151,6 +152,8 @@ class CState:
     """Slots of ``collect`` that can be picked out of any message."""
     fallback: CFallback | None = None
     """The LLM fallback here (``None``: mode ``off``)."""
+    classifier: StateClassifier | None = None
+    """The example-trained matcher over the intents allowed here (``None``: no examples)."""
 
     @property
     def waits_idle(self) -> bool:
@@ -227,6 +230,8 @@ class CompiledFlow:
     definition: schema.Flow
     source: FlowSource
     warnings: tuple[Diagnostic, ...] = field(default=())
+    global_classifier: StateClassifier | None = None
+    """The example-trained matcher over the global intents (for sub-flows it calls)."""
     fingerprint: str = ""
     """A hash of the flow's definition (``Flow`` as JSON): changes when the flow does."""
     moves: tuple[Move, ...] = field(default=())

@@ -29,6 +29,7 @@ from dialogue.runtime.templates import Sandbox, make_environment
 
 PROMPT_NAMES = frozenset(
     {"flow", "state", "language", "pending", "mode", "intents", "slots", "knowledge", "today"}
+    | {"candidates"}
 )
 """The names a prompt template may use."""
 
@@ -91,9 +92,13 @@ def prompt_context(
     pending: OpenSlot | None,
     knowledge: str,
     today: str = "",
+    candidates: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The template context. Only designer-written text and the types of slots: no user text."""
+    """The template context. Only designer-written text and the types of slots: no user text
+    (``candidates``: the intents the example-trained classifier was unsure between, with
+    their confidence)."""
     return {
+        "candidates": [dict(c) for c in candidates],
         "today": today,
         "flow": dict(flow),
         "state": dict(state),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,7 @@ def request_for(
     text: Prepared,
     today: datetime.date,
     overrides: Mapping[str, Any],
+    candidates: Sequence[Mapping[str, Any]] = (),
 ) -> LLMRequest:
     context = prompt_context(
         flow={"name": flow.name, "description": flow.description},
@@ -84,6 +85,7 @@ def request_for(
         pending=next((o for o in fb.slots if o.name == session.pending), None),
         knowledge=fb.knowledge,
         today=today.isoformat(),
+        candidates=candidates,
     )
     cfg = flow.llm_config
     settings = dataclasses.replace(flow.llm, **overrides) if overrides else flow.llm
@@ -105,8 +107,11 @@ def ask(
     today: datetime.date,
     access: LLMAccess,
     trace: Trace,
+    candidates: Sequence[Mapping[str, Any]] = (),
 ) -> Generator[LLMCall, Any, Interpretation | None]:
-    """Ask the LLM about ``text``: its checked answer, or None (the reason is in the trace)."""
+    """Ask the LLM about ``text``: its checked answer, or None (the reason is in the trace).
+
+    ``candidates`` (the classifier's best guesses when it abstained) are named in the prompt."""
     fb = state.fallback
     if fb is None:
         return None
@@ -126,6 +131,7 @@ def ask(
         text=text,
         today=today,
         overrides=access.overrides,
+        candidates=candidates,
     )
     if access.trace_prompts:
         llm.messages = [dict(m) for m in request.messages]

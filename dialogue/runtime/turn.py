@@ -11,7 +11,10 @@ machine itself only ever fires synchronously. Moving through the flow is
 Order of a user message, in the current state:
 
 1. intents: the state's own (``on``) and the global ones (of this flow, then
-   of the calling flows); the longest match wins;
+   of the calling flows); the longest keyword or pattern match wins; when none
+   fires, the classifier trained on the intents' examples, over the same intents,
+   unless the message answers the pending question; below its threshold it
+   abstains (its best guesses go to the LLM's prompt if ``nlu.candidates``);
 2. otherwise slot values: the pending question's answer, and any slot of the
    state's ``collect`` that identifies itself (pattern, enum, email, ...);
 3. otherwise, if a question was pending, its reprompt ladder (``invalid``);
@@ -21,12 +24,15 @@ Order of a user message, in the current state:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogue.runtime.llm_contract import Interpretation
 from dialogue.runtime.llm_step import ask
 from dialogue.runtime.rules import IntentMatch, Prepared
 from dialogue.runtime.walker import FlowWalker, Moves, Steps
+
+if TYPE_CHECKING:
+    from dialogue.runtime.classify import Classification
 
 
 class Turn(FlowWalker):
@@ -45,6 +51,48 @@ class Turn(FlowWalker):
         if found is not None and self.answers_pending(found.intent, owner, text):
             return None, s.flow
         return found, owner
+
+    def classify(self, text: Prepared) -> tuple[Classification | None, str]:
+        """The example-trained classifier's best guess when no rule fired, and the flow
+        whose intent it is: the state's classifier, then the calling flows' global ones.
+        A message the pending question's slot accepts is an answer, not an intent."""
+        s = self.session
+        if (
+            s.pending is not None
+            and self.flow.slots[s.pending].parser.parse(text, today=self.today).ok
+        ):
+            return None, s.flow
+        first: Classification | None = None
+        chain = [(self.state.classifier, s.flow)]
+        chain += [(self.bot.flows[f[0]].global_classifier, f[0]) for f in reversed(s.stack)]
+        for classifier, owner in chain:
+            guess = classifier.classify(text) if classifier is not None else None
+            if guess is None:
+                continue
+            self.record(
+                (
+                    "Classified",
+                    s.flow,
+                    s.state,
+                    guess.best,
+                    guess.confidence,
+                    guess.runner_up,
+                    guess.runner_up_confidence,
+                    guess.margin,
+                    guess.threshold,
+                    guess.taken,
+                )
+            )
+            if guess.taken:
+                return guess, owner
+            first = first or guess
+        return first, s.flow
+
+    def candidates(self, guess: Classification | None) -> list[dict[str, object]]:
+        """The classifier's best guesses for the LLM prompt, when the flow asks for them."""
+        if guess is None or guess.taken or not self.flow.definition.nlu.candidates:
+            return []
+        return guess.candidates()
 
     def answers_pending(self, intent: str, owner: str, text: Prepared) -> bool:
         """A typed answer to the pending question beats a digression ("no thanks")."""
@@ -69,6 +117,17 @@ class Turn(FlowWalker):
             self.record(("IntentMatched", s.flow, s.state, found.intent, owner, "rule"))
             if (yield from self.take_intent(found.intent, owner, text, groups=found.groups)):
                 return
+        guess = None
+        if found is None:
+            guess, owner = self.classify(text)
+            if guess is not None and guess.taken:
+                trace = self.trace
+                trace.rule, trace.intent, trace.matched = "intent", guess.best, None
+                trace.confidence = guess.confidence
+                s = self.session
+                self.record(("IntentMatched", s.flow, s.state, guess.best, owner, "classifier"))
+                if (yield from self.take_intent(guess.best, owner, text)):
+                    return
         # a new session's first message was not an answer to the greeting's question
         filled, invalid = self.extract(text, pending=not first)
         if filled:
@@ -87,6 +146,7 @@ class Turn(FlowWalker):
             today=self.today,
             access=self.llm,
             trace=self.trace,
+            candidates=self.candidates(guess),
         )
         if answer is not None and (yield from self.take_answer(answer, text)):
             return

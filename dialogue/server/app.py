@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from dialogue.engine import Engine
 from dialogue.errors import ConfigurationError
 from dialogue.server.metrics import Metrics
+from dialogue.server.page import add_chat_page
 from dialogue.server.problems import install
 from dialogue.server.routes import api, ops
 from dialogue.server.security import BodyLimit, RateLimit
@@ -40,6 +41,7 @@ def create_app(
     count_sessions: bool = True,
     close_engine: bool = False,
     multiprocess_dir: str | None = None,
+    chat_page: bool = True,
 ) -> FastAPI:
     """The API of ``engine`` as an ASGI app (see docs/server.md).
 
@@ -55,6 +57,7 @@ def create_app(
     ``multiprocess_dir``: ``/metrics`` shows the numbers of every worker process
     (prometheus-client's multiprocess mode, whose ``PROMETHEUS_MULTIPROC_DIR`` must
     name this directory before ``prometheus_client`` is imported).
+    ``chat_page``: serve the web chat page at ``/`` (see docs/server.md, "Web chat").
     """
     if token is not None and not token:
         raise ConfigurationError("token is empty", hint="give a token, or None for no token")
@@ -78,10 +81,14 @@ def create_app(
         description="Conversations with a dialogue flow. See docs/server.md.",
         lifespan=lifespan,
     )
-    app.state.dialogue = Service(engine, metrics, token, chars, limit, debug, count_sessions)
+    app.state.dialogue = Service(
+        engine, metrics, token, chars, limit, debug, count_sessions, frozenset(handoff_states)
+    )
     install(app)
     app.include_router(api)
     app.include_router(ops)
+    if chat_page:
+        add_chat_page(app)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

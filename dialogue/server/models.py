@@ -7,6 +7,7 @@ a guess.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,13 +51,19 @@ class TurnOut(BaseModel):
     state: str
     slots: dict[str, Any]
     ended: bool = Field(description="The conversation reached a final state (a handoff ...).")
+    handoff: bool = Field(
+        description="It ended in a state the app counts as a handoff to a person "
+        "(``handoff_states``, default ``handoff``)."
+    )
     duplicate: bool = Field(description="A redelivered message_id: the first answer again.")
     trace: dict[str, Any] | None = Field(
         default=None, description="What fired and why (only when the app runs in debug mode)."
     )
 
     @classmethod
-    def of(cls, result: TurnResult, *, debug: bool) -> TurnOut:
+    def of(
+        cls, result: TurnResult, *, debug: bool, handoff_states: Collection[str] = ("handoff",)
+    ) -> TurnOut:
         t = result.trace
         return cls(
             session_id=result.session_id,
@@ -66,6 +73,7 @@ class TurnOut(BaseModel):
             state=result.state,
             slots=result.slots,
             ended=result.ended,
+            handoff=result.ended and result.state in handoff_states,
             duplicate=t.rule == "duplicate",
             trace=trace_data(result) if debug else None,
         )
@@ -90,6 +98,7 @@ class SessionOut(BaseModel):
     state: str
     slots: dict[str, Any]
     ended: bool
+    handoff: bool = Field(description="Ended in a handoff state (as in ``TurnOut``).")
     turns: int = Field(description="How many turns it has had (the greeting is turn 1).")
     history: list[str] = Field(
         description="Alternating user text and bot reply, newest last, as far as the "
@@ -98,13 +107,14 @@ class SessionOut(BaseModel):
     feedback: list[FeedbackOut]
 
     @classmethod
-    def of(cls, session: Session) -> SessionOut:
+    def of(cls, session: Session, *, handoff_states: Collection[str] = ("handoff",)) -> SessionOut:
         return cls(
             session_id=session.id,
             flow=session.flow,
             state=session.state,
             slots=session.slots,
             ended=session.ended,
+            handoff=session.ended and session.state in handoff_states,
             turns=session.turn,
             history=list(session.history),
             feedback=[FeedbackOut.of(f) for f in session.feedback],

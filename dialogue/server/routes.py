@@ -78,13 +78,13 @@ async def create_session(svc: Svc, response: Response) -> TurnOut:
     result = await svc.engine.astart(session_id)
     svc.metrics.created.inc()
     response.headers["Location"] = f"/v1/sessions/{session_id}"
-    return TurnOut.of(result, debug=svc.debug)
+    return TurnOut.of(result, debug=svc.debug, handoff_states=svc.handoff_states)
 
 
 @api.get("/sessions/{session_id}", response_model=SessionOut)
 async def get_session(svc: Svc, session_id: str) -> SessionOut:
     """Where a conversation is: state, slots, history, ratings."""
-    return SessionOut.of(await stored(svc, session_id))
+    return SessionOut.of(await stored(svc, session_id), handoff_states=svc.handoff_states)
 
 
 @api.delete("/sessions/{session_id}", status_code=204, response_class=Response)
@@ -120,7 +120,7 @@ async def send_message(svc: Svc, session_id: str, message: MessageIn) -> TurnOut
     """Answer one message (a redelivered ``message_id`` gets the first answer)."""
     await admit(svc, session_id, message)
     result = await svc.engine.ahandle(session_id, message.text, message_id=message.message_id)
-    return TurnOut.of(result, debug=svc.debug)
+    return TurnOut.of(result, debug=svc.debug, handoff_states=svc.handoff_states)
 
 
 @api.post(
@@ -133,7 +133,9 @@ async def stream_message(svc: Svc, session_id: str, message: MessageIn) -> Strea
     await admit(svc, session_id, message)
     stream = svc.engine.astream(session_id, message.text, message_id=message.message_id)
     return StreamingResponse(
-        turn_events(stream, debug=svc.debug), media_type="text/event-stream", headers=HEADERS
+        turn_events(stream, debug=svc.debug, handoff_states=svc.handoff_states),
+        media_type="text/event-stream",
+        headers=HEADERS,
     )
 
 

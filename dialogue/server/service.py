@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dialogue.engine import Engine
 from dialogue.server.metrics import Metrics
@@ -18,3 +18,4 @@ class Service:
     rate_limit: RateLimit | None
     debug: bool
     count_sessions: bool
+    handoff_states: frozenset[str] = field(default=frozenset({"handoff"}))

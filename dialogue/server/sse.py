@@ -15,7 +15,7 @@ event with the same body as an error response, and ends the stream.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 from dialogue.errors import DialogueError
@@ -32,7 +32,9 @@ def event(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {text}\n\n".encode()
 
 
-async def turn_events(stream: TurnStream, *, debug: bool) -> AsyncIterator[bytes]:
+async def turn_events(
+    stream: TurnStream, *, debug: bool, handoff_states: Collection[str] = ("handoff",)
+) -> AsyncIterator[bytes]:
     try:
         async for delta in stream:
             yield event(
@@ -44,4 +46,5 @@ async def turn_events(stream: TurnStream, *, debug: bool) -> AsyncIterator[bytes
         yield event("error", {"error": {"code": exc.code, "message": message, "status": status}})
         return
     assert stream.result is not None
-    yield event("result", TurnOut.of(stream.result, debug=debug).model_dump(mode="json"))
+    out = TurnOut.of(stream.result, debug=debug, handoff_states=handoff_states)
+    yield event("result", out.model_dump(mode="json"))

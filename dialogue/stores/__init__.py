@@ -16,8 +16,10 @@ Options come as keyword arguments or in the query string (``?ttl=3600``).
 from typing import Any
 
 from dialogue.stores.base import (
+    AsyncFoldingStore,
     AsyncLeasingStore,
     AsyncSessionStore,
+    FoldingStore,
     LeasingStore,
     ListingStore,
     SessionStore,
@@ -34,8 +36,10 @@ def open_store(url: str, **options: Any) -> Any:
 
 
 __all__ = [
+    "AsyncFoldingStore",
     "AsyncLeasingStore",
     "AsyncSessionStore",
+    "FoldingStore",
     "LeasingStore",
     "ListingStore",
     "MemoryStore",

@@ -19,6 +19,13 @@ serialised across processes and hosts; the version check at save is the last
 line of defence, and a conflict is retried from a fresh load. A lease expires by
 itself after ``ttl`` seconds, so a crashed worker's session becomes usable again.
 
+A leasing store may fold the lease into the load and the save (``FoldingStore``):
+``acquire_load`` takes the lease and reads the session in one round trip,
+``save_release`` saves and gives the lease back in one. The engine uses them
+when a store has them, so a turn costs what a bare get + set costs; a store
+with only the basic protocols is leased with ``acquire``/``release`` around
+``load``/``save``, as before.
+
 Operators list and count sessions through ``session_ids()`` / ``count()``
 (``ListingStore``). A store used through ``Engine.ahandle`` implements the
 ``a``-prefixed methods without blocking the event loop; otherwise the engine
@@ -70,6 +77,37 @@ class LeasingStore(Protocol):
 @runtime_checkable
 class AsyncLeasingStore(Protocol):
     async def aacquire(self, session_id: str, *, ttl: float, wait: float) -> str: ...
+
+    async def arelease(self, session_id: str, token: str) -> None: ...
+
+
+@runtime_checkable
+class FoldingStore(Protocol):
+    """A leasing store whose lease rides on the load and the save (one round trip each).
+
+    ``acquire_load`` is ``acquire`` then ``load``; ``save_release`` is ``save`` then
+    ``release``, as one step: it checks the version as ``save`` does (a
+    ``ConflictError`` stores nothing *and keeps the lease*, so the caller may load
+    again and retry), and on success gives the lease back if ``token`` still holds
+    it. ``release`` ends a turn that saves nothing (it failed, or had nothing to save).
+    """
+
+    def acquire_load(
+        self, session_id: str, *, ttl: float, wait: float
+    ) -> tuple[str, Session | None]: ...
+
+    def save_release(self, session: Session, token: str) -> None: ...
+
+    def release(self, session_id: str, token: str) -> None: ...
+
+
+@runtime_checkable
+class AsyncFoldingStore(Protocol):
+    async def aacquire_load(
+        self, session_id: str, *, ttl: float, wait: float
+    ) -> tuple[str, Session | None]: ...
+
+    async def asave_release(self, session: Session, token: str) -> None: ...
 
     async def arelease(self, session_id: str, token: str) -> None: ...
 

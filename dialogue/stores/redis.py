@@ -17,15 +17,13 @@ redis-py error becomes a ``StoreError`` that names the session and the step.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import math
 import random
 import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -40,6 +38,15 @@ from dialogue.errors import (
 )
 from dialogue.per_loop import PerLoop
 from dialogue.session import Session
+from dialogue.stores.codec import dumps, loads
+from dialogue.stores.redis_scripts import (
+    ACQUIRE,
+    ACQUIRE_LOAD,
+    RELEASE,
+    SAVE,
+    SAVE_RELEASE,
+    Lua,
+)
 from dialogue.stores.url import query_options, shown
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -47,49 +54,6 @@ OPTIONS = ("ttl", "prefix")
 """Query options of a store URL that are the store's own; the others go to redis-py."""
 TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
 """Socket timeouts (s) of clients made from a URL unless it names them: never hang."""
-
-
-class Lua(NamedTuple):
-    text: str
-    sha: str
-
-
-def _lua(text: str) -> Lua:
-    return Lua(text, hashlib.sha1(text.encode()).hexdigest())
-
-
-SAVE = _lua("""
--- KEYS[1] the session; ARGV[1] the version it was loaded with; ARGV[2] its new JSON
--- (version + 1, written first); ARGV[3] expiry in ms, or '' for none.
--- Returns -1 when saved, otherwise the version stored now (a conflict).
-local stored = redis.call('GET', KEYS[1])
-local version = 0
-if stored then
-  if stored == ARGV[2] then return -1 end  -- redis-py retried this very save: it went through
-  version = tonumber(string.match(stored, '^{"version":(%d+),'))
-  if not version then return redis.error_reply('the stored value is not a dialogue session') end
-end
-if version ~= tonumber(ARGV[1]) then return version end
-if ARGV[3] == '' then
-  redis.call('SET', KEYS[1], ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-return -1
-""")
-
-ACQUIRE = _lua("""
--- KEYS[1] the lease; ARGV[1] the token; ARGV[2] ttl in ms. Returns 1 when the token holds it.
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end  -- a retried acquire went through
-return 0
-""")
-
-RELEASE = _lua("""
--- KEYS[1] the lease; ARGV[1] the token: only its holder deletes it.
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-""")
 
 
 def _run(client: Any, script: Lua, key: str, *args: object) -> Any:
@@ -104,6 +68,20 @@ async def _arun(client: Any, script: Lua, key: str, *args: object) -> Any:
         return await client.evalsha(script.sha, 1, key, *args)
     except redis.exceptions.NoScriptError:
         return await client.eval(script.text, 1, key, *args)
+
+
+def _run2(client: Any, script: Lua, keys: tuple[str, str], *args: object) -> Any:
+    try:
+        return client.evalsha(script.sha, 2, *keys, *args)
+    except redis.exceptions.NoScriptError:
+        return client.eval(script.text, 2, *keys, *args)
+
+
+async def _arun2(client: Any, script: Lua, keys: tuple[str, str], *args: object) -> Any:
+    try:
+        return await client.evalsha(script.sha, 2, *keys, *args)
+    except redis.exceptions.NoScriptError:
+        return await client.eval(script.text, 2, *keys, *args)
 
 
 class RedisStore:
@@ -190,6 +168,10 @@ class RedisStore:
     def _lease(self, session_id: str) -> str:
         return f"{self.prefix}lease:{session_id}"
 
+    def _keys(self, session_id: str) -> tuple[str, str]:
+        """The lease and the session (the keys of ``ACQUIRE_LOAD``)."""
+        return f"{self.prefix}lease:{session_id}", f"{self.prefix}session:{session_id}"
+
     @contextmanager
     def _failing(self, doing: str, session_id: str = "") -> Iterator[None]:
         try:
@@ -206,7 +188,7 @@ class RedisStore:
         if raw is None:
             return None
         try:
-            return Session.from_dict(json.loads(raw))
+            return Session.from_dict(loads(raw))
         except (ValueError, SessionError) as exc:
             raise StoreError(
                 f"could not load session {session_id!r}: {self._key(session_id)!r} in Redis "
@@ -217,10 +199,10 @@ class RedisStore:
     def _encode(self, session: Session) -> tuple[str, int, str, str | int]:
         # the version goes first in the JSON: the save script reads it without decoding;
         # "write" tells this save from any other, so a retried one is not a conflict
-        data: dict[str, Any] = {"version": session.version + 1, "write": secrets.token_hex(8)}
-        data.update((k, v) for k, v in session.to_dict().items() if k != "version")
+        data: dict[str, Any] = {"version": 0, "write": secrets.token_hex(8), **session.to_dict()}
+        data["version"] = session.version + 1  # a key keeps its first place: still first
         try:
-            text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            text = dumps(data, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise StoreError(
                 f"could not save session {session.id!r}: it holds data that is not JSON ({exc})",
@@ -278,20 +260,41 @@ class RedisStore:
         )
 
     def acquire(self, session_id: str, *, ttl: float, wait: float) -> str:
-        token, deadline, pause = secrets.token_hex(16), time.monotonic() + wait, 0.002
+        token, wait_ = secrets.token_hex(16), _Wait(wait)
         while True:
             with self._failing(f"lease session {session_id!r}", session_id):
                 if _run(self._client, ACQUIRE, self._lease(session_id), token, _ms(ttl)):
                     return token
-            left = deadline - time.monotonic()
-            if left <= 0:
+            pause = wait_.pause(None)
+            if pause is None:
                 raise self._busy(session_id, wait)
-            time.sleep(min(left, pause * random.uniform(0.5, 1.0)))
-            pause = min(pause * 2, 0.05)
+            time.sleep(pause)
 
     def release(self, session_id: str, token: str) -> None:
         with self._failing(f"release the lease of session {session_id!r}", session_id):
             _run(self._client, RELEASE, self._lease(session_id), token)
+
+    def acquire_load(
+        self, session_id: str, *, ttl: float, wait: float
+    ) -> tuple[str, Session | None]:
+        """``acquire`` + ``load`` in one script call (and one more per pause of a wait)."""
+        token, keys, wait_ = secrets.token_hex(16), self._keys(session_id), _Wait(wait)
+        while True:
+            with self._failing(f"lease session {session_id!r}", session_id):
+                held, found = _run2(self._client, ACQUIRE_LOAD, keys, token, _ms(ttl))
+            if held:
+                return token, self._decode(session_id, found)
+            pause = wait_.pause(found)
+            if pause is None:
+                raise self._busy(session_id, wait)
+            time.sleep(pause)
+
+    def save_release(self, session: Session, token: str) -> None:
+        """``save`` + ``release`` in one script call; a conflict keeps the lease."""
+        key, *args = self._encode(session)
+        with self._failing(f"save session {session.id!r}", session.id):
+            result = _run2(self._client, SAVE_RELEASE, (key, self._lease(session.id)), *args, token)
+        self._saved(session, result)
 
     # -- the async face
 
@@ -333,16 +336,43 @@ class RedisStore:
         client = await self._aclient()
         if client is None:
             return await asyncio.to_thread(self.acquire, session_id, ttl=ttl, wait=wait)
-        token, deadline, pause = secrets.token_hex(16), time.monotonic() + wait, 0.002
+        token, wait_ = secrets.token_hex(16), _Wait(wait)
         while True:
             with self._failing(f"lease session {session_id!r}", session_id):
                 if await _arun(client, ACQUIRE, self._lease(session_id), token, _ms(ttl)):
                     return token
-            left = deadline - time.monotonic()
-            if left <= 0:
+            pause = wait_.pause(None)
+            if pause is None:
                 raise self._busy(session_id, wait)
-            await asyncio.sleep(min(left, pause * random.uniform(0.5, 1.0)))
-            pause = min(pause * 2, 0.05)
+            await asyncio.sleep(pause)
+
+    async def aacquire_load(
+        self, session_id: str, *, ttl: float, wait: float
+    ) -> tuple[str, Session | None]:
+        client = await self._aclient()
+        if client is None:
+            return await asyncio.to_thread(self.acquire_load, session_id, ttl=ttl, wait=wait)
+        token, keys, wait_ = secrets.token_hex(16), self._keys(session_id), _Wait(wait)
+        while True:
+            with self._failing(f"lease session {session_id!r}", session_id):
+                held, found = await _arun2(client, ACQUIRE_LOAD, keys, token, _ms(ttl))
+            if held:
+                return token, self._decode(session_id, found)
+            pause = wait_.pause(found)
+            if pause is None:
+                raise self._busy(session_id, wait)
+            await asyncio.sleep(pause)
+
+    async def asave_release(self, session: Session, token: str) -> None:
+        client = await self._aclient()
+        if client is None:
+            return await asyncio.to_thread(self.save_release, session, token)
+        key, *args = self._encode(session)
+        with self._failing(f"save session {session.id!r}", session.id):
+            result = await _arun2(
+                client, SAVE_RELEASE, (key, self._lease(session.id)), *args, token
+            )
+        self._saved(session, result)
 
     async def arelease(self, session_id: str, token: str) -> None:
         client = await self._aclient()
@@ -362,6 +392,25 @@ class RedisStore:
         """Close the running loop's client and the sync client, if the store made them."""
         await self._loops.aclose()
         self.close()
+
+
+class _Wait:
+    """The pauses of a wait for a lease: short and doubling (with jitter), never past the
+    lease's own end nor the deadline."""
+
+    def __init__(self, wait: float) -> None:
+        self._deadline = time.monotonic() + wait
+        self._next = 0.002
+
+    def pause(self, held_ms: Any) -> float | None:
+        """How long to sleep before trying again, or ``None``: the wait is over."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            return None
+        held = int(held_ms) / 1000 if held_ms is not None and int(held_ms) > 0 else left
+        pause = min(left, self._next * random.uniform(0.5, 1.0), max(held, 0.001))
+        self._next = min(self._next * 2, 0.05)
+        return pause
 
 
 def _from_url(kind: Any, url: str) -> Any:

@@ -10,11 +10,22 @@ directory is a ``ConfigurationError`` when the store is made.
 The file is in WAL mode (readers never wait for the writer) with
 ``synchronous=NORMAL``: a commit survives a crash of the process, while a power
 cut may lose the last commits (never the file); ``FULL`` cost an fsync per
-commit, some 10 ms a turn on a VM disk. Two tables:
-``sessions (id, version, data, expires_at, updated_at)``, ``data`` being
-``Session.to_dict()`` as JSON text, and ``leases (id, token, expires_at)``.
+commit, some 10 ms a turn on a VM disk. One table,
+``sessions (id, version, data, expires_at, updated_at, lease, lease_expires)``,
+``data`` being ``Session.to_dict()`` as JSON text. A session's lease is on its
+row (``lease``: the holder's token, until ``lease_expires``), so a turn is two
+statements, each its own transaction: ``acquire_load`` claims the lease and
+reads the session (an upsert ``RETURNING`` the row), ``save_release`` writes the
+session if its version is still the one loaded and gives the lease back (one
+``UPDATE``); that is what a bare ``SELECT`` + upsert costs, give or take the
+commit of the claim. A lease on a session not stored yet is a row of version 0
+(no data), which no query shows and ``release``/``sweep`` delete.
+
 ``PRAGMA user_version`` holds the schema version (``SCHEMA_VERSION``); a file of
-a newer version is refused, so a future format can migrate older files.
+a newer version is refused; a file of version 1 (leases in a table of their own)
+is migrated when opened: its ``leases`` table goes (leases held at that moment
+are lost: upgrade all processes of a file together; the version check at save
+still keeps every update).
 
 Connections: one per store and process, behind a lock (``check_same_thread=False``),
 rather than one per thread. SQLite lets one writer at a time into a file anyway,
@@ -30,11 +41,11 @@ the garbage collector closes it, with the store). Waiting for a lease sleeps
 without holding the lock.
 
 Expiry (``ttl``): a save sets ``expires_at = clock() + ttl``. Every query
-ignores expired rows, so they are gone at once; they are deleted by ``sweep()``,
-which ``save`` also runs every ``SWEEP_EVERY`` saves of a store, in its
-transaction. ``clock`` must give the same time in every process sharing the
-file: the wall clock (``time.time``), not ``time.monotonic``. Lease expiry uses
-it too; the time ``acquire`` waits is measured with ``time.monotonic``.
+ignores expired rows, so they are gone at once; they are deleted by ``sweep()``
+(unless leased), which ``save`` also runs every ``SWEEP_EVERY`` saves of a
+store. ``clock`` must give the same time in every process sharing the file: the
+wall clock (``time.time``), not ``time.monotonic``. Lease expiry uses it too;
+the time ``acquire`` waits is measured with ``time.monotonic``.
 
 Errors: a write that waited ``busy_timeout`` seconds for another writer, and any
 other ``sqlite3`` error, is a ``StoreError`` with the session id; so is a stored
@@ -43,14 +54,13 @@ session that cannot be read back (not JSON, or not a session).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -63,8 +73,10 @@ from dialogue.errors import (
     StoreError,
 )
 from dialogue.session import Session
+from dialogue.stores import sqlite_sql as sql
+from dialogue.stores.codec import dumps, loads
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = sql.SCHEMA_VERSION
 """``PRAGMA user_version`` of the files this module writes."""
 
 SWEEP_EVERY = 256
@@ -73,14 +85,6 @@ SWEEP_EVERY = 256
 OPTIONS = ("ttl", "busy_timeout")
 """The options of a ``sqlite://`` URL's query string."""
 
-_SCHEMA = (
-    "CREATE TABLE sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
-    "data TEXT NOT NULL, expires_at REAL, updated_at REAL NOT NULL)",
-    "CREATE INDEX sessions_expires_at ON sessions (expires_at) WHERE expires_at IS NOT NULL",
-    "CREATE TABLE leases (id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at REAL NOT NULL)",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
-)
-_LIVE = "(expires_at IS NULL OR expires_at > ?)"
 _POLL_FIRST, _POLL_MAX = 0.005, 0.05
 """Waiting for a lease: the first pause, doubling up to the last (seconds)."""
 
@@ -163,95 +167,120 @@ class SQLiteStore:
 
     def load(self, session_id: str) -> Session | None:
         with self._use(f"load session {session_id!r}", session_id) as conn:
-            row = conn.execute(
-                f"SELECT version, data FROM sessions WHERE id = ? AND {_LIVE}",
-                (session_id, self._clock()),
-            ).fetchone()
+            row = conn.execute(sql.LOAD, (session_id, self._clock())).fetchone()
         return None if row is None else self._decode(session_id, row[0], row[1])
 
     def save(self, session: Session) -> None:
+        self._write_session(session, sql.SAVE)
+
+    def save_release(self, session: Session, token: str) -> None:
+        """``save`` + ``release`` in one statement; a conflict keeps the lease."""
+        self._write_session(session, sql.SAVE_RELEASE, token)
+
+    def _write_session(self, session: Session, update: tuple[str, str], *token: str) -> None:
+        """One statement: the session written if the stored version is the one loaded."""
         data = self._encode(session)
-        with self._use(f"save session {session.id!r}", session.id) as conn, _write(conn):
+        with self._use(f"save session {session.id!r}", session.id) as conn:
             now = self._clock()
-            row = conn.execute(
-                f"SELECT version FROM sessions WHERE id = ? AND {_LIVE}", (session.id, now)
-            ).fetchone()
-            current = 0 if row is None else row[0]
-            if current != session.version:
+            expires = None if self.ttl is None else now + self.ttl
+            version = session.version
+            args = (version, data, expires, now, session.id, *token)
+            if conn.execute(update[0] if version else update[1], args).rowcount != 1:
+                row = conn.execute(sql.LOAD, (session.id, now)).fetchone()
                 raise ConflictError(
                     f"session {session.id!r} was saved meanwhile "
-                    f"(version {current}, expected {session.version})",
+                    f"(version {0 if row is None else row[0]}, expected {version})",
                     session_id=session.id,
                 )
-            expires = None if self.ttl is None else now + self.ttl
-            conn.execute(
-                "INSERT INTO sessions (id, version, data, expires_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = "
-                "excluded.version, data = excluded.data, expires_at = excluded.expires_at, "
-                "updated_at = excluded.updated_at",
-                (session.id, current + 1, data, expires, now),
-            )
             self._saves += 1
             if self._saves % SWEEP_EVERY == 0:
-                _sweep(conn, now)
+                with sql.write(conn):
+                    sql.sweep(conn, now)
         session.version += 1
 
     def delete(self, session_id: str) -> None:
-        with self._use(f"delete session {session_id!r}", session_id) as conn:
-            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        """Delete the session; a lease held on it stays (as a placeholder row)."""
+        with self._use(f"delete session {session_id!r}", session_id) as conn, sql.write(conn):
+            now = self._clock()
+            conn.execute(
+                "UPDATE sessions SET version = 0, data = '', expires_at = lease_expires "
+                "WHERE id = ? AND lease_expires > ?",
+                (session_id, now),
+            )
+            conn.execute(
+                f"DELETE FROM sessions WHERE id = ? AND {sql.FREE.format(n='')}", (session_id, now)
+            )
 
     def session_ids(self) -> Iterator[str]:
         with self._use("list sessions") as conn:
             rows = conn.execute(
-                f"SELECT id FROM sessions WHERE {_LIVE} ORDER BY id", (self._clock(),)
+                f"SELECT id FROM sessions WHERE {sql.LIVE} ORDER BY id", (self._clock(),)
             ).fetchall()
         return iter([row[0] for row in rows])
 
     def count(self) -> int:
         with self._use("count sessions") as conn:
-            rows = conn.execute(f"SELECT COUNT(*) FROM sessions WHERE {_LIVE}", (self._clock(),))
+            rows = conn.execute(f"SELECT COUNT(*) FROM sessions WHERE {sql.LIVE}", (self._clock(),))
             return int(rows.fetchone()[0])
 
     def sweep(self) -> int:
         """Delete expired sessions and leases now; returns how many sessions went."""
-        with self._use("delete expired sessions") as conn, _write(conn):
-            return _sweep(conn, self._clock())
+        with self._use("delete expired sessions") as conn, sql.write(conn):
+            return sql.sweep(conn, self._clock())
 
     # ------------------------------------------------------------------ leases
 
     def acquire(self, session_id: str, *, ttl: float, wait: float) -> str:
+        return self.acquire_load(session_id, ttl=ttl, wait=wait, load=False)[0]
+
+    def acquire_load(
+        self, session_id: str, *, ttl: float, wait: float, load: bool = True
+    ) -> tuple[str, Session | None]:
+        """``acquire`` + ``load`` in one statement (and one more per pause of a wait)."""
         token = secrets.token_hex(8)
         poll = _Poll(wait)
         while True:
-            left = self._try_acquire(session_id, token, ttl)
-            if left is None:
-                return token
-            pause = poll.pause(left)
+            held, found = self._claim(session_id, token, ttl, load)
+            if held is None:
+                return token, found
+            pause = poll.pause(held)
             if pause is None:
                 raise _busy(session_id, wait)
             time.sleep(pause)
 
     def release(self, session_id: str, token: str) -> None:
         with self._use(f"release the lease of session {session_id!r}", session_id) as conn:
-            conn.execute("DELETE FROM leases WHERE id = ? AND token = ?", (session_id, token))
+            gone = conn.execute(  # the placeholder of a session never saved
+                "DELETE FROM sessions WHERE id = ? AND lease = ? AND version = 0",
+                (session_id, token),
+            )
+            if gone.rowcount == 0:
+                conn.execute(
+                    "UPDATE sessions SET lease = NULL, lease_expires = NULL "
+                    "WHERE id = ? AND lease = ?",
+                    (session_id, token),
+                )
 
-    def _try_acquire(self, session_id: str, token: str, ttl: float) -> float | None:
-        """Take the lease if it is free: ``None``; else how long its holder keeps it."""
+    def _claim(
+        self, session_id: str, token: str, ttl: float, load: bool
+    ) -> tuple[float | None, Session | None]:
+        """Take the lease if it is free: (``None``, the session if ``load``); else (how
+        long its holder keeps it, ``None``)."""
         with self._use(f"lease session {session_id!r}", session_id) as conn:
-            left = _lease_left(conn, session_id, self._clock())  # a read: no write lock
-            if left is not None:
-                return left
-            with _write(conn):
-                now = self._clock()
-                left = _lease_left(conn, session_id, now)
-                if left is None:
-                    conn.execute(
-                        "INSERT INTO leases (id, token, expires_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT (id) DO UPDATE SET token = excluded.token, "
-                        "expires_at = excluded.expires_at",
-                        (session_id, token, now + ttl),
-                    )
-                return left
+            now = self._clock()
+            args = (session_id, token, now + ttl, now)
+            if not load:
+                if conn.execute(sql.CLAIM, args).rowcount == 1:
+                    return None, None
+            elif rows := conn.execute(sql.CLAIM_LOAD, args).fetchall():  # all: the commit
+                version, data, expires = rows[0]
+                if version == 0 or (expires is not None and expires <= now):
+                    return None, None
+                return None, self._decode(session_id, version, data)
+            row = conn.execute(
+                "SELECT lease_expires FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+        return (0.0 if row is None or row[0] is None else max(float(row[0]) - now, 0.0)), None
 
     # ------------------------------------------------------------------ async face
 
@@ -272,18 +301,29 @@ class SQLiteStore:
 
     async def aacquire(self, session_id: str, *, ttl: float, wait: float) -> str:
         """As ``acquire``; waits on the event loop, not in a thread."""
+        return (await self.aacquire_load(session_id, ttl=ttl, wait=wait, load=False))[0]
+
+    async def aacquire_load(
+        self, session_id: str, *, ttl: float, wait: float, load: bool = True
+    ) -> tuple[str, Session | None]:
+        """As ``acquire_load``; waits on the event loop, not in a thread."""
         import asyncio
 
         token = secrets.token_hex(8)
         poll = _Poll(wait)
         while True:
-            left = await asyncio.to_thread(self._try_acquire, session_id, token, ttl)
-            if left is None:
-                return token
-            pause = poll.pause(left)
+            held, found = await asyncio.to_thread(self._claim, session_id, token, ttl, load)
+            if held is None:
+                return token, found
+            pause = poll.pause(held)
             if pause is None:
                 raise _busy(session_id, wait)
             await asyncio.sleep(pause)
+
+    async def asave_release(self, session: Session, token: str) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.save_release, session, token)
 
     async def arelease(self, session_id: str, token: str) -> None:
         import asyncio
@@ -303,7 +343,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise self._unusable(exc) from exc
         try:
-            _prepare(conn, self.path)
+            sql.prepare(conn, self.path)
         except sqlite3.Error as exc:
             conn.close()
             if _is_busy(exc):
@@ -371,7 +411,7 @@ class SQLiteStore:
         data = session.to_dict()
         data["version"] = session.version + 1
         try:
-            return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            return dumps(data)
         except (TypeError, ValueError) as exc:
             raise StoreError(
                 f"could not save session {session.id!r}: it holds data that is not JSON: {exc}",
@@ -381,8 +421,8 @@ class SQLiteStore:
     def _decode(self, session_id: str, version: int, text: str) -> Session:
         where = f"session {session_id!r} in the SQLite database {str(self.path)!r}"
         try:
-            session = Session.from_dict(json.loads(text))
-        except ValueError as exc:  # json.JSONDecodeError
+            session = Session.from_dict(loads(text))
+        except ValueError as exc:  # not JSON
             raise StoreError(f"{where} is corrupt: not JSON: {exc}", session_id=session_id) from exc
         except SessionError as exc:
             raise StoreError(f"{where} is corrupt: {exc}", session_id=session_id) from exc
@@ -405,51 +445,6 @@ class _Poll:
         pause = min(self._next, left, max(held_for, 0.001))
         self._next = min(self._next * 2, _POLL_MAX)
         return pause
-
-
-@contextmanager
-def _write(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction, taking the write lock at once (no upgrade deadlocks)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-
-
-def _prepare(conn: sqlite3.Connection, path: Path) -> None:
-    """WAL mode, and the tables when the file is new; refuse a newer schema."""
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")  # per connection
-    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-        return
-    with _write(conn):
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-        elif version != SCHEMA_VERSION:
-            raise ConfigurationError(
-                f"SQLite store {str(path)!r} has schema version {version}; "
-                f"this version of dialogue reads version {SCHEMA_VERSION}",
-                hint="upgrade dialogue, or use another file",
-            )
-
-
-def _sweep(conn: sqlite3.Connection, now: float) -> int:
-    gone = conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
-    conn.execute("DELETE FROM leases WHERE expires_at <= ?", (now,))
-    return int(gone)
-
-
-def _lease_left(conn: sqlite3.Connection, session_id: str, now: float) -> float | None:
-    row = conn.execute("SELECT expires_at FROM leases WHERE id = ?", (session_id,)).fetchone()
-    return None if row is None or row[0] <= now else float(row[0]) - now
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:

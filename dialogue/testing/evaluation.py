@@ -17,8 +17,12 @@ What is evaluated (a :class:`Target`):
   then the global ones) and the slots it extracts. Labels of intents this state
   cannot match are counted as out of scope here (``Report.remapped``).
 
-Only rules are evaluated: a message no rule matches predicts out of scope (in a
-running flow it would go to the LLM fallback, if one is configured).
+Rules are evaluated, and, when the flow's intents have ``examples`` (extra
+``[nlu]``), the classifier trained on them, over the same intents, exactly as a
+turn uses it: when no rule fires, its best intent at or above the threshold. A
+message neither matches predicts out of scope (in a running flow it would go to
+the LLM fallback, if one is configured). :func:`sweep` recomputes in-scope
+accuracy and out-of-scope recall at other thresholds, so a designer can pick one.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialogue.errors import DatasetError, did_you_mean
+from dialogue.runtime.classify import StateClassifier
 from dialogue.runtime.compiled import CompiledFlow
 from dialogue.runtime.rules import IntentMatcher, prepare
 
@@ -47,7 +52,9 @@ __all__ = [
     "evaluate",
     "predict",
     "read_dataset",
+    "SweepRow",
     "score",
+    "sweep",
     "target",
 ]
 
@@ -68,6 +75,8 @@ class Target:
     extract: tuple[str, ...]
     group_slots: frozenset[str]
     """Slots that named groups of intent patterns fill."""
+    classifier: StateClassifier | None = None
+    """The example-trained matcher over the same intents (None: no examples)."""
 
     @property
     def intents(self) -> tuple[str, ...]:
@@ -94,13 +103,26 @@ def target(flow: CompiledFlow, state: str | None = None) -> Target:
     )
     if state is None:
         extract = tuple(n for n, s in flow.slots.items() if s.parser.extractable)
-        return Target(flow, None, IntentMatcher(list(intents.items())), extract, groups)
+        matcher = IntentMatcher(list(intents.items()))
+        return Target(flow, None, matcher, extract, groups, _whole_flow(flow, matcher.names))
     if state not in flow.states:
         raise KeyError(
             f"no state {state!r} in flow {flow.name!r}; states: {', '.join(flow.states)}"
         )
     st = flow.states[state]
-    return Target(flow, state, st.matcher, st.extract, groups)
+    return Target(flow, state, st.matcher, st.extract, groups, st.classifier)
+
+
+def _whole_flow(flow: CompiledFlow, names: Sequence[str]) -> StateClassifier | None:
+    """A classifier over every intent of the flow, from the model its states share."""
+    some = next((st.classifier for st in flow.states.values() if st.classifier), None)
+    if some is None:
+        return None
+    nlu, intents = flow.definition.nlu, flow.definition.intents
+    thresholds = {
+        n: i.threshold if i.threshold is not None else nlu.threshold for n, i in intents.items()
+    }
+    return StateClassifier(some.scorer, names, thresholds)
 
 
 # --------------------------------------------------------------------------- the data
@@ -239,6 +261,10 @@ class Prediction:
     """The keyword or pattern that matched."""
     slots: Mapping[str, str]
     """The labelled slots' predicted values, as text (``""``: none)."""
+    guess: str | None = None
+    """The classifier's best intent when no rule matched (taken or not)."""
+    confidence: float | None = None
+    """Its confidence (None: no rule matched and no classifier, or a rule matched)."""
 
 
 def predict(tgt: Target, data: Dataset, *, today: datetime.date) -> list[Prediction]:
@@ -248,6 +274,9 @@ def predict(tgt: Target, data: Dataset, *, today: datetime.date) -> list[Predict
     for example in data.examples:
         text = prepare(example.text)
         found = tgt.matcher.match(text)
+        guess = None
+        if found is None and tgt.classifier is not None:
+            guess = tgt.classifier.classify(text)
         values: dict[str, object] = {}
         for name, raw in (found.groups if found is not None else {}).items():
             result = flow.slots[name].parser.validate(raw, today=today)
@@ -259,13 +288,18 @@ def predict(tgt: Target, data: Dataset, *, today: datetime.date) -> list[Predict
                 if value is not None:
                     values[name] = value
         expected = example.label if example.label in known else None
+        intent = found.intent if found is not None else None
+        if guess is not None and guess.taken:
+            intent = guess.best
         predictions.append(
             Prediction(
                 example,
                 expected,
-                found.intent if found is not None else None,
+                intent,
                 found.matched if found is not None else None,
                 {name: _as_text(values.get(name)) for name in data.slots},
+                guess.best if guess is not None else None,
+                guess.confidence if guess is not None else None,
             )
         )
     return predictions
@@ -333,6 +367,8 @@ class Report:
     """In-scope messages where a rule committed, right or wrong."""
     oos_recall: Ratio
     """Out-of-scope messages no rule matched."""
+    in_scope_accuracy: Ratio
+    """In-scope messages given their intent (no match counts as wrong)."""
     intents: tuple[Score, ...]
     slots: tuple[Score, ...]
     confusions: tuple[tuple[str, str | None, int], ...]
@@ -374,6 +410,7 @@ def score(tgt: Target, data: Dataset, predictions: Sequence[Prediction]) -> Repo
         precision=Ratio(sum(p.intent == p.expected for p in committed), len(committed)),
         coverage=Ratio(sum(p.intent is not None for p in in_scope), len(in_scope)),
         oos_recall=Ratio(sum(p.intent is None for p in oos), len(oos)),
+        in_scope_accuracy=Ratio(sum(p.intent == p.expected for p in in_scope), len(in_scope)),
         intents=intents,
         slots=tuple(_slot_score(name, predictions) for name in data.slots),
         confusions=tuple(confusions),
@@ -403,3 +440,38 @@ def evaluate(
     data = read_dataset(path, intents=flow.definition.intents, slots=labelable, oos_label=oos_label)
     predictions = predict(tgt, data, today=today or datetime.date.today())
     return score(tgt, data, predictions)
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    threshold: float
+    in_scope_accuracy: Ratio
+    oos_recall: Ratio
+    accuracy: Ratio
+
+
+def sweep(report: Report, thresholds: Sequence[float]) -> list[SweepRow]:
+    """In-scope accuracy and out-of-scope recall if the classifier's threshold were each
+    of ``thresholds`` (one for every intent); rule matches stay as they are."""
+    rows = []
+    for t in thresholds:
+        got = [
+            (p.expected, p.guess if p.confidence >= t else None)
+            if p.confidence is not None
+            else (p.expected, p.intent)
+            for p in report.predictions
+        ]
+        in_scope = [g == e for e, g in got if e is not None]
+        oos = [g is None for e, g in got if e is None]
+        rows.append(
+            SweepRow(
+                t,
+                Ratio(sum(in_scope), len(in_scope)),
+                Ratio(sum(oos), len(oos)),
+                Ratio(sum(e == g for e, g in got), len(got)),
+            )
+        )
+    return rows

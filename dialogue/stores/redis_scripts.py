@@ -1,0 +1,93 @@
+"""The Lua scripts of the Redis store: each is one atomic step on the server.
+
+``SAVE`` is a compare-and-set on the session's version (read from the head of
+its JSON, so the script never decodes it); ``ACQUIRE``/``RELEASE`` take and give
+back a lease (``SET NX PX``, compare-and-delete); ``ACQUIRE_LOAD`` and
+``SAVE_RELEASE`` fold the lease into the load and the save, so a turn is two
+round trips, as a bare ``GET`` + ``SET`` is. A call redis-py retries after a lost
+reply is recognised (the lease's token, the very JSON already stored), so a
+retry that went through is no conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
+
+
+class Lua(NamedTuple):
+    text: str
+    sha: str
+
+
+def _lua(text: str) -> Lua:
+    return Lua(text, hashlib.sha1(text.encode()).hexdigest())
+
+
+SAVE = _lua("""
+-- KEYS[1] the session; ARGV[1] the version it was loaded with; ARGV[2] its new JSON
+-- (version + 1, written first); ARGV[3] expiry in ms, or '' for none.
+-- Returns -1 when saved, otherwise the version stored now (a conflict).
+local stored = redis.call('GET', KEYS[1])
+local version = 0
+if stored then
+  if stored == ARGV[2] then return -1 end  -- redis-py retried this very save: it went through
+  version = tonumber(string.match(stored, '^{"version":(%d+),'))
+  if not version then return redis.error_reply('the stored value is not a dialogue session') end
+end
+if version ~= tonumber(ARGV[1]) then return version end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return -1
+""")
+
+ACQUIRE = _lua("""
+-- KEYS[1] the lease; ARGV[1] the token; ARGV[2] ttl in ms. Returns 1 when the token holds it.
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end  -- a retried acquire went through
+return 0
+""")
+
+RELEASE = _lua("""
+-- KEYS[1] the lease; ARGV[1] the token: only its holder deletes it.
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+""")
+
+
+ACQUIRE_LOAD = _lua("""
+-- KEYS[1] the lease, KEYS[2] the session; ARGV[1] the token; ARGV[2] ttl in ms.
+-- Returns {1, the session or false} when the token holds the lease, else {0, its ms left}.
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+    or redis.call('GET', KEYS[1]) == ARGV[1] then  -- (a retried call that went through)
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0, redis.call('PTTL', KEYS[1])}
+""")
+
+SAVE_RELEASE = _lua("""
+-- SAVE, then the lease given back. KEYS[1] the session, KEYS[2] the lease; ARGV[1..3] as
+-- for SAVE, ARGV[4] the token (only its holder's lease is deleted). Returns as SAVE does;
+-- a conflict keeps the lease, for the caller to load again and retry.
+local function release()
+  if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+end
+local stored = redis.call('GET', KEYS[1])
+local version = 0
+if stored then
+  if stored == ARGV[2] then release() return -1 end  -- a retried call that went through
+  version = tonumber(string.match(stored, '^{"version":(%d+),'))
+  if not version then return redis.error_reply('the stored value is not a dialogue session') end
+end
+if version ~= tonumber(ARGV[1]) then return version end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+release()
+return -1
+""")
