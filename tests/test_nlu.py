@@ -395,3 +395,21 @@ states:
     assert not any("'refund' and" in w or "and 'refund'" in w for w in warnings)
     assert any("intent 'refund' has 2 examples" in w for w in warnings)
     assert not any("intent 'track' has" in w for w in warnings)
+
+
+def test_without_numpy_either_a_flow_still_loads_with_the_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A plain ``pip install dialogue`` has neither scikit-learn nor numpy: the example
+    bot must start (keywords only) with the warning, never a traceback."""
+    gone = ("sklearn", "numpy", "scipy", "dialogue.nlu.model", "dialogue.nlu.train")
+    for name in [m for m in sys.modules if m.split(".")[0] in gone or m in gone] + list(gone):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    unique = SHOP.replace("- where is my order\n", "- where is my order please\n")
+    (tmp_path / "shop.yaml").write_text(unique, encoding="utf-8")
+    for cache in (tmp_path / "cache", False):  # the cached trainer and the in-memory one
+        e = Engine.from_path(tmp_path / "shop.yaml", nlu_cache=cache)
+        (warning,) = [w for w in e.bot.warnings if w.code == "nlu_not_installed"]
+        assert warning.hint == "pip install 'dialogue[nlu]'"
+        e.start("s")
+        assert e.handle("s", "track it").state == "tracking"

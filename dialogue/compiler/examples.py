@@ -20,7 +20,7 @@ from types import MappingProxyType
 from dialogue import schema
 from dialogue.authoring.loader import LoadedFlow
 from dialogue.errors import Diagnostic, MissingExtra
-from dialogue.nlu.data import Scorer, Trainer, TrainingSet
+from dialogue.nlu.data import Scorer, Trainer, TrainingSet, missing_extra
 from dialogue.nlu.features import features
 from dialogue.runtime.classify import StateClassifier
 from dialogue.runtime.compiled import CompiledFlow
@@ -51,8 +51,10 @@ def training_set(flow: schema.Flow) -> TrainingSet | None:
 def _default_trainer(data: TrainingSet) -> Scorer:
     """Train in memory; the same training set in one process is trained once (the
     model is immutable, and ``TrainingSet`` is hashable data)."""
-    from dialogue.nlu.train import train
-
+    try:
+        from dialogue.nlu.train import train
+    except ImportError as exc:  # numpy, imported by the model, comes with the extra
+        raise missing_extra() from exc
     return train(data)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dialogue.nlu.data import TrainingSet
+from dialogue.nlu.data import TrainingSet, missing_extra
 
 if TYPE_CHECKING:  # numpy is imported only when a flow has examples
     from dialogue.nlu.model import IntentModel
@@ -48,7 +48,10 @@ class CachedTrainer:
         return self.folder / f"nlu-{data.key()}.npz"
 
     def __call__(self, data: TrainingSet) -> IntentModel:
-        from dialogue.nlu.model import IntentModel
+        try:
+            from dialogue.nlu.model import IntentModel
+        except ImportError as exc:  # numpy comes with the extra, as scikit-learn does
+            raise missing_extra() from exc
 
         path = self.path(data)
         try:
@@ -63,8 +66,10 @@ class CachedTrainer:
         self.fits += 1
         if self._train is not None:
             return self._train(data)
-        from dialogue.nlu.train import train
-
+        try:
+            from dialogue.nlu.train import train
+        except ImportError as exc:
+            raise missing_extra() from exc
         return train(data)
 
     def _save(self, model: IntentModel, path: Path) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from dialogue.errors import MissingExtra
+
 FORMAT = 1
 """Bumped whenever features, training or the saved layout change: old caches retrain."""
 
@@ -59,3 +61,9 @@ class TrainingSet:
 
 Trainer = Callable[[TrainingSet], Scorer]
 """What the compiler is given to turn a training set into a model (it may cache)."""
+
+
+def missing_extra() -> MissingExtra:
+    """What a flow with examples raises when the ``[nlu]`` extra (scikit-learn, and
+    the numpy it brings) is not installed; the compiler turns it into a warning."""
+    return MissingExtra("nlu", "matching intents by their examples", missing="scikit-learn")

@@ -9,8 +9,7 @@ flow with examples is compiled and no cached model fits.
 
 from __future__ import annotations
 
-from dialogue.errors import MissingExtra
-from dialogue.nlu.data import TrainingSet
+from dialogue.nlu.data import TrainingSet, missing_extra
 from dialogue.nlu.features import features
 from dialogue.nlu.model import IntentModel
 
@@ -24,9 +23,7 @@ def train(data: TrainingSet) -> IntentModel:
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
     except ImportError as exc:
-        raise MissingExtra(
-            "nlu", "matching intents by their examples", missing="scikit-learn"
-        ) from exc
+        raise missing_extra() from exc
 
     texts = [text for _, texts in data.labelled for text in texts]
     labels = [i for i, (_, texts) in enumerate(data.labelled) for _ in texts]
