@@ -412,3 +412,20 @@ def test_chat_with_a_persistent_store_continues_after_a_restart(tmp_path: Path) 
     said = lines(again.stdout)
     assert not any("I'm the shop assistant" in line for line in said)  # no new greeting
     assert any(line.startswith("bot> Order AB123456") for line in said)
+
+
+def test_chat_says_when_examples_go_unused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the [nlu] extra the example bot still chats (keywords only), and says
+    how to make it understand paraphrases and typos."""
+    for name in [m for m in sys.modules if m.split(".")[0] in ("sklearn", "numpy")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    for name in ("sklearn", "numpy", "dialogue.nlu.model", "dialogue.nlu.train"):
+        monkeypatch.setitem(sys.modules, name, None)
+    result = run("chat", SHOP, input="where is my order\n/quit\n")
+    assert result.exit_code == 0, result.output
+    note = (
+        "note: intents have examples but scikit-learn is not installed: matching by "
+        "keywords and patterns only (pip install 'dialogue[nlu]')"
+    )
+    assert note in lines(result.stdout)
+    assert "bot> What's your order number? It looks like AB123456." in lines(result.stdout)

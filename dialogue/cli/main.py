@@ -135,6 +135,10 @@ def chat(
     )
     if engine.offline:
         click.secho(f"note: {OFFLINE_NOTICE}", fg="yellow")
+    for warning in engine.bot.warnings:
+        if warning.code == "nlu_not_installed":  # the bot understands less than it could
+            click.secho(f"note: {warning.message} ({warning.hint})", fg="yellow")
+            break
     with engine:
         _show(engine.start(sid), trace)
         while True:
