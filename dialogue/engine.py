@@ -28,11 +28,11 @@ from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.hidden import sanitize
 from dialogue.runtime.llm_contract import LLMCall
 from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.reply_stream import reply_reader
 from dialogue.runtime.results import degraded, finish
-from dialogue.runtime.rules import sanitize
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
 from dialogue.runtime.turn_setup import Seed, TurnSetup, remember
