@@ -468,6 +468,20 @@ class Engine:
 
         return await self._llm.acomplete(request, chunk)
 
+    # -- health --------------------------------------------------------------
+
+    def check_health(self) -> None:
+        """Raise what stops this engine from working as configured: `LLMKeyRejected`
+        (a `ConfigurationError`) once the LLM API refused the API key (401/403).
+
+        Until the key changes, no LLM request is sent; rules keep answering
+        (``dialogue.llm.key_check``)."""
+        rejected = self._llm.rejected
+        if rejected is not None:
+            from dialogue.llm.key_check import key_rejected
+
+            raise key_rejected(rejected)
+
     # -- sessions ------------------------------------------------------------
 
     def session(self, session_id: str) -> Session | None:

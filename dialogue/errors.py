@@ -6,6 +6,7 @@
      ├── FlowError                   a flow file is wrong: path, line, col, code, hint
      │    └── FlowErrors             several FlowErrors found in one pass (``.errors``)
      ├── ConfigurationError          the embedding code set the engine up wrongly
+     │    ├── LLMKeyRejected         the LLM API refused the API key (401/403)
      │    └── MissingExtra           an optional extra is needed but not installed
      ├── SessionError                a session could not be used
      │    ├── StoreError             the session store failed (I/O, corrupt data)
@@ -122,6 +123,13 @@ class ConfigurationError(DialogueError):
     def __init__(self, message: str, *, hint: str = "") -> None:
         self.hint = hint
         super().__init__(message + (f"\n    hint: {hint}" if hint else ""))
+
+
+class LLMKeyRejected(ConfigurationError):
+    """The LLM API refused the API key (401/403); no LLM requests are sent with it until
+    the key changes or the host resets the check (``dialogue.llm.key_check``)."""
+
+    code = "llm_key_rejected"
 
 
 class MissingExtra(ConfigurationError):
