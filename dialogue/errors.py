@@ -156,9 +156,19 @@ class SessionError(DialogueError):
 
 
 class StoreError(SessionError):
-    """The session store failed; the session keeps its previous state."""
+    """The session store failed; the session keeps its previous state.
+
+    ``retryable``: whether the same call may succeed later (a connection lost, a
+    timeout, a locked database, a busy lease: True) or will fail again until someone
+    acts (a corrupt record, a schema mismatch, data that is not JSON, a closed
+    store: False). The server answers 503 with ``Retry-After`` for the first, 500
+    for the second."""
 
     code = "store_error"
+
+    def __init__(self, message: str, *, session_id: str = "", retryable: bool = True) -> None:
+        self.retryable = retryable
+        super().__init__(message, session_id=session_id)
 
 
 class LeaseTimeout(StoreError):
