@@ -17,6 +17,7 @@ from dialogue.runtime.rules import prepare
 from dialogue.stores.codec import dumps, loads
 from dialogue.testing.cassette_file import _record, dump_cassette, load_cassette
 from dialogue.testing.fake_llm import FakeLLM
+from dialogue.testing.json_file import json_text, write_json
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
@@ -136,3 +137,19 @@ def test_a_recorded_next_line_or_line_separator_replays(tmp_path: Path) -> None:
 def test_a_stored_session_gives_back_any_text(text: str) -> None:
     data = {"history": [text, sanitize(text)], "meta": {text: text}}
     assert loads(dumps(data).encode("utf-8")) == data
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.one_of(st.characters(codec=None), st.sampled_from(TRICKY))))
+def test_a_json_report_gives_back_any_text(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "report.json"
+    write_json(path, {"said": [text], text: 1})
+    assert json.loads(path.read_bytes().decode("utf-8")) == {"said": [text], text: 1}
+
+
+def test_a_json_report_keeps_readable_text_unless_it_cannot() -> None:
+    assert (
+        json_text({"a": "caf\u00e9 \u4f60\u597d \x85"})
+        == '{\n  "a": "caf\u00e9 \u4f60\u597d \x85"\n}\n'
+    )
+    assert json_text({"a": "\ud800"}) == '{\n  "a": "\\ud800"\n}\n'
