@@ -57,7 +57,7 @@ def test_a_rejected_key_stops_requests_logs_once_and_shows_in_health(
     assert engine.handle("s", "I want a refund").trace.intent == "return"  # rules still work
 
     logged = errors(caplog)
-    assert len(logged) == 1 and f"answered {status}" in logged[0]
+    assert len(logged) == 1 and f"LLM API key rejected (HTTP {status})" in logged[0]
     assert "no more LLM requests are sent with it" in logged[0]
     with pytest.raises(LLMKeyRejected) as rejected:
         engine.check_health()

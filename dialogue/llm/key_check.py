@@ -62,10 +62,11 @@ class KeyCheck:
         if failure is not None and failure.kind == "auth" and failure.status in (401, 403):
             with self._lock:
                 first, self._rejected = self._rejected is None, failure
-            if first:
+            if first:  # the status only: an endpoint's error body is not redacted here
                 log.error(
-                    "LLM API key rejected, no more LLM requests are sent with it: %s; %s",
-                    failure.message,
+                    "LLM API key rejected (HTTP %s), no more LLM requests are sent with it "
+                    "(Engine.check_health() says what the API answered); %s",
+                    failure.status,
                     HINT,
                 )
         return response
