@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from dialogue import Engine, compile_flows, parse_flow
 from dialogue.llm.openai_client import OpenAIChatClient
@@ -14,6 +15,11 @@ from dialogue.testing import FakeChatServer
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
 SDK_RETRY = re.compile(r"^Retrying request.* in ([0-9.]+) seconds")
+
+# Property tests check what holds, never how fast: no per-example deadline, which a
+# loaded 2-core machine or `pytest -n` would turn into flaky failures.
+settings.register_profile("dialogue", deadline=None)
+settings.load_profile("dialogue")
 
 
 @pytest.fixture
