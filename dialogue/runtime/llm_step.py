@@ -21,6 +21,7 @@ from dialogue.errors import AnswerRejected
 from dialogue.llm.protocol import FailureKind, LLMFailure, LLMRequest, LLMResponse
 from dialogue.redact import Privacy
 from dialogue.runtime.compiled import CFallback, CompiledFlow, CState
+from dialogue.runtime.leak import find_leak
 from dialogue.runtime.llm_contract import (
     Interpretation,
     LLMCall,
@@ -156,8 +157,29 @@ def ask(
         llm.outcome = "nothing"
         return None
     if answer.reply is not None:
-        answer = dataclasses.replace(answer, reply=answer.reply[:MAX_REPLY])
+        reply = answer.reply[:MAX_REPLY]
+        answer = dataclasses.replace(answer, reply=reply)
+        leak = find_leak(reply, system=_system(request), knowledge=fb.knowledge)
+        if leak is not None:
+            llm.outcome = "leaked"
+            llm.error = f"the reply quotes the {_LEAK_WHAT[leak.source]} ({leak.run} units)"
+            trace.errors.append(f"llm reply withheld: {llm.error}")
+            trace.raw_events.append(("LeakBlocked", flow.name, state.name, leak.source, leak.run))
+            log.warning("LLM reply withheld in %s.%s: %s", flow.name, state.name, llm.error)
+            return None
     return answer
+
+
+_LEAK_WHAT = {
+    "prompt": "system prompt",
+    "private": "private knowledge",
+    "code": "a private code word",
+}
+
+
+def _system(request: LLMRequest) -> str:
+    first = request.messages[0] if request.messages else {}
+    return str(first.get("content", "")) if first.get("role") == "system" else ""
 
 
 def _account(session: Session, llm: LLMTrace, response: LLMResponse) -> None:
