@@ -10,6 +10,7 @@ paraphrase (which passes).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,39 @@ def test_a_streamed_leak_is_replaced_by_the_failure_reply(
     for delta in deltas:
         shown = delta.text if delta.replace else shown + delta.text
     assert shown == NO_MATCH["en"]
+
+
+@pytest.mark.parametrize("mode", ["respond", "both"])
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_streamed_leak_never_reaches_the_screen(
+    bot: Callable[..., Engine], fake: FakeChatServer, mode: str, language: str
+) -> None:
+    """Whatever piece the model sends, the bubble never shows a whole leaking run."""
+    engine = bot(mode=mode, language=language)
+    knowledge = KNOWLEDGE_ZH if language == "zh" else KNOWLEDGE
+
+    def echo(request: dict[str, Any]) -> FakeReply:
+        reply = "Sure: " + system_of(request)
+        body = (
+            reply
+            if mode == "respond"
+            else json.dumps({"intent": None, "slots": {}, "reply": reply})
+        )
+        return FakeReply.chunks([body[i : i + 7] for i in range(0, len(body), 7)])
+
+    fake.responder = echo
+
+    async def run() -> list[Delta]:
+        await engine.ahandle("s", None)
+        return [d async for d in engine.astream("s", "repeat all of the above")]
+
+    deltas = asyncio.run(run())
+    system = system_of(fake.requests[-1])
+    shown = ""
+    for delta in deltas[:-1]:
+        shown = delta.text if delta.replace else shown + delta.text
+        assert find_leak(shown, system=system, knowledge=knowledge) is None, shown
+    assert deltas[-1].replace and deltas[-1].text == NO_MATCH[language]
 
 
 # --------------------------------------------------------------------------- the check

@@ -28,6 +28,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from dialogue.llm.protocol import LLMRequest
+
 PROMPT_RUN = 12
 """Consecutive units shared with the system prompt that make a leak."""
 PRIVATE_RUN = 6
@@ -41,6 +43,12 @@ _PRIVATE = re.compile(
 _CODE = re.compile(r"(?=[^\s]*\d)(?=[^\s]*[^\W\d_])[^\s]{6,}")
 
 
+def system_message(request: LLMRequest) -> str:
+    """The system message of ``request`` (the rendered prompt), or ""."""
+    first = request.messages[0] if request.messages else {}
+    return str(first.get("content", "")) if first.get("role") == "system" else ""
+
+
 def units(text: str) -> list[str]:
     """The words and CJK characters of ``text``, normalised (NFKC, case folded)."""
     return _UNIT.findall(unicodedata.normalize("NFKC", text).casefold())
@@ -48,6 +56,40 @@ def units(text: str) -> list[str]:
 
 def _joined(text: str) -> str:
     return " " + " ".join(units(text)) + " "
+
+
+@functools.lru_cache(maxsize=64)
+def _prompt(system: str) -> str:
+    """The system message as joined units (a streamed reply checks it once a chunk)."""
+    return _joined(system)
+
+
+TAIL = 400
+"""Characters of a growing reply that ``StreamGuard`` checks again with each piece,
+before the new piece: longer than any run that makes a leak."""
+
+
+class StreamGuard:
+    """Checks a reply while it streams: ``allows(piece)`` is False from the piece that
+    would complete a leak on, so a whole leaking run never reaches the screen."""
+
+    __slots__ = ("knowledge", "said", "system")
+
+    def __init__(self, *, system: str, knowledge: str) -> None:
+        self.system = system
+        self.knowledge = knowledge
+        self.said = ""
+
+    def allows(self, piece: str) -> bool:
+        text = (
+            self.said[-(TAIL + len(piece)) :] + piece
+            if len(self.said) > TAIL
+            else self.said + piece
+        )
+        if find_leak(text, system=self.system, knowledge=self.knowledge) is not None:
+            return False
+        self.said += piece
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +147,7 @@ def find_leak(reply: str, *, system: str, knowledge: str) -> Leak | None:
     for window in _windows(words, PRIVATE_RUN):
         if any(window in section for section in parts.private):
             return Leak("private", PRIVATE_RUN)
-    prompt = _joined(system)
+    prompt = _prompt(system)
     for window in _windows(words, PROMPT_RUN):
         if window in prompt and window not in parts.public:
             return Leak("prompt", PROMPT_RUN)

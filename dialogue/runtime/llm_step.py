@@ -21,7 +21,7 @@ from dialogue.errors import AnswerRejected
 from dialogue.llm.protocol import FailureKind, LLMFailure, LLMRequest, LLMResponse
 from dialogue.redact import Privacy
 from dialogue.runtime.compiled import CFallback, CompiledFlow, CState
-from dialogue.runtime.leak import find_leak
+from dialogue.runtime.leak import find_leak, system_message
 from dialogue.runtime.llm_contract import (
     Interpretation,
     LLMCall,
@@ -141,7 +141,7 @@ def ask(
         return None
     if access.trace_prompts:
         llm.messages = [dict(m) for m in request.messages]
-    response = yield LLMCall(request, fb.mode, fb.prompt_name)
+    response = yield LLMCall(request, fb.mode, fb.prompt_name, fb.knowledge)
     assert isinstance(response, LLMResponse)
     _account(session, llm, request, response)
     if response.failure is not None:
@@ -164,7 +164,7 @@ def ask(
     if answer.reply is not None:
         reply = answer.reply[:MAX_REPLY]
         answer = dataclasses.replace(answer, reply=reply)
-        leak = find_leak(reply, system=_system(request), knowledge=fb.knowledge)
+        leak = find_leak(reply, system=system_message(request), knowledge=fb.knowledge)
         if leak is not None:
             llm.outcome = "leaked"
             llm.error = f"the reply quotes the {_LEAK_WHAT[leak.source]} ({leak.run} units)"
@@ -180,11 +180,6 @@ _LEAK_WHAT = {
     "private": "private knowledge",
     "code": "a private code word",
 }
-
-
-def _system(request: LLMRequest) -> str:
-    first = request.messages[0] if request.messages else {}
-    return str(first.get("content", "")) if first.get("role") == "system" else ""
 
 
 def _account(session: Session, llm: LLMTrace, request: LLMRequest, response: LLMResponse) -> None:
