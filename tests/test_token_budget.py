@@ -172,10 +172,11 @@ def test_a_cut_stream_is_charged_an_estimate(make: Make, fake: FakeChatServer) -
     assert tokens(engine) > 0 and tokens(engine) == llm.prompt_tokens + llm.completion_tokens
 
 
-def test_failures_before_the_model_are_free(make: Make, fake: FakeChatServer) -> None:
+@pytest.mark.parametrize("status", [400, 401, 429, 500])
+def test_failures_before_the_model_are_free(make: Make, fake: FakeChatServer, status: int) -> None:
     engine = make(1_000_000)
     engine.handle("s", None)
-    fake.script(FakeReply.error(400))
+    fake.script(FakeReply.error(status, headers={"retry-after": "0"}))
     result = engine.handle("s", "when do you open?")
     assert result.trace.llm is not None and result.trace.llm.outcome == "failed"
     assert tokens(engine) == 0

@@ -12,8 +12,8 @@
   replaced by the estimate. A call that failed after the request reached the
   model (a cut stream, a timeout, a refusal, ``length``) and reported nothing is
   charged the estimate of the prompt and of the text that arrived; failures
-  before the model worked (offline, 401/403, another 4xx, 429, a cassette miss)
-  are free.
+  before the model worked (offline, an HTTP error status such as 401, 429 or
+  500, a connection that failed before any text, a cassette miss) are free.
 - **Keep.** ``Session.tokens`` is carried into the next conversation of the
   same session id (``turn_setup.begin``): ending a conversation does not reset
   the budget.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from dialogue.llm.protocol import FailureKind, LLMRequest, LLMResponse, Usage
+from dialogue.llm.protocol import FailureKind, LLMFailure, LLMRequest, LLMResponse, Usage
 
 MIN_COMPLETION = 16
 """A call is sent only if at least this many completion tokens fit in the budget."""
@@ -76,7 +76,7 @@ def charge(request: LLMRequest, response: LLMResponse) -> Usage | None:
     """What the call costs the session (None: nothing, a failure before the model)."""
     usage = response.usage
     failure = response.failure
-    if usage is None and failure is not None and failure.kind in FREE_FAILURES:
+    if usage is None and failure is not None and _free(failure, response.content):
         return None
     limit = request.settings.max_tokens
     guessed_prompt = estimate_prompt(request)
@@ -93,3 +93,12 @@ def charge(request: LLMRequest, response: LLMResponse) -> Usage | None:
     if not clamped:
         return Usage(prompt, completion, prompt + completion, usage.estimated)
     return Usage(prompt, completion, prompt + completion, estimated=True)
+
+
+def _free(failure: LLMFailure, content: str | None) -> bool:
+    """Whether a failed call never reached the model: a kind that fails before it, an
+    HTTP error status (the server refused or broke before answering), or a connection
+    that failed before any text arrived."""
+    if failure.kind in FREE_FAILURES or failure.status is not None:
+        return True
+    return failure.kind == "connection" and not content
