@@ -29,6 +29,7 @@ from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
 from dialogue.runtime.hidden import sanitize
+from dialogue.runtime.leak import StreamGuard, system_message
 from dialogue.runtime.llm_contract import LLMCall
 from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.reply_stream import reply_reader
@@ -457,7 +458,8 @@ class Engine:
     ) -> LLMResponse:
         """Ask the LLM; a stream gets the reply text of the answer as it arrives."""
         request = _budgeted(call.request, deadline)
-        reader = None if on_text is None else reply_reader(call.mode, request.schema)
+        guard = StreamGuard(system=system_message(request), knowledge=call.knowledge)
+        reader = None if on_text is None else reply_reader(call.mode, request.schema, guard)
         if reader is None or on_text is None:
             return await self._llm.acomplete(request)
         show = on_text

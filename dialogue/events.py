@@ -137,6 +137,17 @@ class Restarted(NamedTuple):
     reason: str
 
 
+class LeakBlocked(NamedTuple):
+    """An LLM reply was withheld: it quoted ``source`` (``prompt``: the system prompt,
+    ``private``: a private knowledge section, ``code``: a private code word) over
+    ``run`` consecutive words or CJK characters (``runtime/leak.py``)."""
+
+    flow: str
+    state: str
+    source: Literal["prompt", "private", "code"]
+    run: int
+
+
 class Ended(NamedTuple):
     """The conversation reached a final state of its main flow."""
 
@@ -159,6 +170,7 @@ Event = (
     | FlowCalled
     | Returned
     | Restarted
+    | LeakBlocked
     | Ended
 )
 
@@ -208,6 +220,7 @@ BY_NAME: dict[str, type[Event]] = {
         FlowCalled,
         Returned,
         Restarted,
+        LeakBlocked,
         Ended,
     )
 }

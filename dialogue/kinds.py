@@ -26,7 +26,16 @@ Rule = Literal[
 """What answered a message; see ``Trace.rule``."""
 
 LLMOutcome = Literal[
-    "", "intent", "slots", "reply", "nothing", "rejected", "failed", "budget", "offline"
+    "",
+    "intent",
+    "slots",
+    "reply",
+    "nothing",
+    "rejected",
+    "failed",
+    "budget",
+    "offline",
+    "leaked",
 ]
 """What the LLM step came to; see ``LLMTrace.outcome``."""
 

@@ -459,7 +459,8 @@ class LLMConfig(_Model):
     history_chars: int = Field(4000, ge=0)
     """Cap on the characters of history sent."""
     token_budget: int | None = Field(None, ge=1)
-    """Tokens one session may spend; once spent, no more calls (the no-match ladder answers)."""
+    """Tokens one session may spend, across its conversations; once spent, no more calls
+    (``settings.budget_reply`` answers)."""
 
 
 class Settings(_Model):
@@ -471,6 +472,9 @@ class Settings(_Model):
     engine has an LLM client (the fallback sends them), else none (sessions stay small)."""
     action_error_reply: Texts = ()
     too_long_reply: Texts = ()
+    budget_reply: Texts = ()
+    """Said instead of the no-match reply when the session's token budget
+    (``llm.token_budget``) is spent; default: a built-in message in the flow's language."""
     redact: Annotated[
         tuple[Annotated[str, AfterValidator(_redact_pattern)], ...],
         BeforeValidator(_as_tuple, json_schema_input_type=str | list[str]),

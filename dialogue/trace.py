@@ -55,7 +55,9 @@ class LLMTrace:
     mode: AskMode
     outcome: LLMOutcome = ""
     """``intent``, ``slots``, ``reply``, ``nothing``, ``rejected``, ``failed``,
-    ``budget`` (the session's token budget is spent: no call) or ``offline``."""
+    ``budget`` (the session's token budget is spent, or too little is left for the
+    call's ``max_tokens``: no call), ``offline`` or ``leaked`` (the reply quoted the
+    system prompt or private knowledge: withheld, ``runtime/leak.py``)."""
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0

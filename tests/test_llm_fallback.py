@@ -229,12 +229,17 @@ def test_offline_mode(tmp_path: Any) -> None:
 def test_token_budget_stops_calls(shop: Make, fake: FakeChatServer) -> None:
     engine = shop()
     engine.start("s")
-    fake.script(FakeReply.json({"intent": None, "slots": {}, "reply": "Hi"}, usage=(20000, 5)))
+    fake.script(FakeReply.json({"intent": None, "slots": {}, "reply": "Hi"}, usage=(900, 5)))
     assert engine.handle("s", "tell me a joke").trace.llm.outcome == "reply"  # type: ignore[union-attr]
+    session = engine.store.load("s")
+    assert session is not None and session.tokens == 905
+    session.tokens = 20_000  # the flow's llm.token_budget
+    engine.store.save(session)
     count = len(fake.requests)
     r = engine.handle("s", "another joke")
     assert r.trace.llm is not None and r.trace.llm.outcome == "budget"
     assert len(fake.requests) == count and r.trace.rule == "no_match"
+    assert r.replies == ["Sorry, I can't answer more open questions in this chat."]
 
 
 def test_cache_answers_identical_requests(shop: Make, fake: FakeChatServer) -> None:

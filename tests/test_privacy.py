@@ -275,7 +275,7 @@ LOG_CALLS = {
     "runtime/turn_setup.py": 1,  # a session restarted under changed flows
     "observe.py": 2,  # the turn's DEBUG line (no text, no slots); an observer failing
     "runtime/actions.py": 2,  # a failed action (sync, async faces)
-    "runtime/llm_step.py": 1,  # a failed LLM call
+    "runtime/llm_step.py": 2,  # a failed LLM call; a withheld (leaking) reply, without its text
     "runtime/results.py": 1,  # a failed turn
     "llm/openai_client.py": 1,  # a retry: how long it waits (no text)
     "llm/key_check.py": 1,  # a rejected API key: its HTTP status and a hint (no body)

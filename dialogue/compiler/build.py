@@ -418,6 +418,11 @@ class _Builder:
                 "settings",
             ),
             invalid_default=self.texts(builtin(lang, "invalid"), ("slots",), "slots"),
+            budget_reply=self.texts(
+                settings.budget_reply or builtin(lang, "budget"),
+                ("settings", "budget_reply"),
+                "settings",
+            ),
             llm=LLMSettings(
                 model=flow.llm.model,
                 temperature=flow.llm.temperature,

@@ -12,6 +12,7 @@ BUILTIN: dict[str, dict[str, tuple[str, ...]]] = {
         "too_long": ("That message is too long for me. Could you say it in fewer words?",),
         "action_error": ("Sorry, something went wrong on our side.",),
         "ended": ("This conversation has ended.",),
+        "budget": ("Sorry, I can't answer more open questions in this chat.",),
     },
     "zh": {
         "no_match": ("抱歉，我没听懂。", "抱歉，我还是没明白，能换个说法吗？"),
@@ -19,6 +20,7 @@ BUILTIN: dict[str, dict[str, tuple[str, ...]]] = {
         "too_long": ("消息太长了，请说得简短一些。",),
         "action_error": ("抱歉，我们这边出了点问题。",),
         "ended": ("本次对话已结束。",),
+        "budget": ("抱歉，本次对话无法再回答更多开放式问题。",),
     },
 }
 

@@ -232,6 +232,8 @@ class CompiledFlow:
     warnings: tuple[Diagnostic, ...] = field(default=())
     global_classifier: StateClassifier | None = None
     """The example-trained matcher over the global intents (for sub-flows it calls)."""
+    budget_reply: tuple[Text, ...] = field(default=())
+    """Said when the session's token budget is spent (``settings.budget_reply``)."""
     fingerprint: str = ""
     """A hash of the flow's definition (``Flow`` as JSON): changes when the flow does."""
     moves: tuple[Move, ...] = field(default=())

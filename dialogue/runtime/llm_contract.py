@@ -70,6 +70,8 @@ class LLMCall:
     mode: str
     prompt: str
     """The prompt template's name, for traces."""
+    knowledge: str = ""
+    """The knowledge text in the prompt (its private sections must not be quoted)."""
 
 
 @dataclass(frozen=True, slots=True)

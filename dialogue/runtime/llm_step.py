@@ -21,6 +21,7 @@ from dialogue.errors import AnswerRejected
 from dialogue.llm.protocol import FailureKind, LLMFailure, LLMRequest, LLMResponse
 from dialogue.redact import Privacy
 from dialogue.runtime.compiled import CFallback, CompiledFlow, CState
+from dialogue.runtime.leak import find_leak, system_message
 from dialogue.runtime.llm_contract import (
     Interpretation,
     LLMCall,
@@ -30,6 +31,7 @@ from dialogue.runtime.llm_contract import (
     prompt_context,
 )
 from dialogue.runtime.rules import Prepared
+from dialogue.runtime.token_budget import charge, reserve
 from dialogue.session import Session
 from dialogue.trace import LLMTrace, Trace
 
@@ -123,7 +125,7 @@ def ask(
     if budget is not None and session.tokens >= budget:
         llm.outcome = "budget"
         return None
-    request = request_for(
+    wanted = request_for(
         fb,
         session=session,
         flow=flow,
@@ -133,11 +135,15 @@ def ask(
         overrides=access.overrides,
         candidates=candidates,
     )
+    request = reserve(wanted, spent=session.tokens, budget=budget)
+    if request is None:
+        llm.outcome = "budget"
+        return None
     if access.trace_prompts:
         llm.messages = [dict(m) for m in request.messages]
-    response = yield LLMCall(request, fb.mode, fb.prompt_name)
+    response = yield LLMCall(request, fb.mode, fb.prompt_name, fb.knowledge)
     assert isinstance(response, LLMResponse)
-    _account(session, llm, response)
+    _account(session, llm, request, response)
     if response.failure is not None:
         llm.outcome = "failed"
         llm.error = f"{response.failure.kind}: {response.failure.message}"
@@ -156,16 +162,35 @@ def ask(
         llm.outcome = "nothing"
         return None
     if answer.reply is not None:
-        answer = dataclasses.replace(answer, reply=answer.reply[:MAX_REPLY])
+        reply = answer.reply[:MAX_REPLY]
+        answer = dataclasses.replace(answer, reply=reply)
+        leak = find_leak(reply, system=system_message(request), knowledge=fb.knowledge)
+        if leak is not None:
+            llm.outcome = "leaked"
+            llm.error = f"the reply quotes the {_LEAK_WHAT[leak.source]} ({leak.run} units)"
+            trace.errors.append(f"llm reply withheld: {llm.error}")
+            trace.raw_events.append(("LeakBlocked", flow.name, state.name, leak.source, leak.run))
+            log.warning("LLM reply withheld in %s.%s: %s", flow.name, state.name, llm.error)
+            return None
     return answer
 
 
-def _account(session: Session, llm: LLMTrace, response: LLMResponse) -> None:
+_LEAK_WHAT = {
+    "prompt": "system prompt",
+    "private": "private knowledge",
+    "code": "a private code word",
+}
+
+
+def _account(session: Session, llm: LLMTrace, request: LLMRequest, response: LLMResponse) -> None:
+    """Charge the call to the session: what the server reported, within bounds, or an
+    estimate (``runtime/token_budget.py``); a cached answer is free."""
     llm.model, llm.seconds = response.model, response.seconds
     llm.cached = getattr(response, "cached", False)
-    if response.usage is not None:
-        llm.prompt_tokens = response.usage.prompt_tokens
-        llm.completion_tokens = response.usage.completion_tokens
-        llm.estimated = response.usage.estimated
+    usage = charge(request, response)
+    if usage is not None:
+        llm.prompt_tokens = usage.prompt_tokens
+        llm.completion_tokens = usage.completion_tokens
+        llm.estimated = usage.estimated
         if not llm.cached:
-            session.tokens += response.usage.total_tokens
+            session.tokens = max(session.tokens, 0) + usage.total_tokens

@@ -16,6 +16,10 @@ that is certain so far:
   reply replaces it (``Delta(replace=True)``) if it differs;
 - mode ``understand``: the answer holds no text for the user (None: no reader).
 
+With a ``StreamGuard`` (``runtime/leak.py``), the text stops before the piece that
+would complete a quote of the system prompt or of private knowledge; the turn's
+check of the whole reply then replaces the bubble with the failure reply.
+
 The text is trimmed as ``llm_step`` trims the final reply (``strip()``, then
 ``MAX_REPLY`` characters): leading blanks are dropped and trailing ones held
 until more text follows, so a well-formed answer streams exactly its final reply.
@@ -27,6 +31,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from dialogue.llm.json_stream import FieldScanner
+from dialogue.runtime.leak import StreamGuard
 from dialogue.runtime.llm_step import MAX_REPLY
 
 FIELDS = frozenset({"intent", "slots", "reply"})
@@ -75,12 +80,17 @@ def shows_reply(values: Mapping[str, Any], open_slots: Collection[str] | None = 
 class ReplyReader:
     """Raw chunks of one answer in, the reply text certain so far out."""
 
-    __slots__ = ("checked", "open_slots", "scanner", "stopped", "trim")
+    __slots__ = ("checked", "guard", "open_slots", "scanner", "stopped", "trim")
 
     def __init__(
-        self, scanner: FieldScanner | None, open_slots: Collection[str] | None = None
+        self,
+        scanner: FieldScanner | None,
+        open_slots: Collection[str] | None = None,
+        guard: StreamGuard | None = None,
     ) -> None:
         self.scanner = scanner
+        self.guard = guard
+        """Stops the stream before a piece that would complete a leak."""
         """None: the answer is free text."""
         self.open_slots = open_slots
         self.trim = Trim()
@@ -90,6 +100,15 @@ class ReplyReader:
         """``scanner.completed`` when the fields were last checked."""
 
     def feed(self, chunk: str) -> str:
+        if self.stopped:
+            return ""
+        shown = self._feed(chunk)
+        if shown and self.guard is not None and not self.guard.allows(shown):
+            self.stopped = True
+            return ""
+        return shown
+
+    def _feed(self, chunk: str) -> str:
         scanner = self.scanner
         if scanner is None:
             return self.trim.feed(chunk)
@@ -107,13 +126,16 @@ class ReplyReader:
         return self.trim.feed(text) if text else ""
 
 
-def reply_reader(mode: str, schema: Mapping[str, Any] | None = None) -> ReplyReader | None:
+def reply_reader(
+    mode: str, schema: Mapping[str, Any] | None = None, guard: StreamGuard | None = None
+) -> ReplyReader | None:
     """The reader for an answer of this fallback mode (None: it has no text to show);
-    ``schema``, the request's answer schema, says which slots are open."""
+    ``schema``, the request's answer schema, says which slots are open; ``guard``
+    stops the text before it completes a leak (``runtime/leak.py``)."""
     if mode == "respond":
-        return ReplyReader(None)
+        return ReplyReader(None, guard=guard)
     if mode == "both":
-        return ReplyReader(FieldScanner("reply"), _open_slots(schema))
+        return ReplyReader(FieldScanner("reply"), _open_slots(schema), guard)
     return None
 
 

@@ -150,6 +150,10 @@ class Turn(FlowWalker):
         )
         if answer is not None and (yield from self.take_answer(answer, text)):
             return
+        if self.trace.llm is not None and self.trace.llm.outcome == "budget" and not invalid:
+            self.trace.rule = "no_match"
+            self.over_budget()
+            return
         if invalid:
             self.trace.rule = "invalid"
             yield from self.reprompt()
@@ -326,6 +330,13 @@ class Turn(FlowWalker):
         self.say(policy.say, nth=s.no_match - 1)
         if s.pending is not None:
             self.ask(s.pending)
+
+    def over_budget(self) -> None:
+        """The token budget is spent: the flow's budget reply, not a no-match rung (the
+        user was not misunderstood), then the pending question again."""
+        self.say(self.flow.budget_reply)
+        if self.session.pending is not None:
+            self.ask(self.session.pending)
 
     def no_input(self) -> None:
         self.trace.rule = "no_input"

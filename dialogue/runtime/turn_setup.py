@@ -104,6 +104,9 @@ class TurnSetup:
             session = self.new_session(session_id, stored.meta)
             session.version = stored.version
             session.answered = stored.answered
+            session.tokens = (
+                stored.tokens
+            )  # the token budget is the session's, not per conversation
         else:
             session = stored
         if fresh and seed is not None:

@@ -52,7 +52,7 @@ Rule = Literal[
 ]  # fmt: skip
 """What can answer a message (``Trace.rule``)."""
 LLMOutcome = Literal[
-    "intent", "slots", "reply", "nothing", "rejected", "failed", "budget", "offline"
+    "intent", "slots", "reply", "nothing", "rejected", "failed", "budget", "offline", "leaked"
 ]  # fmt: skip
 """What the LLM fallback did (``LLMTrace.outcome``)."""
 FAULTS = ("timeout", "malformed", "refusal")
