@@ -28,11 +28,11 @@ from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.hidden import sanitize
 from dialogue.runtime.llm_contract import LLMCall
 from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.reply_stream import reply_reader
 from dialogue.runtime.results import degraded, finish
-from dialogue.runtime.rules import sanitize
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
 from dialogue.runtime.turn_setup import Seed, TurnSetup, remember
@@ -467,6 +467,20 @@ class Engine:
                 show(text)
 
         return await self._llm.acomplete(request, chunk)
+
+    # -- health --------------------------------------------------------------
+
+    def check_health(self) -> None:
+        """Raise what stops this engine from working as configured: `LLMKeyRejected`
+        (a `ConfigurationError`) once the LLM API refused the API key (401/403).
+
+        Until the key changes, no LLM request is sent; rules keep answering
+        (``dialogue.llm.key_check``)."""
+        rejected = self._llm.rejected
+        if rejected is not None:
+            from dialogue.llm.key_check import key_rejected
+
+            raise key_rejected(rejected)
 
     # -- sessions ------------------------------------------------------------
 

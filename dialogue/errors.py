@@ -6,6 +6,7 @@
      ├── FlowError                   a flow file is wrong: path, line, col, code, hint
      │    └── FlowErrors             several FlowErrors found in one pass (``.errors``)
      ├── ConfigurationError          the embedding code set the engine up wrongly
+     │    ├── LLMKeyRejected         the LLM API refused the API key (401/403)
      │    └── MissingExtra           an optional extra is needed but not installed
      ├── SessionError                a session could not be used
      │    ├── StoreError             the session store failed (I/O, corrupt data)
@@ -124,6 +125,13 @@ class ConfigurationError(DialogueError):
         super().__init__(message + (f"\n    hint: {hint}" if hint else ""))
 
 
+class LLMKeyRejected(ConfigurationError):
+    """The LLM API refused the API key (401/403); no LLM requests are sent with it until
+    the key changes or the host resets the check (``dialogue.llm.key_check``)."""
+
+    code = "llm_key_rejected"
+
+
 class MissingExtra(ConfigurationError):
     """An optional extra is needed but not installed (``pip install 'dialogue[extra]'``)."""
 
@@ -148,9 +156,19 @@ class SessionError(DialogueError):
 
 
 class StoreError(SessionError):
-    """The session store failed; the session keeps its previous state."""
+    """The session store failed; the session keeps its previous state.
+
+    ``retryable``: whether the same call may succeed later (a connection lost, a
+    timeout, a locked database, a busy lease: True) or will fail again until someone
+    acts (a corrupt record, a schema mismatch, data that is not JSON, a closed
+    store: False). The server answers 503 with ``Retry-After`` for the first, 500
+    for the second."""
 
     code = "store_error"
+
+    def __init__(self, message: str, *, session_id: str = "", retryable: bool = True) -> None:
+        self.retryable = retryable
+        super().__init__(message, session_id=session_id)
 
 
 class LeaseTimeout(StoreError):

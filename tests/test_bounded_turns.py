@@ -142,9 +142,7 @@ def engine_with(server: FakeChatServer, fake_time: FakeTime, **options: Any) -> 
 
 
 @pytest.mark.parametrize("face", ["sync", "async"])
-def test_a_retry_after_past_the_deadline_is_not_waited_for(
-    fake: FakeChatServer, face: str
-) -> None:
+def test_a_retry_after_past_the_deadline_is_not_waited_for(fake: FakeChatServer, face: str) -> None:
     fake_time = FakeTime()
     engine = engine_with(fake, fake_time, turn_deadline=15.0)
     engine.start("s")

@@ -51,7 +51,9 @@ def load(path: Path) -> ModuleType:
 # -- the scripts
 
 
-@pytest.mark.parametrize("example", ["embed.py", "fastapi_app.py", "queue_worker.py"])
+@pytest.mark.parametrize(
+    "example", ["embed.py", "fastapi_app.py", "queue_worker.py", "key_health.py"]
+)
 def test_the_guide_shows_each_example_as_it_is(example: str) -> None:
     guide = (ROOT / "docs" / "embedding.md").read_text(encoding="utf-8")
     code = (EXAMPLES / example).read_text(encoding="utf-8")
@@ -68,6 +70,7 @@ def test_the_nlu_guide_shows_its_example_as_it_is() -> None:
     ("script", "said"),
     [
         ("embed.py", "bot> Done: your return number is R2001."),
+        ("key_health.py", "requests sent so far: 1\nhealth: llm_key_rejected\nhealth: ok"),
         ("llm_fake.py", "== a free-text reply (mode respond), streamed"),
         ("nlu.py", "abstained (threshold 0.5)"),
         ("streaming.py", "     delta 0: 'll free!'\n     delta 0: \"Sorry, I didn't get that."),

@@ -54,6 +54,7 @@ def server(shared: tuple[FakeChatServer, OpenAIChatClient]) -> FakeChatServer:
 
 @pytest.fixture
 def client(shared: tuple[FakeChatServer, OpenAIChatClient]) -> OpenAIChatClient:
+    shared[1].reset_key_check()  # a test's 401 stops the shared client's requests
     return shared[1]
 
 
@@ -292,7 +293,9 @@ def test_failure_details(server: FakeChatServer, client: OpenAIChatClient) -> No
         FakeReply.raw(HTML, content_type="text/html"),
         FakeReply.text("Your order", finish_reason="length"),
     )
-    auth, busy, html, cut = (ask(client).failure for _ in range(4))
+    auth = ask(client).failure
+    client.reset_key_check()  # after a 401 nothing is sent until the key changes
+    busy, html, cut = (ask(client).failure for _ in range(3))
     where = f"POST {server.url}/chat/completions"
     assert auth is not None and auth.status == 401 and not auth.retryable
     assert auth.message == (

@@ -278,6 +278,7 @@ LOG_CALLS = {
     "runtime/llm_step.py": 1,  # a failed LLM call
     "runtime/results.py": 1,  # a failed turn
     "llm/openai_client.py": 1,  # a retry: how long it waits (no text)
+    "llm/key_check.py": 1,  # a rejected API key: its HTTP status and a hint (no body)
     "nlu/cache.py": 1,  # a trained model that could not be saved (a folder, an OS error)
     "server/problems.py": 2,  # a 5xx answer: the engine error's code; an unexpected failure
 }

@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from dialogue import Engine, Session
+from dialogue import Engine, OpenAIChatClient, Session, StoreError
 from dialogue.server import create_app
 from dialogue.stores import MemoryStore
+from dialogue.testing import FakeChatServer, FakeReply
 from dialogue.testing.live_server import LiveServer
 
 SHOP = Path(__file__).resolve().parent.parent / "flows" / "customer_service.yaml"
@@ -382,3 +383,48 @@ def test_an_unexpected_failure_is_a_bare_500(
     assert "GET /v1/broken failed:" in logged and "RuntimeError" in logged
     assert EMAIL not in logged and EMAIL not in got.text
     assert EMAIL not in capfd.readouterr().err  # nor in the server's own log
+
+
+class CorruptStore(MemoryStore):
+    """A store whose record cannot be read, whatever the wait: not retryable."""
+
+    corrupt = False
+
+    def load(self, session_id: str) -> Session | None:
+        if self.corrupt and session_id != "healthz-probe":
+            raise StoreError(f"session {session_id!r} is corrupt", retryable=False)
+        return super().load(session_id)
+
+
+def test_a_store_error_that_waiting_will_not_fix_is_500_without_retry_after(
+    serve: Serve,
+) -> None:
+    store = CorruptStore()
+    client = serve(Engine.from_path(SHOP, llm=None, store=store))
+    sid = new_session(client)
+    store.corrupt = True
+    got = client.post(f"/v1/sessions/{sid}/messages", json={"text": "hi"})
+    assert got.status_code == 500 and "retry-after" not in got.headers
+    assert got.json()["error"] == {"code": "store_error", "message": "the session store failed"}
+    assert "corrupt" not in got.text
+
+
+def test_healthz_is_degraded_when_the_llm_rejected_the_key(serve: Serve) -> None:
+    body = {"error": {"message": "Incorrect API key provided"}}
+    with FakeChatServer() as fake:
+        fake.script(*[FakeReply.error(401, body=body)] * 3)
+        llm = OpenAIChatClient(api_key="sk-wrong", base_url=fake.url)
+        client = serve(Engine.from_path(SHOP, llm=llm))
+        sid = new_session(client)
+        assert client.get("/healthz").json() == {"status": "ok"}
+        for _ in range(2):
+            said = client.post(f"/v1/sessions/{sid}/messages", json={"text": "never showed up"})
+            assert said.status_code == 200 and said.json()["replies"][0].startswith("Sorry, I")
+        assert len(fake.requests) == 1
+        health = client.get("/healthz")
+        assert health.status_code == 200  # rules still answer: not taken out of rotation
+        assert health.json()["status"] == "degraded"
+        assert health.json()["error"]["code"] == "llm_key_rejected"
+        assert fake.url not in health.text and "sk-wrong" not in health.text
+        llm.set_api_key("sk-right")
+        assert client.get("/healthz").json() == {"status": "ok"}

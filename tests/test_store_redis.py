@@ -156,6 +156,7 @@ def test_what_is_not_a_session_is_a_store_error(
         f"could not load session 's1': '{prefix}session:s1' in Redis at 127.0.0.1:6379/9 "
         "does not hold a dialogue session ("
     )
+    assert not bad.value.retryable
     with pytest.raises(StoreError) as refused:
         store.save(session())
     assert str(refused.value) == (
@@ -165,8 +166,11 @@ def test_what_is_not_a_session_is_a_store_error(
     assert raw.get(f"{prefix}session:s1") == b"not json"
     raw.delete(f"{prefix}session:s1")
     raw.rpush(f"{prefix}session:s1", b"a list")  # WRONGTYPE from the server
-    with pytest.raises(StoreError, match="could not load session 's1' in Redis at .*WRONGTYPE"):
+    with pytest.raises(
+        StoreError, match="could not load session 's1' in Redis at .*WRONGTYPE"
+    ) as wrong:
         store.load("s1")
+    assert not refused.value.retryable and not wrong.value.retryable
 
 
 def test_a_session_that_is_not_json_data_is_not_saved(store: RedisStore) -> None:
@@ -257,6 +261,7 @@ def test_an_unreachable_server_is_a_store_error_at_construction() -> None:
     with pytest.raises(StoreError) as down:
         open_store(f"redis://:secret@127.0.0.1:{port}/0")
     message = str(down.value)
+    assert down.value.retryable
     assert message.startswith(f"cannot reach Redis at 127.0.0.1:{port}/0: ")
     assert message.endswith(
         f"\n    hint: start a server (redis-server --port {port}) "
@@ -456,6 +461,7 @@ def test_a_server_going_away_is_a_store_error_and_the_store_recovers() -> None:
                 attempt()
             failures.append(failed.value)
         assert all(type(f) is StoreError and f.session_id == "s1" for f in failures)
+        assert all(f.retryable for f in failures)  # a server that went away may come back
         assert str(failures[0]).startswith(
             f"could not load session 's1' in Redis at 127.0.0.1:{port}/0: ConnectionError: "
         )

@@ -134,6 +134,7 @@ def test_corrupt_rows_are_store_errors(tmp_path: Path) -> None:
     assert (not_json.value.session_id, not_session.value.session_id) == ("bad-json", "bad-session")
     where = f"session 'bad-json' in the SQLite database {str(tmp_path / 's.db')!r}"
     assert str(not_json.value).startswith(f"{where} is corrupt: not JSON: ")
+    assert not not_json.value.retryable and not not_session.value.retryable  # waiting won't fix it
 
 
 def test_a_session_that_is_not_json_is_not_saved(tmp_path: Path) -> None:
@@ -250,6 +251,7 @@ def test_a_database_locked_by_another_writer_is_a_store_error(tmp_path: Path) ->
         "process that keeps a write transaction open, or raise busy_timeout"
     )
     assert isinstance(locked.value.__cause__, sqlite3.OperationalError)
+    assert locked.value.retryable  # the writer will be done
     assert loaded.version == 1
     other.execute("COMMIT")
     other.close()

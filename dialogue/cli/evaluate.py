@@ -9,7 +9,6 @@ import datetime
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -26,6 +25,7 @@ from dialogue.testing.evaluation import (
     evaluate,
 )
 from dialogue.testing.evaluation import sweep as sweep_thresholds
+from dialogue.testing.json_file import json_text, write_json
 
 SWEEP = tuple(round(0.05 * i, 2) for i in range(1, 20))
 """The thresholds of ``--sweep``: 0.05 to 0.95."""
@@ -89,14 +89,13 @@ def eval_command(
         sys.exit(1)
     rows = sweep_thresholds(report, SWEEP) if sweep else None
     if json_path == "-":
-        click.echo(json.dumps(as_json(report, rows), indent=2, ensure_ascii=False))
+        click.echo(json_text(as_json(report, rows)), nl=False)
     else:
         click.echo(render(report, top=top, mistakes=mistakes), nl=False)
         if rows is not None:
             click.echo(render_sweep(report, rows), nl=False)
         if json_path is not None:
-            text = json.dumps(as_json(report, rows), indent=2, ensure_ascii=False) + "\n"
-            Path(json_path).write_text(text, encoding="utf-8")
+            write_json(json_path, as_json(report, rows))
     accuracy = report.accuracy.value
     if fail_under is not None and (accuracy or 0.0) < fail_under:
         click.echo(f"accuracy {_pct(accuracy)} is below --fail-under {fail_under:g}", err=True)

@@ -8,7 +8,6 @@ coverage below ``--flow-cov-fail-under``, 5 when there is no test to run.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import click
 
 from dialogue.errors import ConversationFailure, DialogueError, FlowError
+from dialogue.testing.json_file import write_json
 from dialogue.testing.runner import Runner, coverage_class, display_path
 from dialogue.testing.spec import LoadedSpec, is_spec_file, load_spec
 
@@ -131,8 +131,7 @@ def _coverage(runner: Runner, json_path: str | None, fail_under: float | None) -
     click.echo()
     click.echo(report.render_terminal().rstrip("\n"))
     if json_path:
-        text = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
-        Path(json_path).write_text(text + "\n", encoding="utf-8")
+        write_json(json_path, report.to_json())
         click.echo(f"flow coverage written to {json_path}")
     if fail_under is not None and report.percent < fail_under:
         click.echo(f"FAIL: flow coverage {report.percent:.1f}% is below {fail_under:g}%")

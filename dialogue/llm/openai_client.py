@@ -23,6 +23,7 @@ from dialogue.llm.answers import (
     failed,
     from_completion,
 )
+from dialogue.llm.key_check import KeyCheck
 from dialogue.llm.protocol import (
     FAILURE_KINDS,
     FailureKind,
@@ -157,6 +158,7 @@ class OpenAIChatClient:
         self._sync: dict[int, openai.OpenAI] = {}  # by retries; all share one connection pool
         self._loops: PerLoop[dict[int, openai.AsyncOpenAI]] = PerLoop(dict, _close_first)
         self._tls: ssl.SSLContext | None = None
+        self._key_check = KeyCheck()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OpenAIChatClient | None:
@@ -174,6 +176,25 @@ class OpenAIChatClient:
     def __repr__(self) -> str:
         state = "offline" if self._api_key is None else "key set"
         return f"OpenAIChatClient(base_url={self._base_url!r}, {state})"
+
+    @property
+    def rejected(self) -> LLMFailure | None:
+        """The 401/403 that stopped requests with the current key (``dialogue.llm.key_check``)."""
+        return self._key_check.rejected
+
+    def reset_key_check(self) -> None:
+        """Send requests with the current key again (after a 401/403 stopped them)."""
+        self._key_check.reset()
+
+    def set_api_key(self, api_key: str | None) -> None:
+        """Use another API key from the next request on (a rejection of the old one ends)."""
+        with self._lock:
+            self._api_key = api_key
+            clients, self._sync = list(self._sync.values()), {}
+            self._loops = PerLoop(dict, _close_first)  # each loop's old clients close with it
+        for client in clients[:1]:
+            client.close()
+        self._key_check.reset()
 
     @property
     def _where(self) -> str:
@@ -227,7 +248,11 @@ class OpenAIChatClient:
             return self._pick(clients, retries, new)
 
     def complete(self, request: LLMRequest) -> LLMResponse:
-        """Ask, trying again as ``dialogue.llm.retry`` decides (within ``request.budget``)."""
+        """Ask, trying again as ``dialogue.llm.retry`` decides (within ``request.budget``);
+        nothing is sent while the key stands rejected (``dialogue.llm.key_check``)."""
+        return self._key_check.blocked(request) or self._key_check.seen(self._attempts(request))
+
+    def _attempts(self, request: LLMRequest) -> LLMResponse:
         started = time.perf_counter()
         if self._api_key is None:
             return self._offline(request, started)
@@ -252,6 +277,10 @@ class OpenAIChatClient:
 
     async def acomplete(self, request: LLMRequest) -> LLMResponse:
         """``complete`` for coroutines."""
+        blocked = self._key_check.blocked(request)
+        return blocked or self._key_check.seen(await self._aattempts(request))
+
+    async def _aattempts(self, request: LLMRequest) -> LLMResponse:
         started = time.perf_counter()
         if self._api_key is None:
             return self._offline(request, started)
@@ -291,6 +320,10 @@ class OpenAIChatClient:
         if self._api_key is None:
             yield self._offline(request, started)
             return
+        blocked = self._key_check.blocked(request)
+        if blocked is not None:
+            yield blocked
+            return
         assembly = Assembly()
         try:
             client = await self._async_client(request.settings.retries)
@@ -305,7 +338,7 @@ class OpenAIChatClient:
                 await stream.close()
         except Exception as exc:  # every failure becomes an LLMResponse
             failure = _failure(exc, self._where, request.settings)
-            yield failed(request, started, failure, assembly.text)
+            yield self._key_check.seen(failed(request, started, failure, assembly.text))
             return
         yield assembly.result(request, started, self._where)
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
-from dialogue.llm.protocol import LLMClient, LLMRequest, LLMResponse
+from dialogue.llm.protocol import LLMClient, LLMFailure, LLMRequest, LLMResponse
 
 OFFLINE_NOTICE = (
     "no LLM configured (set OPENAI_API_KEY, or pass llm=... to the Engine): "
@@ -42,6 +42,12 @@ class LLMService:
     @property
     def enabled(self) -> bool:
         return self.client is not None
+
+    @property
+    def rejected(self) -> LLMFailure | None:
+        """The 401/403 that stopped the client's requests, if the client keeps one."""
+        rejected = getattr(self.client, "rejected", None)
+        return rejected if isinstance(rejected, LLMFailure) else None
 
     def _cached(self, request: LLMRequest) -> tuple[str, LLMResponse | None]:
         if not self.cache_size:

@@ -30,6 +30,7 @@ from typing import Generic, TypeVar
 
 from dialogue import schema
 from dialogue.regex import Pattern, compile_pattern
+from dialogue.runtime.hidden import sanitize, unjoined
 
 T = TypeVar("T")
 
@@ -60,27 +61,21 @@ class Prepared:
     """``nfkc.casefold()``: what keywords and word lists match against."""
 
 
-_CONTROL = {c: None for c in range(32) if c not in (9, 10, 13)} | {127: None}
-
-
-def sanitize(text: str) -> str:
-    """Drop control characters; replace lone surrogates so the text is valid UTF-8."""
-    text = text.translate(_CONTROL)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
 def prepare(text: str) -> Prepared:
-    """Normalise ``text`` once for every rule that will look at it."""
-    nfkc = " ".join(unicodedata.normalize("NFKC", text).split()).replace("\u2019", "'")
+    """Normalise ``text`` once for every rule that will look at it.
+
+    ``text`` is sanitised (:func:`dialogue.runtime.hidden.sanitize`) here too, for
+    callers other than the engine; the joiners it keeps in words are left out of
+    the forms rules match on.
+    """
+    text = sanitize(text)
+    nfkc = " ".join(unicodedata.normalize("NFKC", unjoined(text)).split()).replace("\u2019", "'")
     return Prepared(text, nfkc, nfkc.casefold())
 
 
 def fold(phrase: str) -> str:
     """Normalise a keyword or word list entry exactly as :func:`prepare` does a message."""
+    phrase = unjoined(sanitize(phrase))
     return " ".join(unicodedata.normalize("NFKC", phrase).split()).replace("\u2019", "'").casefold()
 
 

@@ -136,7 +136,10 @@ class ErrorOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"] = Field(
+        description="ok; degraded: rules answer but the LLM is off (its API key was "
+        "rejected); unavailable: the session store does not answer (503)"
+    )
     error: ErrorInfo | None = None
 
 

@@ -24,6 +24,7 @@ from dialogue.errors import (
     DialogueError,
     FeedbackError,
     LeaseTimeout,
+    LLMKeyRejected,
     SessionNotFound,
     StoreError,
 )
@@ -38,7 +39,9 @@ STATUS: list[tuple[type[DialogueError], int]] = [
     (LeaseTimeout, 503),
     (StoreError, 503),
 ]
-"""Engine errors -> HTTP status, first match wins; any other ``DialogueError`` is 500."""
+"""Engine errors -> HTTP status, first match wins; any other ``DialogueError`` is 500.
+A `StoreError` that is not ``retryable`` (a corrupt record, a schema mismatch) is a 500
+without ``Retry-After``."""
 
 
 def problem(
@@ -93,6 +96,8 @@ async def on_invalid_request(request: Request, exc: Exception) -> JSONResponse:
 async def on_dialogue_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DialogueError)
     status = next((s for kind, s in STATUS if isinstance(exc, kind)), 500)
+    if isinstance(exc, StoreError) and not exc.retryable:
+        status = 500  # a corrupt record or a schema mismatch: trying again will not help
     headers = {"Retry-After": "1"} if status == 503 else None
     if status >= 500:
         log.error("%s %s: %s", request.method, route_of(request), described(request, exc))
@@ -105,7 +110,11 @@ def public_message(exc: DialogueError) -> str:
     if isinstance(exc, LeaseTimeout):
         return "this conversation is busy: try again"
     if isinstance(exc, StoreError):
+        if not exc.retryable:
+            return "the session store failed"
         return "the session store is unavailable: try again"
+    if isinstance(exc, LLMKeyRejected):
+        return "the LLM API rejected the API key: no LLM fallback until it is fixed (see the log)"
     return "the server could not answer"
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, Securi
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from dialogue.errors import SessionNotFound, StoreError
+from dialogue.errors import ConfigurationError, SessionNotFound, StoreError
 from dialogue.server.metrics import CONTENT_TYPE
 from dialogue.server.models import (
     ErrorOut,
@@ -153,12 +153,18 @@ PROBE = "healthz-probe"
 
 @ops.get("/healthz", response_model=Health, responses={503: {"model": Health}})
 async def healthz(svc: Svc) -> Response:
-    """200 when the session store answers, else 503."""
+    """200 when the session store answers, else 503; ``degraded`` (still 200: rules
+    answer) when the LLM API rejected the API key, so no LLM requests are sent."""
     try:
         await svc.engine.asession(PROBE)
     except StoreError as exc:
         error = {"code": exc.code, "message": public_message(exc)}
         return JSONResponse({"status": "unavailable", "error": error}, status_code=503)
+    try:
+        svc.engine.check_health()
+    except ConfigurationError as exc:
+        error = {"code": exc.code, "message": public_message(exc)}
+        return JSONResponse({"status": "degraded", "error": error})
     return JSONResponse({"status": "ok"})
 
 

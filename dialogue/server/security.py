@@ -77,11 +77,9 @@ class BodyLimit:
                 raise
 
     async def _refuse(self, send: Send, receive: Receive, *, more: bool = True) -> None:
-        body = error_body("body_too_large", f"the request body is over {self.limit} bytes")
-        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        # Read the rest of the body (up to DRAIN) before answering: once the answer is
+        # complete the server closes the connection, and a client still sending would
+        # get a reset instead of the 413.
         drained = 0
         while more and drained < DRAIN:
             message = await receive()
@@ -89,6 +87,11 @@ class BodyLimit:
                 break
             drained += len(message.get("body", b""))
             more = message.get("more_body", False)
+        body = error_body("body_too_large", f"the request body is over {self.limit} bytes")
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 class RateLimit:

@@ -24,7 +24,10 @@ from dialogue.stores.base import FoldingStore, LeasingStore, SessionStore
 
 
 def _store_error(doing: str, session_id: str, exc: Exception) -> StoreError:
-    return StoreError(f"could not {doing} session {session_id!r}: {exc}", session_id=session_id)
+    """A store's own exception as a `StoreError`: retryable when it is an I/O error or
+    a timeout (``OSError`` covers ``ConnectionError`` and ``TimeoutError``)."""
+    message = f"could not {doing} session {session_id!r}: {exc}"
+    return StoreError(message, session_id=session_id, retryable=isinstance(exc, OSError))
 
 
 @contextmanager

@@ -56,6 +56,17 @@ TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
 """Socket timeouts (s) of clients made from a URL unless it names them: never hang."""
 
 
+_TRANSIENT = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.ReadOnlyError,  # a replica being promoted
+    redis.exceptions.TryAgainError,
+    redis.exceptions.MasterDownError,
+)
+"""Redis errors that pass by themselves: a ``StoreError`` from them is ``retryable``."""
+
+
 def _run(client: Any, script: Lua, key: str, *args: object) -> Any:
     try:
         return client.evalsha(script.sha, 1, key, *args)
@@ -180,6 +191,7 @@ class RedisStore:
             raise StoreError(
                 f"could not {doing} in Redis at {self.where}: {type(exc).__name__}: {exc}",
                 session_id=session_id,
+                retryable=isinstance(exc, _TRANSIENT),
             ) from exc
 
     # -- sessions
@@ -194,6 +206,7 @@ class RedisStore:
                 f"could not load session {session_id!r}: {self._key(session_id)!r} in Redis "
                 f"at {self.where} does not hold a dialogue session ({exc})",
                 session_id=session_id,
+                retryable=False,
             ) from exc
 
     def _encode(self, session: Session) -> tuple[str, int, str, str | int]:
@@ -207,6 +220,7 @@ class RedisStore:
             raise StoreError(
                 f"could not save session {session.id!r}: it holds data that is not JSON ({exc})",
                 session_id=session.id,
+                retryable=False,
             ) from exc
         expiry = "" if self.ttl is None else _ms(self.ttl)
         return self._key(session.id), session.version, text, expiry

@@ -364,6 +364,7 @@ class SQLiteStore:
                 raise StoreError(
                     f"could not {doing}: the SQLite store {str(self.path)!r} is closed",
                     session_id=session_id,
+                    retryable=False,
                 )
             try:
                 yield self._conn
@@ -374,7 +375,8 @@ class SQLiteStore:
                     else f"could not {doing} in the SQLite database {str(self.path)!r}: "
                     f"{type(exc).__name__}: {exc}"
                 )
-                raise StoreError(message, session_id=session_id) from exc
+                retryable = _is_busy(exc)  # else a broken file or schema: not by waiting
+                raise StoreError(message, session_id=session_id, retryable=retryable) from exc
 
     def _after_fork(self, *, reopen: bool) -> None:
         # Not under self._lock: a parent thread may have held it at the fork, and
@@ -416,6 +418,7 @@ class SQLiteStore:
             raise StoreError(
                 f"could not save session {session.id!r}: it holds data that is not JSON: {exc}",
                 session_id=session.id,
+                retryable=False,
             ) from exc
 
     def _decode(self, session_id: str, version: int, text: str) -> Session:
@@ -423,9 +426,11 @@ class SQLiteStore:
         try:
             session = Session.from_dict(loads(text))
         except ValueError as exc:  # not JSON
-            raise StoreError(f"{where} is corrupt: not JSON: {exc}", session_id=session_id) from exc
+            message = f"{where} is corrupt: not JSON: {exc}"
+            raise StoreError(message, session_id=session_id, retryable=False) from exc
         except SessionError as exc:
-            raise StoreError(f"{where} is corrupt: {exc}", session_id=session_id) from exc
+            message = f"{where} is corrupt: {exc}"
+            raise StoreError(message, session_id=session_id, retryable=False) from exc
         session.version = version
         return session
 

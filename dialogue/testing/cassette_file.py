@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -138,8 +139,20 @@ class _Dumper(yaml.SafeDumper):
     """Multi-line strings as ``|`` blocks, so prompts read (and diff) as they are."""
 
 
+# Characters a YAML reader does not give back as written in a plain, single-quoted or
+# block scalar: other line breaks (read as ``\n`` or folded to a space), ``\r``, and
+# what YAML cannot hold unescaped (controls, lone surrogates, U+FEFF, U+FFFE/U+FFFF).
+_ESCAPE = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+
+
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    """A string written so it reads back exactly: escaped (``"..."``) when it must be."""
+    if _ESCAPE.search(value) is not None:
+        style: str | None = '"'
+    else:
+        style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

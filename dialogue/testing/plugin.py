@@ -13,7 +13,6 @@ writes it as JSON, ``--flow-cov-fail-under N`` fails the run below N percent.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from dialogue.errors import ConversationFailure, DialogueError, FlowError
+from dialogue.testing.json_file import write_json
 from dialogue.testing.runner import Runner, coverage_class, display_path
 from dialogue.testing.spec import LoadedSpec, is_spec_file, load_spec
 
@@ -133,7 +133,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     report = runner.coverage_report()
     path = config.getoption("flow_cov_json")
     if path and report is not None:
-        Path(path).write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+        write_json(path, report.to_json())
     threshold = config.getoption("flow_cov_fail_under")
     if threshold is not None and report is not None and report.percent < threshold:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
