@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -36,7 +37,8 @@ def test_every_designer_pattern_meets_user_text_on_re2() -> None:
     assert matcher.match(prepare("a" * 60 + "!")) is None
     assert matcher.match(prepare("ab cd")) is not None
     parser = PatternParser("code", PatternSlot(type="pattern", pattern=EVIL))
-    assert type(parser._search.__self__).__module__.startswith("re2")
+    assert _engine(parser._search.__self__).startswith("re2")
+    assert not parser.parse(prepare("a" * 60 + "!"), today=datetime.date(2026, 1, 1)).ok
     redactor = Redactor([r"(\w+-)+x"])
     assert _engine(redactor._extra).startswith("re2")
     assert redactor("ORD-" * 40 + "!") == "ORD-" * 40 + "!"
@@ -66,6 +68,35 @@ def test_same_matches_as_python_re(pattern: str, text: str) -> None:
     assert expected is not None and found is not None
     assert found.span() == expected.span()
     assert found.groupdict() == expected.groupdict()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order ab123456 or CD654321",  # ASCII: RE2 is called directly
+        "order ab123456 für CD654321",  # not ASCII: through the wrapper
+        "ORDER ab123456",
+        "no order here",
+        "",
+    ],
+)
+def test_ascii_fast_path_gives_the_wrappers_match(text: str) -> None:
+    import re2
+
+    source = r"order (?P<id>[a-z]{2}\d{6})(?: or (?P<other>\w+))?|(?P<none>zz)"
+    compiled = compile_pattern(source, ignorecase=True)
+    options = re2.Options()
+    options.case_sensitive = False
+    wrapper = re2.compile(translate(source), options)
+    for pos, endpos in ((None, None), (1, None), (0, 12)):
+        found, expected = compiled.search(text, pos, endpos), wrapper.search(text, pos, endpos)
+        assert (found is None) == (expected is None)
+        if found is not None and expected is not None:
+            assert type(found) is type(expected)
+            assert found.span() == expected.span()
+            assert found.groupdict() == expected.groupdict()
+            assert [found.span(i) for i in range(4)] == [expected.span(i) for i in range(4)]
+            assert found.group(0, "id", "other", "none") == expected.group(0, "id", "other", "none")
 
 
 def test_translate_spells_out_unicode_classes() -> None:

@@ -57,10 +57,7 @@ class Turn(FlowWalker):
         whose intent it is: the state's classifier, then the calling flows' global ones.
         A message the pending question's slot accepts is an answer, not an intent."""
         s = self.session
-        if (
-            s.pending is not None
-            and self.flow.slots[s.pending].parser.parse(text, today=self.today).ok
-        ):
+        if s.pending is not None and self.read_pending(text).ok:
             return None, s.flow
         first: Classification | None = None
         chain = [(self.state.classifier, s.flow)]
@@ -100,8 +97,7 @@ class Turn(FlowWalker):
         g = self.bot.flows[owner].globals.get(intent)
         if pending is None or g is None or g.goto is not None or g.flow is not None:
             return False
-        parser = self.flow.slots[pending].parser
-        return parser.type != "text" and parser.parse(text, today=self.today).ok
+        return self.flow.slots[pending].parser.type != "text" and self.read_pending(text).ok
 
     def respond(self, text: Prepared, *, first: bool = False) -> Steps:
         """Answer a user message (``first``: the greeting was just given).

@@ -20,6 +20,7 @@ from dialogue.runtime.compiled import Bot, CCall, CompiledFlow, CState, CTransit
 from dialogue.runtime.llm_contract import LLMCall
 from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.rules import Prepared
+from dialogue.runtime.slots import ParseResult
 from dialogue.runtime.templates import Text
 from dialogue.session import Frame, Session
 from dialogue.trace import ActionTrace, MoveKind, RawEvent, Trace
@@ -62,6 +63,8 @@ class FlowWalker:
         """The message the current state was entered with, passed on along its ``next``."""
         self.taken: set[str] = set()
         """Slots already read from this turn's message, not read from it again."""
+        self._answer: tuple[str, str, Prepared, ParseResult] | None = None
+        """The last `read_pending`: flow, slot, message and what it read."""
 
     # -- small helpers -----------------------------------------------------
 
@@ -245,12 +248,27 @@ class FlowWalker:
 
     # -- slots from the message ---------------------------------------------------
 
+    def read_pending(self, text: Prepared) -> ParseResult:
+        """``text`` read as the answer to the pending question (which must be set).
+
+        Parsing depends only on the text and the day, so asking twice in a turn
+        (is it an answer, rather than an intent? then: take the answer) reads once.
+        """
+        s = self.session
+        assert s.pending is not None
+        last = self._answer
+        if last is not None and last[2] is text and last[1] == s.pending and last[0] == s.flow:
+            return last[3]
+        result = self.flow.slots[s.pending].parser.parse(text, today=self.today)
+        self._answer = (s.flow, s.pending, text, result)
+        return result
+
     def extract(self, text: Prepared, *, pending: bool = True) -> tuple[bool, bool]:
         """Fill slots from ``text``: (any slot filled, pending answer was invalid)."""
         s, flow = self.session, self.flow
         filled = invalid = False
         if pending and s.pending is not None:
-            result = flow.slots[s.pending].parser.parse(text, today=self.today)
+            result = self.read_pending(text)
             if result.ok:
                 self.set_slot(s.pending, result.value)
                 filled = True
