@@ -24,14 +24,13 @@ def _lua(text: str) -> Lua:
     return Lua(text, hashlib.sha1(text.encode()).hexdigest())
 
 
-SAVE = _lua("""
--- KEYS[1] the session; ARGV[1] the version it was loaded with; ARGV[2] its new JSON
--- (version + 1, written first); ARGV[3] expiry in ms, or '' for none.
--- Returns -1 when saved, otherwise the version stored now (a conflict).
+# The version check and the write, shared by SAVE and SAVE_RELEASE; $DONE is what runs
+# once the session is written (nothing, or the lease given back).
+_SAVE_BODY = """
 local stored = redis.call('GET', KEYS[1])
 local version = 0
 if stored then
-  if stored == ARGV[2] then return -1 end  -- redis-py retried this very save: it went through
+  if stored == ARGV[2] then $DONE return -1 end  -- a retried call that went through
   version = tonumber(string.match(stored, '^{"version":(%d+),'))
   if not version then return redis.error_reply('the stored value is not a dialogue session') end
 end
@@ -41,8 +40,16 @@ if ARGV[3] == '' then
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
-return -1
-""")
+$DONE return -1
+"""
+
+SAVE = _lua(
+    """
+-- KEYS[1] the session; ARGV[1] the version it was loaded with; ARGV[2] its new JSON
+-- (version + 1, written first); ARGV[3] expiry in ms, or '' for none.
+-- Returns -1 when saved, otherwise the version stored now (a conflict)."""
+    + _SAVE_BODY.replace("$DONE ", "")
+)
 
 ACQUIRE = _lua("""
 -- KEYS[1] the lease; ARGV[1] the token; ARGV[2] ttl in ms. Returns 1 when the token holds it.
@@ -68,26 +75,13 @@ end
 return {0, redis.call('PTTL', KEYS[1])}
 """)
 
-SAVE_RELEASE = _lua("""
+SAVE_RELEASE = _lua(
+    """
 -- SAVE, then the lease given back. KEYS[1] the session, KEYS[2] the lease; ARGV[1..3] as
 -- for SAVE, ARGV[4] the token (only its holder's lease is deleted). Returns as SAVE does;
 -- a conflict keeps the lease, for the caller to load again and retry.
 local function release()
   if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
-end
-local stored = redis.call('GET', KEYS[1])
-local version = 0
-if stored then
-  if stored == ARGV[2] then release() return -1 end  -- a retried call that went through
-  version = tonumber(string.match(stored, '^{"version":(%d+),'))
-  if not version then return redis.error_reply('the stored value is not a dialogue session') end
-end
-if version ~= tonumber(ARGV[1]) then return version end
-if ARGV[3] == '' then
-  redis.call('SET', KEYS[1], ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-release()
-return -1
-""")
+end"""
+    + _SAVE_BODY.replace("$DONE", "release()")
+)
