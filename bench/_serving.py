@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,21 +13,11 @@ from pathlib import Path
 
 import httpx
 
+from dialogue.testing.live_server import clean_environment as clean_environment
+from dialogue.testing.live_server import free_port as free_port
+
 STARTUP = 180.0
 """Seconds a server may take to answer its first request."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def environment(**extra: str) -> dict[str, str]:
-    """This environment without OPENAI_* and DIALOGUE_* variables, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DIALOGUE_"))}
-    return {**env, **extra}
 
 
 def wait_until_up(process: subprocess.Popen[bytes], url: str, path: str = "/healthz") -> None:
@@ -72,7 +61,7 @@ def dialogue_serve(
 ) -> contextlib.AbstractContextManager[str]:
     """``dialogue serve FLOW --port PORT ARGS...`` in a child process."""
     command = [sys.executable, "-m", "dialogue.cli", "serve", str(flow), "--port", str(port)]
-    return serving([*command, *args], port, env=env or environment())
+    return serving([*command, *args], port, env=env or clean_environment())
 
 
 def load_average() -> str:

@@ -176,7 +176,7 @@ def rule_part(args: argparse.Namespace, folder: Path) -> bool:
     results: dict[tuple[str, int], dict[str, list[float]]] = {}
     inner: dict[str, list[float]] = {"turn": [], "load": []}
     with (
-        s.serving(bare_cmd, bare_port, env=s.environment()) as bare_url,
+        s.serving(bare_cmd, bare_port, env=s.clean_environment()) as bare_url,
         s.dialogue_serve(c.FLOW, engine_port, "--store", store) as engine_url,
     ):
         urls = {"bare": bare_url, "engine": engine_url}
@@ -330,7 +330,7 @@ def stream_part(args: argparse.Namespace, folder: Path) -> bool:
         f"streaming: {count} sessions at once, fake LLM delay {args.delay:g} s, fallback mode "
         f"{args.mode}, store sqlite; {s.load_average()}"
     )
-    env = s.environment(OPENAI_API_KEY="bench", OPENAI_BASE_URL=fake_url)
+    env = s.clean_environment(OPENAI_API_KEY="bench", OPENAI_BASE_URL=fake_url)
     port = s.free_port()
     try:
         with s.dialogue_serve(

@@ -6,7 +6,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,23 +19,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dialogue import Engine
 from dialogue.cli.serve import default_store, is_loopback
+from dialogue.testing.live_server import clean_environment, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_DB = "redis://127.0.0.1:6379/11"
 STARTUP = 120.0
 """Seconds a server may take to answer its first request (a deadline, not a measurement)."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DIALOGUE_"))}
-    return {**env, **extra}
 
 
 @pytest.fixture
@@ -62,7 +50,7 @@ def start() -> Iterator[Start]:
         command = [sys.executable, "-m", "dialogue.cli", "serve", str(flow), "--port", str(port)]
         process = subprocess.Popen(
             [*command, *args],
-            env=env or environment(),
+            env=env or clean_environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -114,9 +102,9 @@ def test_serve_answers_and_a_restart_keeps_the_conversation(flows: Path, start: 
         assert answer["replies"][0].startswith("Order AB123456 is on its way")
 
 
-def test_the_token_comes_from_the_environment(flows: Path, start: Start) -> None:
+def test_the_token_comes_from_the_clean_environment(flows: Path, start: Start) -> None:
     token = secrets.token_urlsafe(16)
-    process, url = start(flows, env=environment(DIALOGUE_TOKEN=token))
+    process, url = start(flows, env=clean_environment(DIALOGUE_TOKEN=token))
     assert token not in " ".join(process.args)  # type: ignore[arg-type]
     assert httpx.post(url + "/v1/sessions").status_code == 401
     made = httpx.post(url + "/v1/sessions", headers={"Authorization": f"Bearer {token}"})
@@ -127,7 +115,7 @@ def test_a_public_address_without_a_token_is_refused(flows: Path) -> None:
     for host in ("0.0.0.0", "192.0.2.7", "::"):
         run = subprocess.run(
             [sys.executable, "-m", "dialogue.cli", "serve", str(flows), "--host", host],
-            env=environment(),
+            env=clean_environment(),
             capture_output=True,
             text=True,
             timeout=120,
@@ -144,7 +132,7 @@ def test_a_broken_flow_is_reported_before_serving(tmp_path: Path) -> None:
     flow.write_text("flow: bad\nstart: nowhere\nstates:\n  a: {say: hi}\n", encoding="utf-8")
     run = subprocess.run(
         [sys.executable, "-m", "dialogue.cli", "serve", str(flow), "--port", str(free_port())],
-        env=environment(),
+        env=clean_environment(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -13,7 +13,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dialogue.testing.live_server import clean_environment, free_port
 from dialogue.testing.load import Answer, Plan, history_problems, run, sse_result, write_flow
 
 REDIS_DB = "redis://127.0.0.1:6379/13"
@@ -32,13 +32,6 @@ STARTUP = 120.0
 PLAN = Plan(sessions=36, clients=4, messages=6, concurrency=50)
 """1,008 message requests: 36 sessions x 4 clients x (6 messages + 1 redelivery); 28
 messages per session, under the server's default rate limit of 30 a minute."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture
@@ -60,7 +53,7 @@ def prefix() -> Iterator[str]:
 def served(tmp_path: Path, prefix: str) -> Iterator[str]:
     """``dialogue serve`` of the load flow, 2 workers on Redis; its URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DIALOGUE_"))}
+    env = clean_environment()
     store = f"{REDIS_DB}?prefix={prefix}"
     command = [sys.executable, "-m", "dialogue.cli", "serve", str(write_flow(tmp_path))]
     command += ["--port", str(port), "--workers", "2", "--store", store]

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 from dialogue.errors import ConfigurationError, ConflictError, StoreError
 from dialogue.session import Session
 from dialogue.stores import open_store
+from dialogue.testing.live_server import free_port
 
 if os.environ.get("DIALOGUE_SKIP_REDIS") == "1":
     pytest.skip("DIALOGUE_SKIP_REDIS=1", allow_module_level=True)
@@ -248,12 +248,6 @@ def test_wrong_options_are_configuration_errors() -> None:
         RedisStore(url=URL + "?ttl=5")
     with pytest.raises(ConfigurationError, match="client= or url=, not both"):
         RedisStore(redis.Redis(), url=URL)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_an_unreachable_server_is_a_store_error_at_construction() -> None:

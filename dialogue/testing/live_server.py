@@ -8,15 +8,34 @@
 The socket is bound before uvicorn starts (port 0: the system picks a free one),
 so there is no race for the port; ``__enter__`` returns once uvicorn answers.
 Needs the ``[server]`` extra (uvicorn), imported here, not by ``dialogue.testing``.
+
+For a server in another process (``dialogue serve``): `free_port` and
+`clean_environment`.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from types import TracebackType
 from typing import Any
+
+
+def free_port() -> int:
+    """A loopback port free right now (another process may take it before it is used)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without OPENAI_* and DIALOGUE_* variables, plus ``extra``:
+    a child server then runs offline and with its default settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DIALOGUE_"))}
+    return {**env, **extra}
 
 
 class LiveServer:
