@@ -29,6 +29,7 @@ from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
 from dialogue.runtime.hidden import sanitize
+from dialogue.runtime.language import spoken
 from dialogue.runtime.leak import StreamGuard, system_message
 from dialogue.runtime.llm_contract import LLMCall
 from dialogue.runtime.llm_step import LLMAccess
@@ -167,6 +168,11 @@ class Engine:
         if self.offline:
             log.info("%s", OFFLINE_NOTICE)
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the main flow speaks, the default first (``handle(language=)``)."""
+        return self.bot.languages
+
     @classmethod
     def from_path(
         cls,
@@ -209,14 +215,24 @@ class Engine:
 
     # -- the sync face -------------------------------------------------------
 
-    def handle(self, session_id: str, text: str, *, message_id: str | None = None) -> TurnResult:
+    def handle(
+        self,
+        session_id: str,
+        text: str,
+        *,
+        message_id: str | None = None,
+        language: str | None = None,
+    ) -> TurnResult:
         """Answer one user message.
 
         With ``message_id``, a message delivered again with the same id (a client's
         retry, a queue's redelivery) changes nothing and gets the first answer again
         (``trace.rule == "duplicate"``); the latest 32 ids of a session are kept.
+        ``language`` sets the session's language (one of ``languages``) from this
+        turn on; it is kept with the session.
         """
-        return self._handle(session_id, self._check_text(text), message_id=message_id)
+        checked = self._check_text(text)
+        return self._handle(session_id, checked, message_id=message_id, language=language)
 
     def start(
         self,
@@ -224,13 +240,17 @@ class Engine:
         *,
         slots: Mapping[str, Any] | None = None,
         meta: Mapping[str, Any] | None = None,
+        language: str | None = None,
     ) -> TurnResult:
-        """Greet a new session, optionally with initial ``slots`` and ``meta``.
+        """Greet a new session, optionally with initial ``slots`` and ``meta``, in
+        ``language`` (default: the flow's first).
 
-        For a session that is already running this says nothing, saves nothing, and
-        returns where it is (``trace.rule == "status"``); ``slots``/``meta`` are ignored.
+        For a session that is already running this says nothing and returns where it
+        is (``trace.rule == "status"``); ``slots``/``meta`` are ignored, ``language``
+        is kept for its next replies.
         """
-        return self._handle(session_id, None, (dict(slots or {}), dict(meta or {})))
+        seed = (dict(slots or {}), dict(meta or {}))
+        return self._handle(session_id, None, seed, language=language)
 
     def _handle(
         self,
@@ -238,10 +258,12 @@ class Engine:
         text: str | None,
         seed: Seed = None,
         message_id: str | None = None,
+        language: str | None = None,
     ) -> TurnResult:
         started = time.perf_counter()
+        language = None if language is None else spoken(self.bot, language)
         try:
-            result = self._run(session_id, text, seed, message_id, started)
+            result = self._run(session_id, text, seed, message_id, started, language)
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
@@ -267,6 +289,7 @@ class Engine:
         seed: Seed,
         message_id: str | None,
         started: float,
+        language: str | None = None,
     ) -> TurnResult:
         lock = self._locks.acquire(session_id)
         lease = None
@@ -280,12 +303,20 @@ class Engine:
                     restarted = self._setup.fit(stored)
                 if text is None or message_id is not None or len(text) > self.max_text_length:
                     early = self._setup.early(
-                        session_id, stored, text, message_id, started, self.max_text_length
+                        session_id,
+                        stored,
+                        text,
+                        message_id,
+                        started,
+                        self.max_text_length,
+                        language,
                     )
                     if early is not None:
                         return early
                 try:
-                    turn, steps = self._setup.begin(session_id, stored, text, seed, restarted)
+                    turn, steps = self._setup.begin(
+                        session_id, stored, text, seed, restarted, language
+                    )
                     self._drive(steps, started + self.turn_deadline)
                     result = finish(
                         turn,
@@ -331,10 +362,16 @@ class Engine:
     # -- the async face ------------------------------------------------------
 
     async def ahandle(
-        self, session_id: str, text: str, *, message_id: str | None = None
+        self,
+        session_id: str,
+        text: str,
+        *,
+        message_id: str | None = None,
+        language: str | None = None,
     ) -> TurnResult:
         """Answer one user message without blocking the event loop (see ``handle``)."""
-        return await self._ahandle(session_id, self._check_text(text), message_id=message_id)
+        checked = self._check_text(text)
+        return await self._ahandle(session_id, checked, message_id=message_id, language=language)
 
     async def astart(
         self,
@@ -342,18 +379,29 @@ class Engine:
         *,
         slots: Mapping[str, Any] | None = None,
         meta: Mapping[str, Any] | None = None,
+        language: str | None = None,
     ) -> TurnResult:
         """``start`` for coroutines."""
-        return await self._ahandle(session_id, None, seed=(dict(slots or {}), dict(meta or {})))
+        seed = (dict(slots or {}), dict(meta or {}))
+        return await self._ahandle(session_id, None, seed=seed, language=language)
 
-    def astream(self, session_id: str, text: str, *, message_id: str | None = None) -> TurnStream:
+    def astream(
+        self,
+        session_id: str,
+        text: str,
+        *,
+        message_id: str | None = None,
+        language: str | None = None,
+    ) -> TurnStream:
         """Answer one message as a stream of text deltas: rule replies as soon as they
         are said, an LLM reply in pieces as it arrives (modes ``respond`` and ``both``);
         ``stream.result`` is the same ``TurnResult`` ``ahandle`` gives (``message_id``
         as there)."""
         checked = self._check_text(text)
         return TurnStream(
-            lambda sink: self._ahandle(session_id, checked, sink, message_id=message_id)
+            lambda sink: self._ahandle(
+                session_id, checked, sink, message_id=message_id, language=language
+            )
         )
 
     async def _ahandle(
@@ -363,10 +411,12 @@ class Engine:
         sink: Sink | None = None,
         seed: Seed = None,
         message_id: str | None = None,
+        language: str | None = None,
     ) -> TurnResult:
         started = time.perf_counter()
+        language = None if language is None else spoken(self.bot, language)
         try:
-            result = await self._arun(session_id, text, sink, seed, message_id, started)
+            result = await self._arun(session_id, text, sink, seed, message_id, started, language)
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
@@ -384,6 +434,7 @@ class Engine:
         seed: Seed,
         message_id: str | None,
         started: float,
+        language: str | None = None,
     ) -> TurnResult:
         lock = await self._locks.aacquire(session_id)
         lease = None
@@ -399,12 +450,20 @@ class Engine:
                     restarted = self._setup.fit(stored)
                 if text is None or message_id is not None or len(text) > self.max_text_length:
                     early = self._setup.early(
-                        session_id, stored, text, message_id, started, self.max_text_length
+                        session_id,
+                        stored,
+                        text,
+                        message_id,
+                        started,
+                        self.max_text_length,
+                        language,
                     )
                     if early is not None:
                         return early
                 try:
-                    turn, steps = self._setup.begin(session_id, stored, text, seed, restarted)
+                    turn, steps = self._setup.begin(
+                        session_id, stored, text, seed, restarted, language
+                    )
                     on_text = None if sink is None else functools.partial(sink, turn.replies)
                     await self._adrive(steps, on_text, started + self.turn_deadline)
                     result = finish(

@@ -137,6 +137,19 @@ class Restarted(NamedTuple):
     reason: str
 
 
+class LanguageSet(NamedTuple):
+    """The session's language became ``language``: set by the ``host``
+    (``handle(..., language=)``), ``detected`` from the message
+    (``settings.detect_language``), or switched by the user's ``intent`` (``language:``
+    of a global intent)."""
+
+    flow: str
+    state: str
+    language: str
+    how: Literal["host", "detected", "intent"]
+    # not a step of the flow: read it in ``Trace.events`` (``trace.language`` is the result)
+
+
 class LeakBlocked(NamedTuple):
     """An LLM reply was withheld: it quoted ``source`` (``prompt``: the system prompt,
     ``private``: a private knowledge section, ``code``: a private code word) over
@@ -170,6 +183,7 @@ Event = (
     | FlowCalled
     | Returned
     | Restarted
+    | LanguageSet
     | LeakBlocked
     | Ended
 )
@@ -192,6 +206,12 @@ def step_line(event: Event) -> str | None:
             return "end"
         case Restarted(_, _, reason):
             return f"restart: {reason}"
+    return _ladder_line(event)
+
+
+def _ladder_line(event: Event) -> str | None:
+    """`step_line` of the reprompt and no-match ladders."""
+    match event:
         case Reprompted(_, _, slot, n):
             return f"reprompt {slot} {n}"
         case Exhausted(_, _, slot):
@@ -220,6 +240,7 @@ BY_NAME: dict[str, type[Event]] = {
         FlowCalled,
         Returned,
         Restarted,
+        LanguageSet,
         LeakBlocked,
         Ended,
     )

@@ -140,9 +140,44 @@ def _redact_pattern(pattern: str) -> str:
 
 
 Texts = Annotated[
-    tuple[str, ...], BeforeValidator(_as_tuple, json_schema_input_type=str | list[str])
+    tuple[str, ...],
+    BeforeValidator(_as_tuple, json_schema_input_type=str | list[str] | dict[str, str | list[str]]),
 ]
-"""One string or a list of strings. For replies, a list means variations."""
+"""One string or a list of strings. For replies, a list means variations.
+
+In a file, any text may instead be a mapping of language code to text
+(``{en: Hi, zh: 你好}``): ``authoring/localize.py`` picks one language's text
+before the model is validated, so the model itself always holds one language."""
+
+LocalText = Annotated[
+    str, BeforeValidator(lambda v: v, json_schema_input_type=str | dict[str, str])
+]
+"""One string (a description, a prompt or knowledge file); per language like `Texts`."""
+
+LANGUAGE_RE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+
+
+def _language_code(code: str) -> str:
+    if not re.match(LANGUAGE_RE, code):
+        raise ValueError(
+            f"'{code}' is not a language code: two or three lowercase letters "
+            "(ISO 639-1), e.g. en, zh, es, fr, de, ja"
+        )
+    return code
+
+
+Language = Annotated[str, AfterValidator(_language_code)]
+
+LOCALIZED_KEYS = frozenset(
+    {
+        "description", "say", "ask", "invalid", "keywords", "examples", "no_match",
+        "error_say", "action_error_reply", "too_long_reply", "budget_reply",
+        "invalid_reply", "prompt", "knowledge",
+    }
+)  # fmt: skip
+"""The keys whose value may be given per language (a mapping of language code to
+text); enum synonyms may be too (``values: {damaged: {en: [broken], zh: [坏了]}}``).
+``tests/test_localize.py`` checks every text field of the models is here."""
 
 Name = Annotated[str, Field(pattern=NAME_RE)]
 
@@ -153,7 +188,7 @@ Normalize = Literal["none", "upper", "lower", "title", "strip_spaces"]
 
 
 class _SlotBase(_Model):
-    description: str = ""
+    description: LocalText = ""
     ask: Texts = ()
     """The question asked when the slot is missing; several strings are variations."""
     invalid: Texts = ()
@@ -205,10 +240,12 @@ class EnumSlot(_SlotBase):
         dict[str, tuple[str, ...]],
         BeforeValidator(
             _as_enum_values,
-            json_schema_input_type=list[str] | dict[str, str | list[str] | None],
+            json_schema_input_type=list[str]
+            | dict[str, str | list[str] | None | dict[str, str | list[str]]],
         ),
     ]
-    """Canonical value -> synonyms. A list of values means no synonyms."""
+    """Canonical value -> synonyms. A list of values means no synonyms. The values are
+    the same in every language; the synonyms may be given per language."""
 
     @model_validator(mode="after")
     def _non_empty(self) -> EnumSlot:
@@ -286,7 +323,7 @@ SLOT_TYPES: tuple[str, ...] = (
 
 
 class Intent(_Model):
-    description: str = ""
+    description: LocalText = ""
     keywords: Texts = ()
     """Words or phrases; case-, width- and (for English) plural-insensitive; CJK by substring."""
     patterns: Texts = ()
@@ -305,6 +342,9 @@ class Intent(_Model):
     """Global intents: run this sub-flow, then resume where we were."""
     clear: Texts = ()
     """Global intents: slots to clear when it fires."""
+    language: Language | None = None
+    """Global intents: switch the session to this language (one the flow declares),
+    then answer (``say``) and resume, e.g. ``keywords: [中文, chinese], language: zh``."""
 
     @model_validator(mode="after")
     def _shape(self) -> Intent:
@@ -312,14 +352,16 @@ class Intent(_Model):
             raise ValueError(
                 "an intent needs 'keywords', 'patterns' or 'examples', or it can never match"
             )
-        acts = [k for k in ("say", "goto", "flow", "clear") if getattr(self, k)]
+        acts = [k for k in ("say", "goto", "flow", "clear", "language") if getattr(self, k)]
         if self.scope == "local" and acts:
             raise ValueError(
                 f"'{acts[0]}' is only for global intents; a local intent's moves are "
                 "written in each state's 'on'"
             )
-        if self.scope == "global" and not (self.say or self.goto or self.flow):
-            raise ValueError("a global intent needs 'say', 'goto' or 'flow' to say what it does")
+        if self.scope == "global" and not (self.say or self.goto or self.flow or self.language):
+            raise ValueError(
+                "a global intent needs 'say', 'goto', 'flow' or 'language' to say what it does"
+            )
         if self.goto and self.flow:
             raise ValueError("a global intent takes 'goto' (switch) or 'flow' (digress), not both")
         blank = next((k for k in self.keywords if _blank(k)), None)
@@ -392,7 +434,7 @@ class NoMatch(_Model):
 class State(_Model):
     """A step of the conversation. On entry: clear, set, say, collect, call, flow, next."""
 
-    description: str = ""
+    description: LocalText = ""
     clear: Texts = ()
     set: dict[str, Any] = Field(default_factory=dict)
     say: Texts = ()
@@ -425,10 +467,10 @@ class Fallback(_Model):
     """What happens when no rule matches: the LLM (if configured), then the no-match ladder."""
 
     mode: FallbackMode = "both"
-    prompt: str = "default"
+    prompt: LocalText = "default"
     """Prompt template: a path relative to this file (e.g. ``../prompts/shop.j2``) or
     the name of a built-in template (``default``)."""
-    knowledge: str | None = None
+    knowledge: LocalText | None = None
     """A text file (relative to this file) the LLM may answer from, e.g. an FAQ."""
     no_match: Texts = ()
     """The no-match ladder; default: built-in messages in the flow's language."""
@@ -440,8 +482,8 @@ class StateFallback(_Model):
     """A state's own LLM fallback settings (each defaults to the flow's)."""
 
     mode: FallbackMode | None = None
-    prompt: str | None = None
-    knowledge: str | None = None
+    prompt: LocalText | None = None
+    knowledge: LocalText | None = None
 
 
 class LLMConfig(_Model):
@@ -475,6 +517,12 @@ class Settings(_Model):
     budget_reply: Texts = ()
     """Said instead of the no-match reply when the session's token budget
     (``llm.token_budget``) is spent; default: a built-in message in the flow's language."""
+    invalid_reply: Texts = ()
+    """Said after an invalid answer to a slot without its own ``invalid`` ladder;
+    default: a built-in message in the flow's language."""
+    detect_language: bool = False
+    """Guess the session's language from its first messages (script, common words)
+    until one of the flow's ``languages`` is recognised, unless the host set it."""
     redact: Annotated[
         tuple[Annotated[str, AfterValidator(_redact_pattern)], ...],
         BeforeValidator(_as_tuple, json_schema_input_type=str | list[str]),
@@ -512,9 +560,13 @@ class Flow(_Model):
 
     flow: Name
     """The flow's name; sub-flows are called by it."""
-    description: str = ""
+    description: LocalText = ""
     version: Annotated[str, BeforeValidator(_int_as_str, json_schema_input_type=str | int)] = "1"
-    language: Literal["en", "zh"] = "en"
+    language: Language = "en"
+    """The language of a flow that speaks one (ISO 639-1 code: en, zh, es, fr, de, ja ...)."""
+    languages: tuple[Language, ...] = ()
+    """The languages the flow speaks, the first being the default; any text may then
+    be a mapping of language to text (``say: {en: Hi, zh: 你好}``)."""
     start: str
     imports: Texts = ()
     """Other flow files (paths relative to this one) whose flows this flow calls."""
@@ -527,6 +579,26 @@ class Flow(_Model):
     fallback: Fallback = Field(default_factory=lambda: Fallback.model_validate({}))
     llm: LLMConfig = Field(default_factory=lambda: LLMConfig.model_validate({}))
     nlu: NLU = Field(default_factory=lambda: NLU.model_validate({}))
+
+    @model_validator(mode="after")
+    def _languages(self) -> Flow:
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError("'languages' names a language twice")
+        if (
+            self.languages
+            and self.language not in self.languages
+            and "language" in (self.model_fields_set)
+        ):
+            raise ValueError(
+                f"'language' ({self.language}) is not one of 'languages'; "
+                "give 'languages' alone (the first is the default)"
+            )
+        return self
+
+    @property
+    def spoken(self) -> tuple[str, ...]:
+        """The languages the flow speaks, the default first."""
+        return self.languages or (self.language,)
 
 
 def json_schema() -> dict[str, Any]:

@@ -77,6 +77,10 @@ class Session:
     redelivered with the same id gets the first answer again, and changes nothing."""
     feedback: tuple[Feedback, ...] = ()
     """Ratings of this session's turns (``Engine.feedback``), oldest first."""
+    language: str | None = None
+    """The language the conversation is in (one the flow speaks); ``None``: not set
+    yet, the flow's default language speaks (set by the host, detected, or switched
+    by the user: see ``docs/flow-format.md``, Languages)."""
 
     def rate(self, entry: Feedback) -> None:
         """Keep ``entry``, replacing an earlier rating of the same turn."""
@@ -104,6 +108,7 @@ class Session:
             self.fingerprint,
             self.answered,
             self.feedback,
+            self.language,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +132,7 @@ class Session:
             "fingerprint": self.fingerprint,
             "answered": [[mid, list(replies)] for mid, replies in self.answered],
             "feedback": [f._asdict() for f in self.feedback],
+            "language": self.language,
         }
 
     @classmethod
@@ -156,6 +162,7 @@ class Session:
                     for mid, replies in data.get("answered", ())
                 ),
                 feedback=tuple(_feedback(item) for item in data.get("feedback", ())),
+                language=_language(data.get("language")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SessionError(
@@ -200,6 +207,11 @@ def _feedback(item: dict[str, Any]) -> Feedback:
         str(item["comment"]),
         str(item["at"]),
     )
+
+
+def _language(value: object) -> str | None:
+    """A stored language code; sessions saved before languages have none."""
+    return None if value is None else str(value)
 
 
 def _id_of(data: object) -> str:

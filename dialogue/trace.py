@@ -7,7 +7,7 @@ slot, ``SlotRejected``, ``Reprompted`` (rung ``n``), ``Exhausted``, ``NoMatched`
 (rung ``n``), ``Escalated``, ``IntentMatched`` (with the flow that owns the
 intent), ``Classified`` (what the example-trained classifier made of the message:
 confidence, runner-up, margin, taken or abstained), ``ActionCalled``, ``FlowCalled``,
-``Returned``, ``Restarted``, ``Ended``. Flow coverage,
+``Returned``, ``Restarted``, ``LanguageSet``, ``Ended``. Flow coverage,
 ``dialogue chat --trace`` and tests read these; ``Trace.steps`` renders them as
 the short lines a person reads (``enter tracking``, ``ask order_id``).
 """
@@ -107,6 +107,8 @@ class Trace:
     llm: LLMTrace | None = None
     """Set when the LLM fallback was consulted (or would have been: ``budget``, ``offline``)."""
     seconds: float = 0.0
+    language: str = ""
+    """The language the turn answered in (the session's; the flow's default when unset)."""
 
     @property
     def events(self) -> list[Event]:
@@ -188,11 +190,16 @@ class TurnResult:
         """The replies joined by newlines."""
         return "\n".join(self.replies)
 
+    @property
+    def language(self) -> str:
+        """The language of the replies (``trace.language``)."""
+        return self.trace.language
+
 
 _EVENT_NAMES = frozenset(
     "Entered Moved Asked SlotRejected Reprompted Exhausted NoMatched Escalated IntentMatched "
     "Classified "
-    "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME".split()
+    "ActionCalled FlowCalled Returned Restarted LanguageSet Ended Event step_line BY_NAME".split()
 )
 
 

@@ -16,7 +16,6 @@ from dialogue.cli.main import main
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 EXAMPLES = [
     ("customer_service.yaml", "customer_service"),
-    ("customer_service_zh.yaml", "customer_service_zh"),
     ("restaurant.yaml", "restaurant, contact_details"),
     ("contact_details.yaml", "contact_details"),
 ]
@@ -87,8 +86,7 @@ def test_validate_the_flows_directory() -> None:
     result = run("validate", str(FLOWS))
     assert result.exit_code == 0, result.output
     assert lines(result.stdout) == [
-        f"ok: {FLOWS} (contact_details, customer_service, customer_service_zh, restaurant; "
-        "0 warnings)"
+        f"ok: {FLOWS} (contact_details, customer_service, restaurant; 0 warnings)"
     ]
 
 
@@ -234,8 +232,23 @@ def test_chat_ended_conversation_can_start_again() -> None:
     ]
 
 
+def test_chat_in_a_language_and_switching_it() -> None:
+    result = run("chat", SHOP, "--language", "zh", input="你好\n/lang en\nhello\n/lang fr\n/lang\n")
+    assert result.exit_code == 0, result.output
+    assert bot_lines(result) == [
+        "bot> 您好！我是网店小助手，可以帮您查询订单、办理退货，或者转接人工客服。",
+        "bot> 您好！请问是要查询订单，还是办理退货？",
+        "bot> Hello! Would you like to track an order or start a return?",
+    ]
+    assert "(language: en)" in result.stdout and "languages: en, zh" in result.stdout
+    assert "error: language 'fr' is not one the flow speaks" in result.stderr
+    refused = run("chat", SHOP, "--language", "fr", input="")
+    assert refused.exit_code == 1
+    assert "error: language 'fr' is not one the flow speaks" in refused.stderr
+
+
 def test_chat_chinese_and_sub_flows() -> None:
-    zh = run("chat", str(FLOWS / "customer_service_zh.yaml"), input="查订单ＡＢ１２３４５６\n")
+    zh = run("chat", SHOP, input="查订单ＡＢ１２３４５６\n")  # detected: answered in Chinese
     assert bot_lines(zh)[-1] == "bot> 订单 AB123456 运输中，预计周四送达。还有什么可以帮您？"
     text = "book a table for 2 on the day after tomorrow at 8pm\nAnn\n"
     restaurant = run("chat", RESTAURANT, "--trace", input=text)

@@ -465,11 +465,16 @@ def test_customer_service_flow() -> None:
         "filing.call.create_return.on_error",
         "intents.cancel.goto",
     )
-    assert missing(report, "intents", "customer_service") == ("thanks", "cancel")
+    assert missing(report, "intents", "customer_service") == (
+        "thanks",
+        "cancel",
+        "speak_chinese",
+        "speak_english",
+    )
     assert missing(report, "reprompts", "customer_service") == (
         "reason: reprompt 1",
         "confirmed: reprompt 1",
     )
     assert missing(report, "no_matches", "customer_service") == ()
     assert report.category("customer_service", "llm").total == 11
-    assert (report.covered, report.total) == (30, 55)
+    assert (report.covered, report.total) == (30, 57)

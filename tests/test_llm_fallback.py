@@ -76,7 +76,9 @@ def test_request_carries_the_state_and_user_text_only_as_user(
     assert [m["role"] for m in messages[1:-1]] == ["user", "assistant"]  # history
     assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0
     schema = body["response_format"]["json_schema"]["schema"]
-    assert schema["properties"]["intent"]["enum"] == ["thanks", "help", "human", "cancel", None]
+    assert schema["properties"]["intent"]["enum"] == [
+        *("thanks", "help", "human", "cancel", "speak_chinese", "speak_english", None)
+    ]
     assert list(schema["properties"]["slots"]["properties"]) == ["order_id"]
 
 

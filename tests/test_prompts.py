@@ -488,7 +488,9 @@ def test_both_mode_with_a_pending_slot(client: OpenAIChatClient, fake: FakeChatS
     for other in ["- track", "- return", "- goodbye", "- greet", "- reason", "- confirmed"]:
         assert other not in prompt, other
     schema = fake.requests[-1]["response_format"]["json_schema"]["schema"]
-    assert schema["properties"]["intent"]["enum"] == ["thanks", "help", "human", "cancel", None]
+    assert schema["properties"]["intent"]["enum"] == [
+        *("thanks", "help", "human", "cancel", "speak_chinese", "speak_english", None)
+    ]
     engine.close()
 
 

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from dialogue.authoring.assets import builtin_assets, read_assets
 from dialogue.authoring.diagnostics import explain
 from dialogue.authoring.files import read_regular
+from dialogue.authoring.localize import declared, localize
 from dialogue.authoring.yaml_source import SourceMap, load_yaml, size_error
 from dialogue.errors import Diagnostic, FlowError, FlowErrors
 from dialogue.schema import Flow
@@ -43,6 +44,19 @@ class LoadedFlow:
     assets: Mapping[str, str] = field(default_factory=dict)
     """The text of every prompt template and knowledge file the flow names, by the
     name as written (built-in prompts included), so that compiling needs no I/O."""
+    variants: Mapping[str, LoadedFlow] = field(default_factory=dict)
+    """The flow in each of its other languages (``languages``), by language code."""
+    notes: tuple[Diagnostic, ...] = ()
+    """Warnings found while loading: texts missing in a language (``missing_text``)."""
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the flow speaks, the default (``flow.language``) first."""
+        return self.flow.spoken
+
+    def in_language(self, language: str) -> LoadedFlow:
+        """The flow in ``language``; itself when it does not speak it."""
+        return self.variants.get(language, self)
 
 
 def parse_flow(
@@ -54,17 +68,41 @@ def parse_flow(
     is no folder to read them from); built-in prompts need not be given.
     """
     data, source = load_yaml(text, path=path, max_bytes=MAX_BYTES)
-    try:
-        flow = Flow.model_validate(data)
-    except ValidationError as exc:
-        raise FlowErrors(explain(exc, data, source)) from None
-    except RecursionError:
-        message = "the flow is nested too deeply to check (a regular expression?)"
-        hint = "simplify the regular expressions in 'pattern' and 'patterns'"
-        raise FlowError(source.diagnostic((), "too_deep", message, hint)) from None
-    found = builtin_assets(flow)
+    problems: list[Diagnostic] = []
+    notes: list[Diagnostic] = []
+    flows: list[tuple[Flow, SourceMap]] = []
+    for language in declared(data):  # one validation per language: texts differ
+        one = localize(data, source, language)
+        problems += one.errors
+        notes += one.warnings
+        try:
+            flows.append((Flow.model_validate(one.data), one.source))
+        except ValidationError as exc:
+            problems += explain(exc, one.data, one.source)
+        except RecursionError:
+            message = "the flow is nested too deeply to check (a regular expression?)"
+            hint = "simplify the regular expressions in 'pattern' and 'patterns'"
+            raise FlowError(source.diagnostic((), "too_deep", message, hint)) from None
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        raise FlowErrors(sorted(unique, key=lambda d: (d.line, d.col)))
+    found: dict[str, str] = {}
+    for flow, _ in flows:
+        found.update(builtin_assets(flow))
     found.update(assets or {})
-    return LoadedFlow(flow, source, None, found)
+    return _with_variants(flows, None, found, tuple(notes))
+
+
+def _with_variants(
+    flows: list[tuple[Flow, SourceMap]],
+    path: Path | None,
+    assets: Mapping[str, str],
+    notes: tuple[Diagnostic, ...],
+) -> LoadedFlow:
+    """The default language's `LoadedFlow`, the others as its ``variants``."""
+    (first, source), *others = flows
+    variants = {f.language: LoadedFlow(f, s, path, assets) for f, s in others}
+    return LoadedFlow(first, source, path, assets, variants, notes)
 
 
 def load_flow(path: str | os.PathLike[str]) -> LoadedFlow:
@@ -72,8 +110,11 @@ def load_flow(path: str | os.PathLike[str]) -> LoadedFlow:
     file = Path(path)
     loaded = parse_flow(_read(file), path=os.fspath(path))
     assets = dict(loaded.assets)
-    assets.update(read_assets(loaded.flow, loaded.source, file.parent))
-    return LoadedFlow(loaded.flow, loaded.source, file, assets)
+    flows = [(loaded.flow, loaded.source)]
+    flows += [(v.flow, v.source) for v in loaded.variants.values()]
+    for flow, source in flows:  # each language may name its own prompt and knowledge
+        assets.update(read_assets(flow, source, file.parent))
+    return _with_variants(flows, file, assets, loaded.notes)
 
 
 def load_flows(path: str | os.PathLike[str]) -> list[LoadedFlow]:

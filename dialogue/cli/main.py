@@ -13,6 +13,7 @@ import json
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,6 +23,9 @@ from dialogue.cli.common import choose_flow, compile_or_exit, diagnostics
 from dialogue.compiler.build import compile_flows
 from dialogue.errors import DialogueError, FlowError
 from dialogue.runtime.actions import ActionRunner
+
+if TYPE_CHECKING:
+    from dialogue.engine import Engine
 
 
 @click.group()
@@ -113,12 +117,23 @@ def graph(path: str, fmt: str, flow_name: str | None, coverage_file: str | None)
     help="Where sessions live, e.g. sqlite:///chat.db (default: memory://). With a "
     "persistent store and --session, a restart continues the conversation.",
 )
+@click.option(
+    "--language",
+    default=None,
+    help="The language to talk in, one the flow speaks (default: its first, or the one "
+    "detected when the flow allows it).",
+)
 def chat(
-    path: str, trace: bool, session_id: str | None, main_flow: str | None, store_url: str | None
+    path: str,
+    trace: bool,
+    session_id: str | None,
+    main_flow: str | None,
+    store_url: str | None,
+    language: str | None,
 ) -> None:
-    """Talk to a flow in the terminal. /reset starts over, /quit leaves."""
+    """Talk to a flow in the terminal. /reset starts over, /lang CODE switches the
+    language (as a host would), /quit leaves."""
     from dialogue.engine import Engine
-    from dialogue.llm.service import OFFLINE_NOTICE
 
     try:
         engine = Engine.from_path(Path(path), main=main_flow, store=store_url)
@@ -133,30 +148,64 @@ def chat(
     click.echo(
         f"Chatting with flow '{engine.bot.main}'. Type /quit to leave, /reset to start over."
     )
+    _notes(engine)
+    with engine:
+        try:
+            _show(engine.start(sid, language=language), trace)
+        except DialogueError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        _talk(engine, sid, trace, language)
+
+
+def _notes(engine: Engine) -> None:
+    """What the designer should know before chatting: offline, fewer matchers."""
+    from dialogue.llm.service import OFFLINE_NOTICE
+
     if engine.offline:
         click.secho(f"note: {OFFLINE_NOTICE}", fg="yellow")
     for warning in engine.bot.warnings:
         if warning.code == "nlu_not_installed":  # the bot understands less than it could
             click.secho(f"note: {warning.message} ({warning.hint})", fg="yellow")
             break
-    with engine:
-        _show(engine.start(sid), trace)
-        while True:
-            try:
-                text = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
-            except (EOFError, click.Abort):
-                click.echo()
-                break
-            if text.strip() in ("/quit", "/exit"):
-                break
-            if text.strip() == "/reset":
-                engine.reset(sid)
-                _show(engine.start(sid), trace)
-                continue
-            result = engine.handle(sid, text)
-            _show(result, trace)
-            if result.ended:
-                click.echo("(conversation ended; type to start again, /quit to leave)")
+
+
+def _talk(engine: Engine, sid: str, trace: bool, language: str | None) -> None:
+    """The terminal chat's loop, after the greeting."""
+    while True:
+        try:
+            text = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            click.echo()
+            break
+        if text.strip() in ("/quit", "/exit"):
+            break
+        if text.strip() == "/reset":
+            engine.reset(sid)
+            _show(engine.start(sid, language=language), trace)
+            continue
+        if text.strip().startswith("/lang"):
+            code = text.strip().removeprefix("/lang").strip()
+            language = _switch(engine, sid, code) or language
+            continue
+        result = engine.handle(sid, text)
+        _show(result, trace)
+        if result.ended:
+            click.echo("(conversation ended; type to start again, /quit to leave)")
+
+
+def _switch(engine: Engine, sid: str, code: str) -> str | None:
+    """``/lang zh``: the host sets the session's language (``/lang``: show them)."""
+    if not code:
+        click.echo(f"languages: {', '.join(engine.languages)}")
+        return None
+    try:
+        engine.start(sid, language=code)
+    except DialogueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return None
+    click.echo(f"(language: {code})")
+    return code
 
 
 def _show(result: object, trace: bool) -> None:

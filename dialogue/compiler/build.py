@@ -22,6 +22,7 @@ from dialogue import schema
 from dialogue.authoring.loader import LoadedFlow
 from dialogue.compiler.cycles import input_cycles
 from dialogue.compiler.examples import attach_classifiers, example_warnings
+from dialogue.compiler.languages import with_translations
 from dialogue.compiler.lint import check_flow
 from dialogue.compiler.moves import flow_moves, machine_moves
 from dialogue.compiler.resolve import References
@@ -74,6 +75,12 @@ def compile_flows(
         raise ConfigurationError(
             "compile_flows needs at least one flow", hint="pass what load_flows returns"
         )
+    bot = _compile(loaded, main, trainer)
+    return with_translations(bot, loaded, lambda lang: _compile(lang, main, trainer))
+
+
+def _compile(loaded: Sequence[LoadedFlow], main: str | None, trainer: Trainer | None) -> Bot:
+    """Compile flows in one language each (see ``compile_flows``)."""
     flows, errors = _by_name(loaded)
     if main is not None and main not in flows:
         raise ConfigurationError(f"no flow named {main!r}", hint=f"flows: {', '.join(flows)}")
@@ -363,12 +370,15 @@ class _Builder:
             self.refs.flow_name(intent.flow, loc + ("flow",), what)
         for i, slot in enumerate(intent.clear):
             self.refs.slot(slot, loc + ("clear", i), what)
+        if intent.language is not None:
+            self.refs.language(intent.language, loc + ("language",), what)
         return CGlobal(
             name,
             self.texts(intent.say, loc + ("say",), what),
             intent.goto,
             intent.flow,
             intent.clear,
+            intent.language,
         )
 
     def flow_fallback(self) -> tuple[Text, ...]:
@@ -417,7 +427,11 @@ class _Builder:
                 ("settings", "action_error_reply"),
                 "settings",
             ),
-            invalid_default=self.texts(builtin(lang, "invalid"), ("slots",), "slots"),
+            invalid_default=self.texts(
+                settings.invalid_reply or builtin(lang, "invalid"),
+                ("settings", "invalid_reply") if settings.invalid_reply else ("slots",),
+                "settings",
+            ),
             budget_reply=self.texts(
                 settings.budget_reply or builtin(lang, "budget"),
                 ("settings", "budget_reply"),

@@ -43,7 +43,7 @@ def training_set(flow: schema.Flow) -> TrainingSet | None:
         from dialogue.nlu.background import BY_LANGUAGE
 
         own = {text for _, texts in intents for text in texts}
-        background = tuple(t for t in map(fold, BY_LANGUAGE[flow.language]) if t not in own)
+        background = tuple(t for t in map(fold, BY_LANGUAGE.get(flow.language, ())) if t not in own)
     return TrainingSet(intents, background)
 
 

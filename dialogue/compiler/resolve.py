@@ -120,6 +120,13 @@ class References:
             )
             self.error(loc, "unknown_flow", f"unknown flow '{name}' in {what}", hint)
 
+    def language(self, code: str, loc: Loc, what: str) -> None:
+        """A language switched to: one the flow speaks."""
+        spoken = self.flow.spoken
+        if code not in spoken:
+            hint = did_you_mean(code, spoken) or f"add it to 'languages' ({', '.join(spoken)})"
+            self.error(loc, "unknown_language", f"{what} switches to '{code}', not spoken", hint)
+
     def action(self, name: str, loc: Loc) -> None:
         self.actions.append((name, loc))
 

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from dialogue import schema
@@ -206,6 +207,8 @@ class CGlobal:
     goto: str | None
     flow: str | None
     clear: tuple[str, ...]
+    language: str | None = None
+    """The language the session switches to (``language:`` of the intent)."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,27 @@ class Bot:
 
     flows: Mapping[str, CompiledFlow]
     main: str
+    translations: Mapping[str, Bot] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
+    )
+    """The same flows in every language the main flow speaks (``languages``), this bot
+    among them, by code, the default first; empty for a bot of one language."""
+
+    @property
+    def language(self) -> str:
+        """The language of these flows (the main flow's)."""
+        return self.flows[self.main].language
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every language the bot speaks, the default first."""
+        return tuple(self.translations) or (self.language,)
+
+    def in_language(self, language: str | None) -> Bot:
+        """The bot in ``language``; itself for None or a language it does not speak."""
+        if language is None or not self.translations:
+            return self
+        return self.translations.get(language, self)
 
     @functools.cached_property
     def fingerprint(self) -> str:

@@ -33,7 +33,14 @@ PROMPT_NAMES = frozenset(
 )
 """The names a prompt template may use."""
 
-LANGUAGES = {"en": "English", "zh": "Simplified Chinese (简体中文)"}
+LANGUAGES = {
+    "en": "English",
+    "zh": "Simplified Chinese (简体中文)",
+    "es": "Spanish (español)",
+    "fr": "French (français)",
+    "de": "German (Deutsch)",
+    "ja": "Japanese (日本語)",
+}
 MAX_PROMPT_CHARS = 24_000
 """The rendered system message is cut to this many characters."""
 

@@ -70,6 +70,7 @@ def degraded(
     The log gets the error's type and its traceback; its message (which may quote a
     slot value) only with ``privacy.log_user_data``."""
     session = stored or Session(session_id, bot.main, bot.flows[bot.main].start)
+    bot = bot.in_language(session.language) if session.language else bot
     flow = bot.flows[session.flow]
     trace = Trace(
         session_id,
@@ -80,6 +81,7 @@ def degraded(
         session.state,
         rule=rule,
         seconds=time.perf_counter() - started,
+        language=bot.language,
     )
     texts = flow.too_long if rule == "too_long" else flow.action_error
     if rule != "too_long":

@@ -12,7 +12,8 @@
 
 Results are :class:`ParseResult`; a failure carries a machine-readable ``reason``
 (one of :data:`REASONS`). Values are JSON data: dates ``"YYYY-MM-DD"``, times
-``"HH:MM"``. English and Chinese words are understood in flows of either language.
+``"HH:MM"``. English and Chinese words are understood in flows of any language;
+other languages have the language-neutral forms only (digits, ISO dates, ``HH:MM``).
 """
 
 from __future__ import annotations
@@ -366,10 +367,12 @@ _PARSERS: dict[str, type[SlotParser]] = {
 
 
 def compile_slot(name: str, slot: schema.Slot, *, language: str) -> SlotParser:
-    """The parser of slot ``name``; ``language`` (``"en"`` or ``"zh"``) is the flow's.
+    """The parser of slot ``name``; ``language`` is the flow's (any code).
 
+    English and Chinese words (numbers, dates, times, yes/no) are understood in
+    every language; other languages get the language-neutral forms (digits, ISO
+    dates, ``HH:MM``), and enum synonyms as the designer wrote them.
     Raises ``ValueError`` for a pattern that matches the empty string.
     """
-    if language not in ("en", "zh"):
-        raise ValueError(f"slot {name!r}: unknown language {language!r}; use 'en' or 'zh'")
+    del language  # the same parsers for every language (see above)
     return _PARSERS[slot.type](name, slot)

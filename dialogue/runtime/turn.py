@@ -266,6 +266,10 @@ class Turn(FlowWalker):
         s = self.session
         flow = self.bot.flows[owner]
         intent = flow.globals[name]
+        if intent.language is not None and intent.language != self.bot.language:
+            self.switch_language(intent.language)  # this turn answers in it already
+            flow = self.bot.flows[owner]
+            intent = flow.globals[name]
         s.no_match = 0
         for slot, value in (values or {}).items():
             self.set_slot(slot, value)
@@ -291,6 +295,15 @@ class Turn(FlowWalker):
         else:
             self.say(intent.say)
         yield from self.settle()
+
+    def switch_language(self, language: str) -> None:
+        """The user asked for another language (a global intent's ``language:``)."""
+        s = self.session
+        s.language = language
+        self.bot = self.bot.in_language(language)
+        self.trace.language = self.bot.language
+        self._moved()
+        self.record(("LanguageSet", s.flow, s.state, language, "intent"))
 
     def reprompt(self) -> Steps:
         s = self.session

@@ -16,6 +16,7 @@ from typing import Any
 
 from dialogue.redact import Privacy
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.language import set_language
 from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.results import degraded, duplicate, status
 from dialogue.runtime.rules import prepare
@@ -75,17 +76,20 @@ class TurnSetup:
         message_id: str | None,
         started: float,
         max_text_length: int,
+        language: str | None = None,
     ) -> TurnResult | None:
         """The answer when no turn runs: a status, a redelivery, a message too long."""
         if text is None and stored is not None and not stored.ended:
-            return status(stored, started)
+            if language is None or language == stored.language:
+                return status(stored, started)
         if message_id is not None and stored is not None:
             for seen, replies in stored.answered:
                 if seen == message_id:
                     return duplicate(stored, replies, started)
         if text is not None and len(text) > max_text_length:
             too_long = ValueError("too long")
-            return degraded(self.bot, session_id, stored, too_long, started, "too_long")
+            bot = self.bot.in_language(language or (stored.language if stored else None))
+            return degraded(bot, session_id, stored, too_long, started, "too_long")
         return None
 
     def begin(
@@ -95,8 +99,10 @@ class TurnSetup:
         text: str | None,
         seed: Seed = None,
         restarted: str | None = None,
+        language: str | None = None,
     ) -> tuple[Turn, Steps]:
-        """The turn over a copy of the session, and the generator of its steps."""
+        """The turn over a copy of the session, and the generator of its steps;
+        ``language`` (the host's) sets the session's language first."""
         fresh = stored is None or stored.ended or restarted is not None
         if stored is None:
             session = self.new_session(session_id)
@@ -107,6 +113,7 @@ class TurnSetup:
             session.tokens = (
                 stored.tokens
             )  # the token budget is the session's, not per conversation
+            session.language = stored.language
         else:
             session = stored
         if fresh and seed is not None:
@@ -115,8 +122,11 @@ class TurnSetup:
             if meta:
                 session.meta = {**(session.meta or {}), **meta}
         trace = Trace(session_id, session.turn + 1, session.flow, session.state)
+        set_language(self.bot, session, trace, language, text)
+        bot = self.bot.in_language(session.language)
+        trace.language = bot.language
         clock = self._clock
-        turn = Turn(self.bot, session, trace, today=lambda: clock().date(), llm=self._llm)
+        turn = Turn(bot, session, trace, today=lambda: clock().date(), llm=self._llm)
         if restarted is not None:
             trace.raw_events.append(("Restarted", session.flow, session.state, restarted))
             log.warning("session %s restarted: %s", self._privacy.ident(session_id), restarted)
@@ -129,6 +139,7 @@ def _steps(turn: Turn, text: str | None, fresh: bool) -> Steps:
         turn.enter()
         yield from turn.settle()
     if text is None:
+        turn.trace.rule = turn.trace.rule or "status"  # only the language was set
         return
     prepared = prepare(text)
     if not prepared.folded:

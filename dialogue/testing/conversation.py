@@ -88,7 +88,8 @@ class Exchange:
 class Conversation:
     """A conversation with an engine, one turn at a time, keeping the transcript.
 
-    ``slots`` and ``meta`` seed the session before the greeting; ``on_turn`` sees
+    ``slots`` and ``meta`` seed the session before the greeting, ``language`` sets its
+    language (one the flow speaks; default: the first); ``on_turn`` sees
     every `TurnResult` (coverage). The greeting turn runs on the first `say`, or
     on `start`, which returns it to check.
     """
@@ -103,6 +104,7 @@ class Conversation:
         session_id: str = "test",
         name: str = "",
         on_turn: Callable[[TurnResult], object] | None = None,
+        language: str | None = None,
     ) -> None:
         self.engine = engine
         self.llm = llm
@@ -111,6 +113,7 @@ class Conversation:
         self.transcript: list[Exchange] = []
         self._slots = dict(slots or {})
         self._meta = dict(meta or {})
+        self._language = language
         self._on_turn = on_turn
         self._owned: list[Engine | FakeLLM] = []
 
@@ -147,7 +150,7 @@ class Conversation:
         """The greeting turn (run once; later calls return it again)."""
         if self.transcript:
             return self.transcript[0]
-        result = seeded_start(self.engine, self.session_id, self._slots, self._meta)
+        result = seeded_start(self.engine, self.session_id, self._slots, self._meta, self._language)
         return self._record(None, result)
 
     def say(self, text: str, *, llm: Answer | Mapping[str, Any] | None = None) -> Exchange:

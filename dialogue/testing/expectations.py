@@ -185,6 +185,11 @@ def _ended(want: bool, r: TurnResult) -> list[Mismatch]:
     return [] if want == r.ended else [Mismatch(("ended",), show(want), show(r.ended))]
 
 
+def _language(want: str, r: TurnResult) -> list[Mismatch]:
+    have = r.language
+    return [] if want == have else [Mismatch(("language",), show(want), show(have))]
+
+
 _CHECKS: dict[str, Check] = {
     "bot": _bot,
     "bot_contains": _bot_contains,
@@ -201,6 +206,7 @@ _CHECKS: dict[str, Check] = {
     "llm_outcome": _llm_outcome,
     "calls": _calls,
     "ended": _ended,
+    "language": _language,
 }
 
 

@@ -202,7 +202,11 @@ def make_engine(
 
 
 def seeded_start(
-    engine: Engine, session_id: str, slots: Mapping[str, Any], meta: Mapping[str, Any]
+    engine: Engine,
+    session_id: str,
+    slots: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    language: str | None = None,
 ) -> TurnResult:
-    """Greet a new session that starts with ``slots`` and ``meta``."""
-    return engine.start(session_id, slots=slots, meta=meta)
+    """Greet a new session that starts with ``slots`` and ``meta``, in ``language``."""
+    return engine.start(session_id, slots=slots, meta=meta, language=language)

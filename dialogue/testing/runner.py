@@ -150,6 +150,7 @@ class Runner:
             llm=fake,
             slots=conv.slots,
             meta=conv.meta,
+            language=conv.language or spec.language,
             name=conv.name,
             on_turn=self._recorder(key, bot),
         )
@@ -221,11 +222,21 @@ def check_names(loaded: LoadedSpec, index: int, bot: Bot) -> list[Diagnostic]:
         "flow": set(bot.flows),
         "intent": {i for f in bot.flows.values() for i in f.definition.intents},
         "action": {name for f in bot.flows.values() for name, _ in f.action_refs},
+        "language": set(bot.languages),
     }
     base: Loc = ("conversations", index)
-    found = [(base + ("actions", name), "action", name, True) for name in conv.actions] + [
-        (base + ("slots", name), "slot", name, True) for name in conv.slots
-    ]
+    found = (
+        [(base + ("actions", name), "action", name, True) for name in conv.actions]
+        + [
+            (loc, "language", lang, False)
+            for loc, lang in (
+                (("language",), loaded.spec.language),
+                (base + ("language",), conv.language),
+            )
+            if lang is not None
+        ]
+        + [(base + ("slots", name), "slot", name, True) for name in conv.slots]
+    )
     for j, step in enumerate(conv.steps):
         found += _step_names(base + ("steps", j), step)
     return [

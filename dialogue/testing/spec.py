@@ -202,6 +202,8 @@ class Expect(_Model):
     """The business actions called this turn, in order."""
     ended: bool | None = None
     """The conversation reached a final state."""
+    language: str | None = None
+    """The language the bot answered in (``TurnResult.language``)."""
 
     def given(self) -> list[str]:
         """The expectation keys that were written."""
@@ -229,6 +231,8 @@ class ConversationSpec(_Model):
     """Slot values the session starts with (before the greeting)."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """Session metadata (``Session.meta``) the session starts with."""
+    language: str | None = None
+    """The language the session starts in (default: the file's ``language``)."""
     actions: Stubs = Field(default_factory=dict)
     """Stubbed business actions, over the file's ``actions``."""
     steps: tuple[StepSpec, ...] = Field(min_length=1)
@@ -247,6 +251,9 @@ class SpecFile(_Model):
     """The flow to start in, when the file imports several."""
     today: datetime.date | None = None
     """The date every conversation runs on (default 2026-06-01)."""
+    language: str | None = None
+    """The language every conversation starts in, one the flow speaks (default: its
+    first); the host sets it, as ``Engine.start(..., language=)`` does."""
     actions: Stubs = Field(default_factory=dict)
     """Stubbed business actions of every conversation; the others are the flow's own."""
     conversations: tuple[ConversationSpec, ...] = Field(min_length=1)
