@@ -191,3 +191,29 @@ def test_detect_returns_only_the_flow_s_languages() -> None:
     assert detect("bonjour, où est ma commande ?", ["en", "zh"]) is None
     assert detect("你好", ["en"]) is None
     assert detect("你好", ["en", "zh-TW"]) == "zh-TW"
+
+
+def test_a_conversation_test_names_its_language_and_expects_the_reply_s(tmp_path: Path) -> None:
+    from dialogue.errors import ConversationFailure, FlowErrors
+    from dialogue.testing.runner import Runner
+    from dialogue.testing.spec import load_spec
+
+    (tmp_path / "shop.yaml").write_text(FLOW.format(detect="false"), encoding="utf-8")
+    spec = tmp_path / "test_shop.yaml"
+    spec.write_text(
+        "flow: shop.yaml\nlanguage: zh\nconversations:\n"
+        "  - name: zh\n    steps:\n      - {bot: 您好！, language: zh}\n"
+        "  - name: es\n    language: es\n    steps:\n      - {user: hola, bot: Hola de nuevo.}\n"
+        "  - name: wrong\n    steps:\n      - {bot: 您好！, language: en}\n"
+        "  - name: unknown\n    language: fr\n    steps:\n      - bot: Bonjour\n",
+        encoding="utf-8",
+    )
+    loaded, runner = load_spec(spec), Runner()
+    runner.run(loaded, 0)
+    runner.run(loaded, 1)
+    with pytest.raises(ConversationFailure) as failed:
+        runner.run(loaded, 2)
+    assert "language" in str(failed.value)
+    with pytest.raises(FlowErrors) as unknown:
+        runner.run(loaded, 3)
+    assert "unknown language 'fr'" in str(unknown.value)

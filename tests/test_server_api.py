@@ -428,3 +428,22 @@ def test_healthz_is_degraded_when_the_llm_rejected_the_key(serve: Serve) -> None
         assert fake.url not in health.text and "sk-wrong" not in health.text
         llm.set_api_key("sk-right")
         assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_message_may_set_the_conversation_s_language(serve: Serve) -> None:
+    client = serve()
+    sid = new_session(client)
+    said = client.post(f"/v1/sessions/{sid}/messages", json={"text": "在吗", "language": "zh"})
+    assert said.status_code == 200, said.text
+    assert (said.json()["replies"], said.json()["language"]) == (
+        ["您好！请问是要查询订单，还是办理退货？"],
+        "zh",
+    )
+    kept = client.post(f"/v1/sessions/{sid}/messages", json={"text": "hello"}).json()
+    assert kept["language"] == "zh"
+    refused = client.post(f"/v1/sessions/{sid}/messages", json={"text": "hi", "language": "fr"})
+    assert refused.status_code == 422
+    assert refused.json()["error"] == {
+        "code": "unknown_language",
+        "message": "language 'fr' is not one the flow speaks",
+    }

@@ -30,6 +30,11 @@ class MessageIn(_In):
         description="The client's id for this message: sent again (a retry), it gets the "
         "first answer and changes nothing.",
     )
+    language: Annotated[str, Field(min_length=2, max_length=35)] | None = Field(
+        default=None,
+        description="The conversation's language from this message on, one the flow "
+        "speaks (``zh-CN`` names ``zh``); another: 422 ``unknown_language``.",
+    )
 
 
 Stars = Annotated[int, Field(ge=1, le=5)]
@@ -56,6 +61,7 @@ class TurnOut(BaseModel):
         "(``handoff_states``, default ``handoff``)."
     )
     duplicate: bool = Field(description="A redelivered message_id: the first answer again.")
+    language: str = Field(default="", description="The language of the replies.")
     trace: dict[str, Any] | None = Field(
         default=None, description="What fired and why (only when the app runs in debug mode)."
     )
@@ -75,6 +81,7 @@ class TurnOut(BaseModel):
             ended=result.ended,
             handoff=result.ended and result.state in handoff_states,
             duplicate=t.rule == "duplicate",
+            language=result.language,
             trace=trace_data(result) if debug else None,
         )
 

@@ -107,6 +107,14 @@ async def admit(svc: Service, session_id: str, message: MessageIn) -> None:
             },
         )
     await stored(svc, session_id)
+    if message.language is not None:
+        from dialogue.runtime.language import spoken
+
+        try:
+            spoken(svc.engine.bot, message.language)
+        except ConfigurationError as exc:
+            said = str(exc).splitlines()[0]  # the hint names the languages
+            raise HTTPException(422, {"code": "unknown_language", "message": said}) from None
     if svc.rate_limit is not None and (wait := svc.rate_limit.wait(session_id)) > 0:
         raise HTTPException(
             429,
@@ -119,7 +127,9 @@ async def admit(svc: Service, session_id: str, message: MessageIn) -> None:
 async def send_message(svc: Svc, session_id: str, message: MessageIn) -> TurnOut:
     """Answer one message (a redelivered ``message_id`` gets the first answer)."""
     await admit(svc, session_id, message)
-    result = await svc.engine.ahandle(session_id, message.text, message_id=message.message_id)
+    result = await svc.engine.ahandle(
+        session_id, message.text, message_id=message.message_id, language=message.language
+    )
     return TurnOut.of(result, debug=svc.debug, handoff_states=svc.handoff_states)
 
 
@@ -131,7 +141,9 @@ async def send_message(svc: Svc, session_id: str, message: MessageIn) -> TurnOut
 async def stream_message(svc: Svc, session_id: str, message: MessageIn) -> StreamingResponse:
     """Answer one message as Server-Sent Events: ``delta`` events, then ``result``."""
     await admit(svc, session_id, message)
-    stream = svc.engine.astream(session_id, message.text, message_id=message.message_id)
+    stream = svc.engine.astream(
+        session_id, message.text, message_id=message.message_id, language=message.language
+    )
     return StreamingResponse(
         turn_events(stream, debug=svc.debug, handoff_states=svc.handoff_states),
         media_type="text/event-stream",
