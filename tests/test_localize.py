@@ -192,3 +192,26 @@ def test_the_languages_example_of_the_guide_runs_as_it_says() -> None:
             "Hi! How can I help?",
             "好的，我们说中文。",
         ]
+
+
+def test_prompt_and_knowledge_files_per_language(tmp_path: Any) -> None:
+    from dialogue.authoring.loader import load_flow
+
+    (tmp_path / "f.yaml").write_text(
+        "flow: f\nlanguages: [en, zh]\nstart: m\n"
+        "fallback:\n  knowledge: {en: faq.md, zh: faq_zh.md}\n"
+        "states:\n  m: {say: Hi, on: {}}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "faq.md").write_text("Open 9-5.", encoding="utf-8")
+    (tmp_path / "faq_zh.md").write_text("九点到五点。", encoding="utf-8")
+    bot = compile_flows([load_flow(tmp_path / "f.yaml")])
+    knowledge = {
+        lang: bot.in_language(lang).flows["f"].states["m"].fallback.knowledge  # type: ignore[union-attr]
+        for lang in bot.languages
+    }
+    assert knowledge == {"en": "Open 9-5.", "zh": "九点到五点。"}
+    (tmp_path / "faq_zh.md").unlink()
+    with pytest.raises(FlowErrors) as info:
+        load_flow(tmp_path / "f.yaml")
+    assert str(info.value).startswith(f"{tmp_path / 'f.yaml'}:5:31: knowledge file 'faq_zh.md'")
