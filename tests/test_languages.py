@@ -62,8 +62,10 @@ def test_the_default_language_speaks_until_the_host_sets_another() -> None:
             "zh",
             [("zh", "host")],
         )
-        kept = bot.handle("s", "你好")
+        kept = bot.handle("s", "你好", message_id="m1")
         assert (kept.replies, languages_set(kept)) == (["又见面了。"], [])
+        assert bot.handle("s", "你好", message_id="m1").language == "zh"  # a redelivery
+        assert bot.start("s").language == "zh"  # a status
         stored = bot.session("s")
         assert stored is not None and stored.language == "zh"
 

@@ -81,16 +81,21 @@ class TurnSetup:
         """The answer when no turn runs: a status, a redelivery, a message too long."""
         if text is None and stored is not None and not stored.ended:
             if language is None or language == stored.language:
-                return status(stored, started)
+                return self._spoken(status(stored, started), stored)
         if message_id is not None and stored is not None:
             for seen, replies in stored.answered:
                 if seen == message_id:
-                    return duplicate(stored, replies, started)
+                    return self._spoken(duplicate(stored, replies, started), stored)
         if text is not None and len(text) > max_text_length:
             too_long = ValueError("too long")
             bot = self.bot.in_language(language or (stored.language if stored else None))
             return degraded(bot, session_id, stored, too_long, started, "too_long")
         return None
+
+    def _spoken(self, result: TurnResult, stored: Session) -> TurnResult:
+        """A result without a turn, saying the session's language all the same."""
+        result.trace.language = self.bot.in_language(stored.language).language
+        return result
 
     def begin(
         self,
