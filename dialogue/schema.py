@@ -483,13 +483,18 @@ class Settings(_Model):
     phone and card numbers, which are always hidden: order numbers, customer ids."""
 
 
+DEFAULT_THRESHOLDS = {"none": 0.5, "wordllama": 0.55}
+"""The abstention threshold a designer gets without configuring one, per ``embeddings``."""
+
+
 class NLU(_Model):
     """Matching intents by their ``examples`` (the optional extra ``[nlu]``)."""
 
     enabled: bool = True
     """Train a classifier on the examples (off: examples only guide the LLM)."""
-    threshold: float = Field(0.5, ge=0, le=1)
-    """Below this confidence the classifier abstains (the LLM or no-match ladder answers)."""
+    threshold: float | None = Field(None, ge=0, le=1)
+    """Below this confidence the classifier abstains (the LLM or no-match ladder answers);
+    unset: :attr:`cutoff`'s default, chosen on training data for each kind of model."""
     background: bool = True
     """Train a "none of these" class on everyday messages, so unrelated ones abstain."""
     candidates: bool = False
@@ -498,6 +503,17 @@ class NLU(_Model):
     provider's prompt caching and makes recordings match less closely)."""
     min_examples: int = Field(5, ge=1)
     """``dialogue validate`` warns about an intent with fewer examples."""
+    embeddings: Literal["none", "wordllama"] = "none"
+    """Static word embeddings appended to the n-grams (extra ``[nlu-embeddings]``):
+    paraphrases with no word in common come closer; English mostly."""
+
+    @property
+    def cutoff(self) -> float:
+        """The flow-wide threshold: the designer's, else the default of the model kind
+        (docs/benchmarks.md shows how each was chosen without the test set)."""
+        if self.threshold is not None:
+            return self.threshold
+        return DEFAULT_THRESHOLDS[self.embeddings]
 
 
 class Flow(_Model):

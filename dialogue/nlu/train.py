@@ -40,6 +40,14 @@ def train(data: TrainingSet) -> IntentModel:
         analyzer=features, sublinear_tf=True, max_features=MAX_FEATURES, dtype=np.float32
     )
     matrix = vectorizer.fit_transform(texts)
+    embed = None
+    if data.embeddings:
+        from scipy.sparse import csr_matrix, hstack
+
+        from dialogue.nlu.embeddings import embedder
+
+        embed = embedder(data.embeddings)
+        matrix = hstack([matrix, csr_matrix(embed(texts))], format="csr")
     # One thread: on a busy machine OpenMP/BLAS threads spinning against each other
     # made a fit of a few dozen examples take seconds instead of milliseconds.
     with threadpool_limits(1):
@@ -49,10 +57,13 @@ def train(data: TrainingSet) -> IntentModel:
     coef, bias = model.coef_, model.intercept_
     if len(data.labelled) == 2:  # binary: one row of coefficients; as two softmax columns
         coef, bias = (coef * [[-0.5], [0.5]]), bias * [-0.5, 0.5]
+    n_grams = len(vectorizer.vocabulary_)
     return IntentModel(
         classes=data.classes,
         vocabulary={str(k): int(v) for k, v in vectorizer.vocabulary_.items()},
         idf=vectorizer.idf_,
-        weights=coef.T.copy(),
+        weights=coef[:, :n_grams].T.copy(),
         bias=bias.copy(),
+        embedder=embed,
+        embedding_weights=coef[:, n_grams:].T.copy() if embed is not None else None,
     )
