@@ -117,14 +117,15 @@ async def _asyncio_sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-class _DeadlinePassed(Exception):
-    """The turn's deadline came while a stream was still being read."""
+_DEADLINE = object()
+"""What ``_until`` yields, last, when the turn's deadline came before the stream ended."""
 
 
 async def _until(
     stream: AsyncIterator[Any], end: float | None, clock: Callable[[], float]
 ) -> AsyncIterator[Any]:
-    """``stream``'s items, each waited for no later than ``end`` (``clock``'s time)."""
+    """``stream``'s items, each waited for no later than ``end`` (``clock``'s time);
+    then ``_DEADLINE`` if that came first."""
     if end is None:
         async for item in stream:
             yield item
@@ -138,7 +139,8 @@ async def _until(
         except StopAsyncIteration:
             return
         except asyncio.TimeoutError:
-            raise _DeadlinePassed from None
+            yield _DEADLINE
+            return
         yield item
 
 
@@ -371,13 +373,13 @@ class OpenAIChatClient:
                 )
                 try:
                     async for chunk in _until(stream, end, self._clock):
+                        if chunk is _DEADLINE:
+                            failure = retry.deadline_failure(request.budget or 0)
+                            yield failed(request, started, failure, assembly.text)
+                            return
                         yield assembly.add(chunk)
                 finally:
                     await stream.close()
-            except _DeadlinePassed:
-                failure = retry.deadline_failure(request.budget or 0)
-                yield failed(request, started, failure, assembly.text)
-                return
             except Exception as exc:  # every failure becomes an LLMResponse
                 wait, failure = self._next(exc, request, attempt, end)
                 if wait is None or assembly.chunks:
