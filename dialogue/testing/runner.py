@@ -152,6 +152,7 @@ class Runner:
             meta=conv.meta,
             name=conv.name,
             on_turn=self._recorder(key, bot),
+            greeting=spec.greeting_of(conv),
         )
         try:
             for j, step in enumerate(conv.steps):
