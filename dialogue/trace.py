@@ -7,7 +7,8 @@ slot, ``SlotRejected``, ``Reprompted`` (rung ``n``), ``Exhausted``, ``NoMatched`
 (rung ``n``), ``Escalated``, ``IntentMatched`` (with the flow that owns the
 intent), ``Classified`` (what the example-trained classifier made of the message:
 confidence, runner-up, margin, taken or abstained), ``ActionCalled``, ``FlowCalled``,
-``Returned``, ``Restarted``, ``Ended``. Flow coverage,
+``Returned``, ``Restarted``, ``HandedOff`` (a handoff state was entered),
+``Ended``. Flow coverage,
 ``dialogue chat --trace`` and tests read these; ``Trace.steps`` renders them as
 the short lines a person reads (``enter tracking``, ``ask order_id``).
 """

@@ -81,8 +81,12 @@ def create_app(
         description="Conversations with a dialogue flow. See docs/server.md.",
         lifespan=lifespan,
     )
+    # a state the flows mark with `handoff` is answered by the session's mark (until resume)
+    flows = engine.bot.flows.values()
+    marked = {name for f in flows for name, st in f.states.items() if st.handoff is not None}
+    legacy = frozenset(handoff_states) - marked
     app.state.dialogue = Service(
-        engine, metrics, token, chars, limit, debug, count_sessions, frozenset(handoff_states)
+        engine, metrics, token, chars, limit, debug, count_sessions, legacy
     )
     install(app)
     app.include_router(api)
