@@ -303,6 +303,22 @@ def test_an_async_hook_in_the_sync_face_inside_a_loop_is_a_traced_failure(
     ]
 
 
+def test_a_stream_hands_off_and_then_holds(make_engine: Make) -> None:
+    seen: list[str] = []
+    engine = make_engine(SHOP, on_handoff=lambda info: seen.append(info.reason))
+
+    async def go() -> tuple[list[str], list[str]]:
+        first = await engine.astream("s", "agent").collect()
+        held = engine.astream("s", "hello?")
+        deltas = [d.text async for d in held]
+        return first.replies, [*deltas, held.result.trace.rule]
+
+    first, held = asyncio.run(go())
+    assert first == ["Hi! Say track.", "A person will help."]
+    assert held == ["handed_off"]
+    assert seen == ["asked_for_person"]
+
+
 # -- the transcript -----------------------------------------------------------------------
 
 
