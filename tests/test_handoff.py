@@ -319,6 +319,23 @@ def test_a_stream_hands_off_and_then_holds(make_engine: Make) -> None:
     assert seen == ["asked_for_person"]
 
 
+def test_observers_are_told_once_without_the_reason(make_engine: Make) -> None:
+    from dialogue.observe import ConversationEnded, ConversationHandedOff, TurnFinished
+
+    events: list[object] = []
+    engine = make_engine(SHOP, observers=[events.append])
+    engine.handle("s", "agent")
+    engine.handle("s", "hello?")
+    assert [type(e) for e in events] == [
+        ConversationHandedOff,
+        ConversationEnded,
+        TurnFinished,
+        TurnFinished,
+    ]
+    assert events[0] == ConversationHandedOff("s", "shop", "handoff")
+    assert isinstance(events[3], TurnFinished) and events[3].rule == "handed_off"
+
+
 # -- the transcript -----------------------------------------------------------------------
 
 
