@@ -289,3 +289,15 @@ def test_a_given_engine_and_fake_llm(flow: Path) -> None:
         assert fake.calls == 1
         engine.close()
     assert [r.session_id for r in seen] == ["s9", "s9"]
+
+
+def test_a_handoff_and_resume_from_python() -> None:
+    shop = Path(__file__).resolve().parent.parent / "flows" / "customer_service.yaml"
+    with Conversation.from_path(shop) as conv:
+        conv.say("agent").expect(handed_off=True, handoff_reason="asked_for_person")
+        conv.say("anyone?").expect(bot=[], rule="handed_off", handed_off=True)
+        with pytest.raises(ConversationFailure) as caught:
+            conv.say("still there?").expect(handoff_reason="asked_for_person")
+        assert "actual:   no handoff this turn" in str(caught.value)
+        conv.resume()
+        conv.say("track").expect(handed_off=False, state="tracking")

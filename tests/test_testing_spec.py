@@ -189,6 +189,10 @@ ERRORS = [
         "'with_first_message'",
     ),
     (
+        HEAD + "      - resume: true\n",
+        "t.yaml:5:17: 'resume' needs a 'user' message: the bot answers it after resuming",
+    ),
+    (
         HEAD + "      - llm: {reply: hi}\n",
         "t.yaml:5:14: 'llm' needs a 'user' message: the greeting never asks the LLM",
     ),

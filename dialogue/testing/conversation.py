@@ -167,6 +167,11 @@ class Conversation:
         result = seeded_start(self.engine, self.session_id, self._slots, self._meta)
         return self._record(None, result)
 
+    def resume(self) -> None:
+        """Give the conversation back to the bot after a handoff, as a host does
+        (``Engine.resume``)."""
+        self.engine.resume(self.session_id)
+
     def say(self, text: str, *, llm: Answer | Mapping[str, Any] | None = None) -> Exchange:
         """Send a user message; ``llm`` scripts the LLM's answer for this turn."""
         exchange = self.turn(text, llm=llm)

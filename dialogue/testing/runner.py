@@ -165,6 +165,8 @@ def _step(loaded: LoadedSpec, loc: Loc, conversation: Conversation, step: StepSp
     if step.user is None:
         exchange = conversation.start()
     else:
+        if step.resume:
+            conversation.resume()
         exchange = conversation.turn(step.user, llm=step.llm)
     mismatches = exchange.problems + check(step, exchange.result)
     if not mismatches:

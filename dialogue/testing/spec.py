@@ -226,6 +226,9 @@ class StepSpec(Expect):
     """
 
     user: str | None = None
+    resume: bool = False
+    """Before this step's message, the host gives a conversation handed to a person back
+    to the bot (``Engine.resume``)."""
     llm: LLMScript | None = None
     """The LLM's answer this turn (the conversation then runs with a fake LLM)."""
 
@@ -384,6 +387,9 @@ def _check(spec: SpecFile, source: SourceMap) -> list[Diagnostic]:
                 message = f"step {j + 1} of conversation '{conv.name}' has no 'user' message"
                 hint = "only the first step may leave 'user' out: it then checks the greeting"
                 problems.append(source.diagnostic(where, "missing_key", message, hint))
+            elif step.user is None and step.resume:
+                message = "'resume' needs a 'user' message: the bot answers it after resuming"
+                problems.append(source.diagnostic(where + ("resume",), "invalid", message))
             elif step.user is None and step.llm is not None:
                 message = "'llm' needs a 'user' message: the greeting never asks the LLM"
                 problems.append(source.diagnostic(where + ("llm",), "invalid", message))
