@@ -148,6 +148,14 @@ class LeakBlocked(NamedTuple):
     run: int
 
 
+class HandedOff(NamedTuple):
+    """A handoff state was entered: a person takes the conversation over, for ``reason``."""
+
+    flow: str
+    state: str
+    reason: str
+
+
 class Ended(NamedTuple):
     """The conversation reached a final state of its main flow."""
 
@@ -171,6 +179,7 @@ Event = (
     | Returned
     | Restarted
     | LeakBlocked
+    | HandedOff
     | Ended
 )
 
@@ -221,6 +230,7 @@ BY_NAME: dict[str, type[Event]] = {
         Returned,
         Restarted,
         LeakBlocked,
+        HandedOff,
         Ended,
     )
 }

@@ -22,6 +22,7 @@ Rule = Literal[
     "status",
     "error",
     "duplicate",
+    "handed_off",
 ]
 """What answered a message; see ``Trace.rule``."""
 

@@ -149,6 +149,31 @@ Name = Annotated[str, Field(pattern=NAME_RE)]
 Normalize = Literal["none", "upper", "lower", "title", "strip_spaces"]
 
 
+def _as_escalation(value: Any) -> Any:
+    """``handoff`` -> ``{goto: handoff}``: the old string form of an escalation."""
+    return {"goto": value} if isinstance(value, str) else value
+
+
+class Escalation(_Model):
+    """Where a ladder that ran out goes, and what it says and sets on the way:
+    ``on_exhausted: handoff`` or ``{goto: handoff, say: ..., set: {handoff_reason: ...}}``."""
+
+    goto: str
+    """The state to go to."""
+    say: Texts = ()
+    """Said before the target state's own replies (several strings are variations)."""
+    set: dict[str, Any] = Field(default_factory=dict)
+    """Slot -> expression (strings) or literal value, set before moving (e.g. the reason
+    of a handoff: ``{handoff_reason: "'invalid_order'"}``)."""
+
+
+Escalate = Annotated[
+    Escalation | None,
+    BeforeValidator(_as_escalation, json_schema_input_type=str | Escalation | None),
+]
+"""A state name, or an ``Escalation`` that also says and sets."""
+
+
 # --------------------------------------------------------------------------- slots
 
 
@@ -160,8 +185,9 @@ class _SlotBase(_Model):
     """The reprompt ladder: message N is said after the Nth invalid answer (the last repeats)."""
     max_attempts: int = Field(3, ge=1, le=50)
     """Invalid answers tolerated before ``on_exhausted``."""
-    on_exhausted: str | None = None
-    """State to go to when attempts run out; without it the slot is asked again."""
+    on_exhausted: Escalate = None
+    """State to go to when attempts run out (or ``{goto, say, set}``); without it the slot
+    is asked again."""
     normalize: Normalize = "none"
 
 
@@ -305,6 +331,9 @@ class Intent(_Model):
     """Global intents: run this sub-flow, then resume where we were."""
     clear: Texts = ()
     """Global intents: slots to clear when it fires."""
+    set: dict[str, Any] = Field(default_factory=dict)
+    """Global intents: slot -> expression (strings) or literal value, set when it fires
+    (after ``clear``), e.g. ``{handoff_reason: "'asked_for_person'"}``."""
 
     @model_validator(mode="after")
     def _shape(self) -> Intent:
@@ -312,7 +341,7 @@ class Intent(_Model):
             raise ValueError(
                 "an intent needs 'keywords', 'patterns' or 'examples', or it can never match"
             )
-        acts = [k for k in ("say", "goto", "flow", "clear") if getattr(self, k)]
+        acts = [k for k in ("say", "goto", "flow", "clear", "set") if getattr(self, k)]
         if self.scope == "local" and acts:
             raise ValueError(
                 f"'{acts[0]}' is only for global intents; a local intent's moves are "
@@ -385,8 +414,30 @@ class NoMatch(_Model):
     """The ladder: message N after the Nth consecutive no-match (the last repeats)."""
     max: int = Field(3, ge=1, le=50)
     """Consecutive no-matches before ``goto``."""
-    goto: str | None = None
-    """Escalation target (e.g. ``handoff``); without it the ladder keeps repeating."""
+    goto: Escalate = None
+    """Escalation target (e.g. ``handoff``, or ``{goto: handoff, say: ..., set: ...}``);
+    without it the ladder keeps repeating."""
+
+
+def _as_handoff(value: Any) -> Any:
+    """``handoff: true`` -> ``{}``; ``handoff: false`` -> none."""
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
+class Handoff(_Model):
+    """Entering this state hands the conversation to a person: the engine reports it
+    (``TurnResult.handoff``, the ``on_handoff`` hook) and stops answering the session's
+    messages until the host resumes it (``Engine.resume``)."""
+
+    reason: Any = None
+    """An expression over slots (``handoff_reason``) or a literal (``"'asked'"`` in
+    quotes, as in ``set``): why, for the person taking over."""
+    transcript: int = Field(10, ge=0, le=100)
+    """Recent turns the host is given (the engine keeps at least this much history)."""
 
 
 class State(_Model):
@@ -410,6 +461,11 @@ class State(_Model):
     """This state's LLM fallback mode, prompt or knowledge."""
     final: bool = False
     """The flow ends here (a sub-flow returns to its caller)."""
+    handoff: Annotated[
+        Handoff | None,
+        BeforeValidator(_as_handoff, json_schema_input_type=bool | Handoff | None),
+    ] = None
+    """A person takes over here: ``handoff: true`` or ``{reason: handoff_reason}``."""
 
 
 # --------------------------------------------------------------------------- flow
@@ -433,7 +489,8 @@ class Fallback(_Model):
     no_match: Texts = ()
     """The no-match ladder; default: built-in messages in the flow's language."""
     max_no_match: int = Field(3, ge=1, le=50)
-    on_exhausted: str | None = None
+    on_exhausted: Escalate = None
+    """Where the no-match ladder escalates (a state, or ``{goto, say, set}``)."""
 
 
 class StateFallback(_Model):

@@ -38,6 +38,16 @@ class Feedback(NamedTuple):
     """When it was given (ISO 8601, from the engine's clock)."""
 
 
+class HandoffMark(NamedTuple):
+    """A person has the conversation: why, where it was handed off, and at which turn.
+    The engine answers none of the session's messages until the host resumes it."""
+
+    reason: str
+    flow: str
+    state: str
+    turn: int
+
+
 MAX_FEEDBACK = 100
 """How many ratings a session keeps (newest last); one per turn, the latest wins."""
 
@@ -77,6 +87,8 @@ class Session:
     redelivered with the same id gets the first answer again, and changes nothing."""
     feedback: tuple[Feedback, ...] = ()
     """Ratings of this session's turns (``Engine.feedback``), oldest first."""
+    handoff: HandoffMark | None = None
+    """Set when the conversation reached a handoff state; cleared by ``Engine.resume``."""
 
     def rate(self, entry: Feedback) -> None:
         """Keep ``entry``, replacing an earlier rating of the same turn."""
@@ -104,6 +116,7 @@ class Session:
             self.fingerprint,
             self.answered,
             self.feedback,
+            self.handoff,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +140,7 @@ class Session:
             "fingerprint": self.fingerprint,
             "answered": [[mid, list(replies)] for mid, replies in self.answered],
             "feedback": [f._asdict() for f in self.feedback],
+            "handoff": None if self.handoff is None else self.handoff._asdict(),
         }
 
     @classmethod
@@ -156,6 +170,7 @@ class Session:
                     for mid, replies in data.get("answered", ())
                 ),
                 feedback=tuple(_feedback(item) for item in data.get("feedback", ())),
+                handoff=_handoff(data.get("handoff")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SessionError(
@@ -199,6 +214,15 @@ def _feedback(item: dict[str, Any]) -> Feedback:
         rating if isinstance(rating, int) else str(rating),
         str(item["comment"]),
         str(item["at"]),
+    )
+
+
+def _handoff(item: dict[str, Any] | None) -> HandoffMark | None:
+    """A stored handoff mark (sessions saved before handoffs existed have none)."""
+    if item is None:
+        return None
+    return HandoffMark(
+        str(item["reason"]), str(item["flow"]), str(item["state"]), int(item["turn"])
     )
 
 
