@@ -22,6 +22,8 @@ Rule = Literal[
     "status",
     "error",
     "duplicate",
+    "event",
+    "event_ignored",
 ]
 """What answered a message; see ``Trace.rule``."""
 

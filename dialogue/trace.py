@@ -28,6 +28,7 @@ __all__ = [  # the kinds are re-exported: the vocabulary a trace speaks in
     "LLMOutcome",
     "LLMTrace",
     "MoveKind",
+    "Option",
     "RawEvent",
     "Rule",
     "Trace",
@@ -76,7 +77,9 @@ class Trace:
 
     ``rule`` says what answered the message: ``intent`` (a keyword or pattern
     of ``intent``), ``slot`` (slot values taken from the text), ``invalid``
-    (the pending slot's answer did not parse), ``no_match``, ``no_input``
+    (the pending slot's answer did not parse), ``event`` (a host event was handled),
+    ``event_ignored`` (the current state does not handle the event: nothing changed),
+    ``no_match``, ``no_input``
     (empty text), ``start`` (a new session's greeting only), ``too_long``,
     ``llm`` (the LLM fallback's answer was applied), ``intent_blocked`` (an intent
     matched but none of its guarded transitions' conditions held), ``status``
@@ -174,6 +177,17 @@ class Trace:
 
 
 @dataclass(frozen=True, slots=True)
+class Option:
+    """A quick reply offered with the last reply: a button ``label``, and the ``text``
+    a client sends as the user's message when it is chosen (``/NAME`` for an option
+    that means intent ``intent``; the engine takes it as that intent)."""
+
+    label: str
+    text: str
+    intent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TurnResult:
     session_id: str
     replies: list[str]
@@ -182,6 +196,8 @@ class TurnResult:
     slots: dict[str, Any]
     ended: bool
     trace: Trace
+    options: tuple[Option, ...] = ()
+    """Quick replies offered with the last reply (empty: none), in the flow's order."""
 
     @property
     def text(self) -> str:
@@ -192,7 +208,8 @@ class TurnResult:
 _EVENT_NAMES = frozenset(
     "Entered Moved Asked SlotRejected Reprompted Exhausted NoMatched Escalated IntentMatched "
     "Classified "
-    "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME".split()
+    "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME "
+    "EventHandled EventIgnored".split()
 )
 
 

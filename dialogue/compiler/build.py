@@ -22,6 +22,7 @@ from dialogue import schema
 from dialogue.authoring.loader import LoadedFlow
 from dialogue.compiler.cycles import input_cycles
 from dialogue.compiler.examples import attach_classifiers, example_warnings
+from dialogue.compiler.host_events import compile_events, compile_options, event_moves
 from dialogue.compiler.lint import check_flow
 from dialogue.compiler.moves import flow_moves, machine_moves
 from dialogue.compiler.resolve import References
@@ -51,6 +52,7 @@ from dialogue.runtime.llm_contract import (
     make_prompt_environment,
 )
 from dialogue.runtime.machine import FlowMachine
+from dialogue.runtime.options import COption
 from dialogue.runtime.rules import IntentMatcher
 from dialogue.runtime.slots import compile_slot
 from dialogue.runtime.templates import (
@@ -200,6 +202,7 @@ class _Builder:
             call=self.call(t.call, loc + ("call",), what),
             say=self.texts(t.say, loc + ("say",), what),
             goto=t.goto,
+            options=self.options(t.options, loc + ("options",), what),
         )
 
     def no_match(self, state: schema.State, loc: Loc) -> CNoMatch:
@@ -224,7 +227,10 @@ class _Builder:
         on: dict[str, tuple[CTransition, ...]] = {}
         local: list[tuple[str, schema.Intent]] = []
         for intent, transitions in st.on.items():
-            self.refs.intent(intent, loc + ("on", intent), what)
+            if intent in self.flow.events:
+                self.refs.event(intent, loc + ("on", intent), what)
+            else:
+                self.refs.intent(intent, loc + ("on", intent), what)
             on[intent] = tuple(
                 self.transition(t, loc + ("on", intent, i), f"{name}.on.{intent}[{i}]", what, "on")
                 for i, t in enumerate(transitions)
@@ -255,6 +261,7 @@ class _Builder:
             matcher=IntentMatcher(local + globals_),
             extract=extract,
             fallback=self.fallback(name, st, local + globals_),
+            options=self.options(st.options, loc + ("options",), what),
         )
 
     def prompt(self, name: str, loc: Loc) -> Text | None:
@@ -352,6 +359,27 @@ class _Builder:
             invalid=self.texts(slot.invalid, loc + ("invalid",), what),
             max_attempts=slot.max_attempts,
             on_exhausted=slot.on_exhausted,
+            options=self.options(slot.options, loc + ("options",), what, slot=slot),
+        )
+
+    def options(
+        self,
+        options: Sequence[schema.Option] | Literal["auto"],
+        loc: Loc,
+        what: str,
+        *,
+        slot: schema.Slot | None = None,
+    ) -> tuple[COption, ...]:
+        if not options:
+            return ()
+        return compile_options(
+            options,
+            loc,
+            what,
+            texts=self.texts,
+            refs=self.refs,
+            slot=slot,
+            language=self.flow.language,
         )
 
     def global_intent(self, name: str, intent: schema.Intent) -> CGlobal:
@@ -391,7 +419,8 @@ class _Builder:
         slots = {name: self.slot(name, slot) for name, slot in flow.slots.items()}
         states = {name: self.state(name, st, globals_) for name, st in flow.states.items()}
         cglobals = {n: self.global_intent(n, i) for n, i in globals_}
-        moves = flow_moves(states, slots, cglobals, start=flow.start)
+        events = compile_events(flow, texts=self.texts, refs=self.refs)
+        moves = flow_moves(states, slots, cglobals, start=flow.start) + event_moves(events)
         settings = flow.settings
         lang = flow.language
         return CompiledFlow(
@@ -434,6 +463,7 @@ class _Builder:
             definition=flow,
             fingerprint=hashlib.sha256(flow.model_dump_json().encode()).hexdigest()[:16],
             source=self.lf,
+            events=MappingProxyType(events),
         )
 
 

@@ -20,6 +20,7 @@ from dialogue.errors import Diagnostic, Loc
 from dialogue.llm.openai_client import LLMSettings
 from dialogue.runtime.llm_contract import OpenSlot
 from dialogue.runtime.machine import FlowMachine
+from dialogue.runtime.options import COption
 from dialogue.runtime.rules import IntentMatcher
 from dialogue.runtime.slots import SlotParser
 from dialogue.runtime.templates import Expression, Text
@@ -88,6 +89,7 @@ class CTransition:
     call: CCall | None
     say: tuple[Text, ...]
     goto: str | None
+    options: tuple[COption, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,8 @@ class CSlot:
     invalid: tuple[Text, ...]
     max_attempts: int
     on_exhausted: str | None
+    options: tuple[COption, ...] = ()
+    """Quick replies offered with ``ask``."""
 
 
 EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
@@ -154,6 +158,8 @@ class CState:
     """The LLM fallback here (``None``: mode ``off``)."""
     classifier: StateClassifier | None = None
     """The example-trained matcher over the intents allowed here (``None``: no examples)."""
+    options: tuple[COption, ...] = ()
+    """Quick replies offered with ``say`` (and after a no-match here)."""
 
     @property
     def waits_idle(self) -> bool:
@@ -208,6 +214,21 @@ class CGlobal:
     clear: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CEvent:
+    """An event the host may send (``events:``); a local one only names its slots."""
+
+    name: str
+    scope: Literal["local", "global"]
+    slots: tuple[str, ...]
+    """Slots its data may fill."""
+    say: tuple[Text, ...] = ()
+    options: tuple[COption, ...] = ()
+    goto: str | None = None
+    flow: str | None = None
+    clear: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class CompiledFlow:
     name: str
@@ -243,6 +264,8 @@ class CompiledFlow:
     each global intent (from ``ANY``)."""
     action_refs: tuple[tuple[str, Loc], ...] = field(default=())
     """Every action the flow calls, with where: the engine checks them against its registry."""
+    events: Mapping[str, CEvent] = field(default_factory=dict)
+    """The events the host may send (``events:``), by name."""
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,9 @@ def finish(
         s.history = s.history[-2 * history_turns :]
     trace.flow_after, trace.state_after = s.flow, s.state
     trace.seconds = time.perf_counter() - started
-    return TurnResult(s.id, turn.replies, s.flow, s.state, dict(s.slots), s.ended, trace)
+    return TurnResult(
+        s.id, turn.replies, s.flow, s.state, dict(s.slots), s.ended, trace, turn.options
+    )
 
 
 def degraded(

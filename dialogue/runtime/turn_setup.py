@@ -16,6 +16,7 @@ from typing import Any
 
 from dialogue.redact import Privacy
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.events_in import EventIn, event_steps
 from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.results import degraded, duplicate, status
 from dialogue.runtime.rules import prepare
@@ -28,6 +29,9 @@ log = logging.getLogger("dialogue")
 
 ANSWERED = 32
 """Message ids a session remembers (``handle(..., message_id=)``)."""
+
+Incoming = str | EventIn | None
+"""What a turn answers: a message, an event from the host, or nothing (a start)."""
 
 Seed = tuple[dict[str, Any], dict[str, Any]] | None
 """Initial slots and meta of a new session (``Engine.start(..., slots=, meta=)``)."""
@@ -71,7 +75,7 @@ class TurnSetup:
         self,
         session_id: str,
         stored: Session | None,
-        text: str | None,
+        text: Incoming,
         message_id: str | None,
         started: float,
         max_text_length: int,
@@ -83,7 +87,7 @@ class TurnSetup:
             for seen, replies in stored.answered:
                 if seen == message_id:
                     return duplicate(stored, replies, started)
-        if text is not None and len(text) > max_text_length:
+        if isinstance(text, str) and len(text) > max_text_length:
             too_long = ValueError("too long")
             return degraded(self.bot, session_id, stored, too_long, started, "too_long")
         return None
@@ -92,7 +96,7 @@ class TurnSetup:
         self,
         session_id: str,
         stored: Session | None,
-        text: str | None,
+        text: Incoming,
         seed: Seed = None,
         restarted: str | None = None,
     ) -> tuple[Turn, Steps]:
@@ -123,7 +127,10 @@ class TurnSetup:
         return turn, _steps(turn, text, fresh)
 
 
-def _steps(turn: Turn, text: str | None, fresh: bool) -> Steps:
+def _steps(turn: Turn, text: Incoming, fresh: bool) -> Steps:
+    if isinstance(text, EventIn):
+        yield from event_steps(turn, text, fresh=fresh)
+        return
     if fresh:
         turn.trace.rule = "start"
         turn.enter()
