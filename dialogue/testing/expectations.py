@@ -185,6 +185,11 @@ def _ended(want: bool, r: TurnResult) -> list[Mismatch]:
     return [] if want == r.ended else [Mismatch(("ended",), show(want), show(r.ended))]
 
 
+def _options(want: tuple[str, ...], r: TurnResult) -> list[Mismatch]:
+    have = [o.label for o in r.options]
+    return [] if list(want) == have else [Mismatch(("options",), show(list(want)), show(have))]
+
+
 _CHECKS: dict[str, Check] = {
     "bot": _bot,
     "bot_contains": _bot_contains,
@@ -201,6 +206,7 @@ _CHECKS: dict[str, Check] = {
     "llm_outcome": _llm_outcome,
     "calls": _calls,
     "ended": _ended,
+    "options": _options,
 }
 
 
