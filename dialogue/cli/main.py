@@ -116,7 +116,9 @@ def graph(path: str, fmt: str, flow_name: str | None, coverage_file: str | None)
 def chat(
     path: str, trace: bool, session_id: str | None, main_flow: str | None, store_url: str | None
 ) -> None:
-    """Talk to a flow in the terminal. /reset starts over, /quit leaves."""
+    """Talk to a flow in the terminal. /reset starts over, /quit leaves; a number picks
+    a quick reply; /event NAME {"slot": "value"} sends an event from the host."""
+    from dialogue.cli.chat_input import send_line
     from dialogue.engine import Engine
     from dialogue.llm.service import OFFLINE_NOTICE
 
@@ -140,7 +142,8 @@ def chat(
             click.secho(f"note: {warning.message} ({warning.hint})", fg="yellow")
             break
     with engine:
-        _show(engine.start(sid), trace)
+        result = engine.start(sid)
+        _show(result, trace)
         while True:
             try:
                 text = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
@@ -151,25 +154,32 @@ def chat(
                 break
             if text.strip() == "/reset":
                 engine.reset(sid)
-                _show(engine.start(sid), trace)
+                result = engine.start(sid)
+                _show(result, trace)
                 continue
-            result = engine.handle(sid, text)
-            _show(result, trace)
-            if result.ended:
-                click.echo("(conversation ended; type to start again, /quit to leave)")
+            answer = send_line(engine, sid, text, result.options)
+            if answer is not None:  # None: nothing was sent
+                result = answer
+                _show(result, trace)
 
 
 def _show(result: object, trace: bool) -> None:
     from dialogue.trace import TurnResult
 
     assert isinstance(result, TurnResult)
+    from dialogue.cli.chat_input import option_lines
+
     for reply in result.replies:
         click.echo(f"bot> {reply}")
+    for line in option_lines(result.options):
+        click.echo(line)
     if trace:
         click.secho(f"     {result.trace.summary()}", fg="cyan")
         steps = result.trace.steps
         if steps:
             click.secho(f"     steps: {' > '.join(steps)}", fg="cyan")
+    if result.ended and result.trace.rule != "start":
+        click.echo("(conversation ended; type to start again, /quit to leave)")
 
 
 def _register() -> None:
