@@ -155,6 +155,9 @@ class Trace:
     def summary(self) -> str:
         """One line for a terminal."""
         what: str = self.rule
+        host = [raw[3] for raw in self.raw_events if raw[0] in ("EventHandled", "EventIgnored")]
+        if host:
+            what += f" {host[-1]}"
         if self.intent:
             what += f" {self.intent}"
             if self.matched:
