@@ -28,7 +28,7 @@ from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
-from dialogue.runtime.events_in import EventIn, check_event
+from dialogue.runtime.events_in import check_event
 from dialogue.runtime.hidden import sanitize
 from dialogue.runtime.leak import StreamGuard, system_message
 from dialogue.runtime.llm_contract import LLMCall
@@ -201,8 +201,12 @@ class Engine:
 
     # -- the core ------------------------------------------------------------
 
-    def _too_long(self, text: str | EventIn) -> bool:
-        return isinstance(text, str) and len(text) > self.max_text_length
+    def _maybe_early(self, text: Incoming) -> bool:
+        """Whether ``TurnSetup.early`` may answer without a turn: a start (status), a
+        message too long, an event (ignored where no conversation runs)."""
+        if isinstance(text, str):
+            return len(text) > self.max_text_length
+        return True
 
     def _check_text(self, text: str | None) -> str | None:
         if text is None:
@@ -312,7 +316,7 @@ class Engine:
                 restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
-                if text is None or message_id is not None or self._too_long(text):
+                if message_id is not None or self._maybe_early(text):
                     early = self._setup.early(
                         session_id, stored, text, message_id, started, self.max_text_length
                     )
@@ -431,7 +435,7 @@ class Engine:
                 restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
-                if text is None or message_id is not None or self._too_long(text):
+                if message_id is not None or self._maybe_early(text):
                     early = self._setup.early(
                         session_id, stored, text, message_id, started, self.max_text_length
                     )

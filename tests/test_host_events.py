@@ -113,10 +113,38 @@ def test_a_new_session_hears_a_moving_global_event_first_without_the_greeting(
     assert r.trace.rule == "event"
 
 
-def test_a_new_session_is_greeted_before_a_local_event(make_engine: Make) -> None:
-    r = make_engine(FLOW).event("new", "inactivity")
-    assert r.replies == ["Hi! Say track."]
-    assert r.trace.steps == ["enter menu", "event inactivity ignored"]
+def test_an_event_nothing_handles_starts_no_conversation(make_engine: Make) -> None:
+    engine = make_engine(FLOW)
+    r = engine.event("new", "inactivity")  # the start state does not handle it
+    assert r.replies == [] and r.trace.rule == "event_ignored"
+    assert r.trace.steps == ["event inactivity ignored"]
+    assert engine.session("new") is None, "nothing was saved"
+
+
+def test_an_ended_conversation_stays_ended_for_an_event_it_would_ignore(
+    make_engine: Make,
+) -> None:
+    flow = FLOW.replace("    on: {track: tracking}", "    on: {track: tracking, bye: done}")
+    flow = flow.replace(
+        "  track: {keywords: [track]}", "  track: {keywords: [track]}\n  bye: {keywords: [bye]}"
+    )
+    flow += "  done: {say: Bye., final: true}\n"
+    engine = make_engine(flow)
+    engine.start("s")
+    assert engine.handle("s", "bye").ended
+    r = engine.event("s", "inactivity")
+    assert (r.replies, r.trace.rule, r.ended) == ([], "event_ignored", True)
+    session = engine.session("s")
+    assert session is not None and session.ended and session.state == "done"
+
+
+def test_a_new_session_is_greeted_before_an_event_its_start_handles(make_engine: Make) -> None:
+    flow = FLOW.replace(
+        "    on: {track: tracking}", "    on: {track: tracking, inactivity: {say: Hello?}}"
+    )
+    r = make_engine(flow).event("new", "inactivity")
+    assert r.replies == ["Hi! Say track.", "Hello?"]
+    assert r.trace.steps == ["enter menu", "event inactivity"]
 
 
 def test_an_unknown_event_is_a_typed_error_with_a_hint(make_engine: Make) -> None:

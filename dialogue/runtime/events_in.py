@@ -10,7 +10,9 @@ slot's type; a refused value is a ``SlotRejected`` event, not taken.
 
 A new (or ended) session is greeted before the event is handled, unless a global
 event moves it (``goto`` or ``flow``): then the bot speaks first with the event's
-``say`` (a proactive message) and the target's entry.
+``say`` (a proactive message) and the target's entry. An event a new conversation
+would not handle, sent to no session or an ended one, starts nothing: it is
+ignored before any turn (``TurnSetup.early``), and nothing is saved.
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ def check_event(bot: Bot, name: str, data: Mapping[str, Any]) -> EventIn:
             )
             raise EventError(f"event {name!r} carries no slot {key!r}", event=name, hint=hint)
     return EventIn(name, dict(data))
+
+
+def handled_at_start(bot: Bot, name: str) -> bool:
+    """Whether a new conversation would handle the event (its start state's ``on``, or a
+    global event of the main flow): if not, an event to no session, or to an ended one,
+    is ignored without starting a conversation."""
+    main = bot.flows[bot.main]
+    event = main.events.get(name)
+    return event is not None and (event.scope == "global" or name in main.states[main.start].on)
 
 
 def _handler(turn: Turn, name: str) -> tuple[str, CEvent | None] | None:

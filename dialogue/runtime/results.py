@@ -122,6 +122,14 @@ def duplicate(session: Session, replies: tuple[str, ...], started: float) -> Tur
     return _unchanged(session, list(replies), "duplicate", started)
 
 
+def event_ignored(session: Session, event: str, started: float) -> TurnResult:
+    """An event nothing handles where the conversation would start (no session, or an
+    ended one): nothing runs, nothing is saved; the trace says it was ignored."""
+    result = _unchanged(session, [], "event_ignored", started)
+    result.trace.raw_events.append(("EventIgnored", session.flow, session.state, event))
+    return result
+
+
 def _unchanged(session: Session, replies: list[str], rule: Rule, started: float) -> TurnResult:
     """A result that ran no turn: the session as stored, ``replies`` said."""
     s = session

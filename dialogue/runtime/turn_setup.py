@@ -16,9 +16,9 @@ from typing import Any
 
 from dialogue.redact import Privacy
 from dialogue.runtime.compiled import Bot
-from dialogue.runtime.events_in import EventIn, event_steps
+from dialogue.runtime.events_in import EventIn, event_steps, handled_at_start
 from dialogue.runtime.llm_step import LLMAccess
-from dialogue.runtime.results import degraded, duplicate, status
+from dialogue.runtime.results import degraded, duplicate, event_ignored, status
 from dialogue.runtime.rules import prepare
 from dialogue.runtime.turn import Turn
 from dialogue.runtime.walker import Steps
@@ -80,7 +80,8 @@ class TurnSetup:
         started: float,
         max_text_length: int,
     ) -> TurnResult | None:
-        """The answer when no turn runs: a status, a redelivery, a message too long."""
+        """The answer when no turn runs: a status, a redelivery, a message too long, an
+        event that would start a conversation only to be ignored."""
         if text is None and stored is not None and not stored.ended:
             return status(stored, started)
         if message_id is not None and stored is not None:
@@ -90,6 +91,9 @@ class TurnSetup:
         if isinstance(text, str) and len(text) > max_text_length:
             too_long = ValueError("too long")
             return degraded(self.bot, session_id, stored, too_long, started, "too_long")
+        if isinstance(text, EventIn) and (stored is None or stored.ended):
+            if not handled_at_start(self.bot, text.name):
+                return event_ignored(stored or self.new_session(session_id), text.name, started)
         return None
 
     def begin(
