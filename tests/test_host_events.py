@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from dialogue import Engine, EventError, FlowErrors, MemoryStore
+from dialogue.stores.sqlite import SQLiteStore
 
 Make = Callable[..., Engine]
 
@@ -209,3 +211,22 @@ def test_a_global_event_needs_something_to_do(make_engine: Make) -> None:
     with pytest.raises(FlowErrors) as caught:
         make_engine(FLOW.replace("  paid: {slots: [amount]}", "  paid: {scope: global}"))
     assert "a global event needs 'say', 'goto' or 'flow'" in str(caught.value)
+
+
+def test_events_go_through_the_shared_store_like_messages(
+    make_engine: Make, tmp_path: Path
+) -> None:
+    one, two = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
+    try:
+        first, second = make_engine(FLOW, store=one), make_engine(FLOW, store=two)
+        first.start("s")
+        first.handle("s", "track")  # saved by one process ...
+        r = second.event("s", "inactivity", message_id="t-1")  # ... answered by another
+        assert r.replies == ["Are you still there?", "Order number?"]
+        again = first.event("s", "inactivity", message_id="t-1")
+        assert again.trace.rule == "duplicate" and again.replies == r.replies
+        stored = first.session("s")
+        assert stored is not None and stored.turn == 3 and stored.version == 3
+    finally:
+        one.close()
+        two.close()
