@@ -354,6 +354,8 @@ class Intent(_Model):
     """``global`` intents are available in every state of the flow (and of its sub-flows)."""
     say: Texts = ()
     """Global intents: the answer. Alone, it is a digression: answer, then resume."""
+    options: Options = ()
+    """Global intents: quick replies offered with ``say``."""
     goto: str | None = None
     """Global intents: switch task to this state (no return)."""
     flow: str | None = None
@@ -367,7 +369,7 @@ class Intent(_Model):
             raise ValueError(
                 "an intent needs 'keywords', 'patterns' or 'examples', or it can never match"
             )
-        acts = [k for k in ("say", "goto", "flow", "clear") if getattr(self, k)]
+        acts = [k for k in ("say", "options", "goto", "flow", "clear") if getattr(self, k)]
         if self.scope == "local" and acts:
             raise ValueError(
                 f"'{acts[0]}' is only for global intents; a local intent's moves are "

@@ -159,3 +159,28 @@ def test_an_option_sends_text_or_intent_not_both(make_engine: Make) -> None:
     with pytest.raises(FlowErrors) as caught:
         make_engine(FLOW.replace('"Just looking"', "{label: x, text: y, intent: ret}"))
     assert "an option sends 'text' or 'intent', not both" in str(caught.value)
+
+
+def test_a_global_intent_offers_options_with_its_say(make_engine: Make) -> None:
+    flow = FLOW.replace(
+        "  human: {keywords: [agent], scope: global, goto: bye}",
+        "  human: {keywords: [agent], scope: global, goto: bye}\n"
+        "  help:\n"
+        "    keywords: [help]\n"
+        "    scope: global\n"
+        '    say: "I can take returns."\n'
+        '    options: [{label: "Start a return", intent: ret}]',
+    )
+    engine = make_engine(flow)
+    engine.start("s")
+    r = engine.handle("s", "help")
+    assert r.replies == ["I can take returns."]
+    assert r.options == (Option("Start a return", "/ret", "ret"),)
+
+
+def test_options_on_a_local_intent_are_a_flow_error(make_engine: Make) -> None:
+    local = "  count: {keywords: [count]}"
+    flow = FLOW.replace(local, "  count: {keywords: [count], options: [x]}")
+    with pytest.raises(FlowErrors) as caught:
+        make_engine(flow)
+    assert "'options' is only for global intents" in str(caught.value)

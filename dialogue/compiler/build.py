@@ -397,6 +397,7 @@ class _Builder:
             intent.goto,
             intent.flow,
             intent.clear,
+            self.options(intent.options, loc + ("options",), what),
         )
 
     def flow_fallback(self) -> tuple[Text, ...]:

@@ -212,6 +212,7 @@ class CGlobal:
     goto: str | None
     flow: str | None
     clear: tuple[str, ...]
+    options: tuple[COption, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

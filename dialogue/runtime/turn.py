@@ -303,13 +303,16 @@ class Turn(FlowWalker):
                 self._moved()
                 s.stack = s.stack[:-1]
             self.say(intent.say)
+            self.offer(intent.options)
             self.moved("global", f"intents.{name}.goto", intent.goto)
             self.goto(intent.goto, carry=text)
         elif intent.flow is not None:
             self.say(intent.say)
+            self.offer(intent.options)
             self.push(intent.flow)
         else:
             self.say(intent.say)
+            self.offer(intent.options)
         yield from self.settle()
 
     def reprompt(self) -> Steps:
