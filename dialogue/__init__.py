@@ -20,6 +20,7 @@ from dialogue.errors import (
     ConflictError,
     Diagnostic,
     DialogueError,
+    EventError,
     FeedbackError,
     FlowError,
     FlowErrors,
@@ -45,7 +46,7 @@ from dialogue.runtime.compiled import Bot, CompiledFlow
 from dialogue.runtime.streaming import Delta, TurnStream
 from dialogue.session import Session
 from dialogue.stores import AsyncSessionStore, MemoryStore, SessionStore
-from dialogue.trace import HandoffInfo, Trace, TranscriptLine, TurnResult
+from dialogue.trace import HandoffInfo, Option, Trace, TranscriptLine, TurnResult
 
 if _typing.TYPE_CHECKING:
     from dialogue.authoring.loader import load_flow, load_flows, parse_flow
@@ -65,6 +66,7 @@ __all__ = [
     "Diagnostic",
     "DialogueError",
     "Engine",
+    "EventError",
     "FeedbackError",
     "FlowError",
     "FlowErrors",
@@ -80,6 +82,7 @@ __all__ = [
     "MemoryStore",
     "MissingExtra",
     "OpenAIChatClient",
+    "Option",
     "RedactingFilter",
     "Redactor",
     "Session",

@@ -28,6 +28,7 @@ from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.events_in import check_event
 from dialogue.runtime.handoff import HandoffHook, acall_hook, call_hook, history_needed, released
 from dialogue.runtime.hidden import sanitize
 from dialogue.runtime.leak import StreamGuard, system_message
@@ -37,7 +38,7 @@ from dialogue.runtime.reply_stream import reply_reader
 from dialogue.runtime.results import degraded, finish
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
-from dialogue.runtime.turn_setup import Seed, TurnSetup, remember
+from dialogue.runtime.turn_setup import Incoming, Seed, TurnSetup, remember
 from dialogue.runtime.walker import Steps
 from dialogue.session import Feedback, Session, rated
 from dialogue.stores import open_store
@@ -206,6 +207,13 @@ class Engine:
 
     # -- the core ------------------------------------------------------------
 
+    def _maybe_early(self, text: Incoming) -> bool:
+        """Whether ``TurnSetup.early`` may answer without a turn: a start (status), a
+        message too long, an event (ignored where no conversation runs)."""
+        if isinstance(text, str):
+            return len(text) > self.max_text_length
+        return True
+
     def _check_text(self, text: str | None) -> str | None:
         if text is None:
             return None
@@ -224,6 +232,36 @@ class Engine:
         """
         return self._handle(session_id, self._check_text(text), message_id=message_id)
 
+    def event(
+        self,
+        session_id: str,
+        name: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        message_id: str | None = None,
+    ) -> TurnResult:
+        """Tell the session's flow that ``name`` happened (``events:``), instead of a
+        user message: its state's ``on`` or a global event reacts, with the slots in
+        ``data`` (checked by their types); the replies are the host's to deliver (a
+        proactive message). An event the state does not handle changes nothing
+        (``trace.rule == "event_ignored"``). Under the session's lock and lease like a
+        message, ``message_id`` as for ``handle``; ``EventError`` for an event no flow
+        declares or data it does not carry."""
+        event = check_event(self.bot, name, data or {})
+        return self._handle(session_id, event, message_id=message_id)
+
+    async def aevent(
+        self,
+        session_id: str,
+        name: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        message_id: str | None = None,
+    ) -> TurnResult:
+        """``event`` for coroutines."""
+        event = check_event(self.bot, name, data or {})
+        return await self._ahandle(session_id, event, message_id=message_id)
+
     def start(
         self,
         session_id: str,
@@ -241,7 +279,7 @@ class Engine:
     def _handle(
         self,
         session_id: str,
-        text: str | None,
+        text: Incoming,
         seed: Seed = None,
         message_id: str | None = None,
     ) -> TurnResult:
@@ -271,7 +309,7 @@ class Engine:
     def _run(
         self,
         session_id: str,
-        text: str | None,
+        text: Incoming,
         seed: Seed,
         message_id: str | None,
         started: float,
@@ -286,7 +324,7 @@ class Engine:
                 restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
-                if text is None or message_id is not None or len(text) > self.max_text_length:
+                if message_id is not None or self._maybe_early(text):
                     early = self._setup.early(
                         session_id, stored, text, message_id, started, self.max_text_length
                     )
@@ -297,7 +335,7 @@ class Engine:
                     self._drive(steps, started + self.turn_deadline)
                     result = finish(
                         turn,
-                        text,
+                        text if isinstance(text, str) else None,
                         started,
                         history_turns=self.history_turns,
                         redact=self._redact_history,
@@ -367,7 +405,7 @@ class Engine:
     async def _ahandle(
         self,
         session_id: str,
-        text: str | None,
+        text: Incoming,
         sink: Sink | None = None,
         seed: Seed = None,
         message_id: str | None = None,
@@ -389,7 +427,7 @@ class Engine:
     async def _arun(
         self,
         session_id: str,
-        text: str | None,
+        text: Incoming,
         sink: Sink | None,
         seed: Seed,
         message_id: str | None,
@@ -407,7 +445,7 @@ class Engine:
                 restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
-                if text is None or message_id is not None or len(text) > self.max_text_length:
+                if message_id is not None or self._maybe_early(text):
                     early = self._setup.early(
                         session_id, stored, text, message_id, started, self.max_text_length
                     )
@@ -419,7 +457,7 @@ class Engine:
                     await self._adrive(steps, on_text, started + self.turn_deadline)
                     result = finish(
                         turn,
-                        text,
+                        text if isinstance(text, str) else None,
                         started,
                         history_turns=self.history_turns,
                         redact=self._redact_history,

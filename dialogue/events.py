@@ -90,6 +90,24 @@ class IntentMatched(NamedTuple):
     by: Literal["rule", "classifier", "llm"]
 
 
+class EventHandled(NamedTuple):
+    """The host's event ``event`` was handled here: by the state's ``on``, or as a
+    global event of flow ``owner``."""
+
+    flow: str
+    state: str
+    event: str
+    owner: str
+
+
+class EventIgnored(NamedTuple):
+    """The host's event ``event`` is not handled in this state: nothing changed."""
+
+    flow: str
+    state: str
+    event: str
+
+
 class Classified(NamedTuple):
     """The classifier trained on the intents' examples read the message (no rule fired):
     its best allowed intent, the runner-up, and whether the best was ``taken`` (its
@@ -173,6 +191,8 @@ Event = (
     | NoMatched
     | Escalated
     | IntentMatched
+    | EventHandled
+    | EventIgnored
     | Classified
     | ActionCalled
     | FlowCalled
@@ -201,6 +221,12 @@ def step_line(event: Event) -> str | None:
             return "end"
         case Restarted(_, _, reason):
             return f"restart: {reason}"
+    return _answer_line(event)
+
+
+def _answer_line(event: Event) -> str | None:
+    """The lines of how a message or event was answered: ladders, host events."""
+    match event:
         case Reprompted(_, _, slot, n):
             return f"reprompt {slot} {n}"
         case Exhausted(_, _, slot):
@@ -209,6 +235,10 @@ def step_line(event: Event) -> str | None:
             return f"no-match {n}"
         case Escalated():
             return "no-match escalation"
+        case EventHandled(_, _, name, _):
+            return f"event {name}"
+        case EventIgnored(_, _, name):
+            return f"event {name} ignored"
     return None
 
 
@@ -224,6 +254,8 @@ BY_NAME: dict[str, type[Event]] = {
         NoMatched,
         Escalated,
         IntentMatched,
+        EventHandled,
+        EventIgnored,
         Classified,
         ActionCalled,
         FlowCalled,

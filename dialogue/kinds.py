@@ -23,6 +23,8 @@ Rule = Literal[
     "error",
     "duplicate",
     "handed_off",
+    "event",
+    "event_ignored",
 ]
 """What answered a message; see ``Trace.rule``."""
 

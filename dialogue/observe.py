@@ -32,7 +32,7 @@ log = logging.getLogger("dialogue")
 Outcome = Literal["rule", "llm", "no_match", "start", "error", "other"]
 """How a turn was answered, for counting: by a rule (an intent, a slot value, a
 reprompt), by the LLM, by the no-match ladder, a greeting only, a failure, or
-``other`` (a status, a duplicate, an empty or too long message)."""
+``other`` (a status, a duplicate, an empty or too long message, an event from the host)."""
 
 _OUTCOMES: dict[Rule, Outcome] = {
     "intent": "rule",

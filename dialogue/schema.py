@@ -174,6 +174,43 @@ Escalate = Annotated[
 """A state name, or an ``Escalation`` that also says and sets."""
 
 
+# --------------------------------------------------------------------------- options
+
+
+def _as_option(value: Any) -> Any:
+    """``"Track an order"`` -> ``{label: "Track an order", text: "Track an order"}``."""
+    if isinstance(value, str):
+        return {"label": value}
+    return value
+
+
+class Option(_Model):
+    """A quick reply (a button): its ``label``, and what choosing it sends: ``text`` (as
+    if typed; default the label) or ``intent`` (that intent, whatever its keywords)."""
+
+    label: str = Field(min_length=1)
+    """What the button shows (a template over slots, like a reply)."""
+    text: str | None = None
+    """The message choosing it sends; default: the label."""
+    intent: Name | None = None
+    """The intent choosing it means (sent as ``/intent``): exact, whatever the wording."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Option:
+        if self.text is not None and self.intent is not None:
+            raise ValueError("an option sends 'text' or 'intent', not both")
+        if self.text is not None and _blank(self.text):
+            raise ValueError("an option's 'text' is blank; remove it to send the label")
+        return self
+
+
+Options = Annotated[
+    tuple[Annotated[Option, BeforeValidator(_as_option, json_schema_input_type=str | Option)], ...],
+    BeforeValidator(_as_tuple, json_schema_input_type=str | list[str | Option]),
+]
+"""Quick replies offered with the reply: a label, ``{label, text}`` or ``{label, intent}``."""
+
+
 # --------------------------------------------------------------------------- slots
 
 
@@ -189,6 +226,24 @@ class _SlotBase(_Model):
     """State to go to when attempts run out (or ``{goto, say, set}``); without it the slot
     is asked again."""
     normalize: Normalize = "none"
+    options: Annotated[
+        Literal["auto"] | Options,
+        BeforeValidator(
+            lambda v: v if v == "auto" else _as_tuple(v),
+            json_schema_input_type=Literal["auto"] | list[str | Option],
+        ),
+    ] = ()
+    """Quick replies offered with ``ask``; ``auto``: an enum's values, or yes/no."""
+
+    @model_validator(mode="after")
+    def _auto_options(self) -> _SlotBase:
+        kind = getattr(self, "type", "")
+        if self.options == "auto" and kind not in ("enum", "boolean"):
+            raise ValueError(
+                f"'options: auto' offers an enum's values or yes/no; a {kind} slot "
+                "lists its options: options: [{label: ..., text: ...}]"
+            )
+        return self
 
 
 class TextSlot(_SlotBase):
@@ -325,6 +380,8 @@ class Intent(_Model):
     """``global`` intents are available in every state of the flow (and of its sub-flows)."""
     say: Texts = ()
     """Global intents: the answer. Alone, it is a digression: answer, then resume."""
+    options: Options = ()
+    """Global intents: quick replies offered with ``say``."""
     goto: str | None = None
     """Global intents: switch task to this state (no return)."""
     flow: str | None = None
@@ -341,7 +398,7 @@ class Intent(_Model):
             raise ValueError(
                 "an intent needs 'keywords', 'patterns' or 'examples', or it can never match"
             )
-        acts = [k for k in ("say", "goto", "flow", "clear", "set") if getattr(self, k)]
+        acts = [k for k in ("say", "options", "goto", "flow", "clear", "set") if getattr(self, k)]
         if self.scope == "local" and acts:
             raise ValueError(
                 f"'{acts[0]}' is only for global intents; a local intent's moves are "
@@ -364,6 +421,45 @@ class Intent(_Model):
                 )
             if problem:
                 raise ValueError(f"pattern '{pattern}' {problem}")
+        return self
+
+
+# --------------------------------------------------------------------------- events
+
+
+class HostEvent(_Model):
+    """Something the host tells the flow instead of a user message (``Engine.event``):
+    a timeout, a page opened, a payment confirmed, a parcel shipped."""
+
+    description: str = ""
+    scope: Literal["local", "global"] = "local"
+    """``local``: handled by the states whose ``on`` names it (ignored elsewhere);
+    ``global``: handled in every state by its own ``say`` / ``goto`` / ``flow``."""
+    slots: Texts = ()
+    """Slots the event's data may fill (each value checked by the slot's type)."""
+    say: Texts = ()
+    """Global events: what the bot says (a proactive message)."""
+    options: Options = ()
+    """Global events: quick replies offered with ``say``."""
+    goto: str | None = None
+    """Global events: the state to go to (no return)."""
+    flow: str | None = None
+    """Global events: run this sub-flow, then resume where we were."""
+    clear: Texts = ()
+    """Global events: slots to clear when it arrives."""
+
+    @model_validator(mode="after")
+    def _shape(self) -> HostEvent:
+        acts = [k for k in ("say", "options", "goto", "flow", "clear") if getattr(self, k)]
+        if self.scope == "local" and acts:
+            raise ValueError(
+                f"'{acts[0]}' is only for global events; a local event's moves are "
+                "written in each state's 'on'"
+            )
+        if self.scope == "global" and not (self.say or self.goto or self.flow):
+            raise ValueError("a global event needs 'say', 'goto' or 'flow' to say what it does")
+        if self.goto and self.flow:
+            raise ValueError("a global event takes 'goto' (switch) or 'flow' (digress), not both")
         return self
 
 
@@ -396,6 +492,8 @@ class Transition(_Model):
     clear: Texts = ()
     call: Call | None = None
     say: Texts = ()
+    options: Options = ()
+    """Quick replies offered with ``say``."""
     goto: str | None = None
     """Target state. Without it the conversation stays in the current state."""
 
@@ -447,6 +545,8 @@ class State(_Model):
     clear: Texts = ()
     set: dict[str, Any] = Field(default_factory=dict)
     say: Texts = ()
+    options: Options = ()
+    """Quick replies offered with ``say`` (and again after a no-match here)."""
     collect: Texts = ()
     """Slots to fill, asked in order; a slot already filled is not asked again."""
     call: Call | None = None
@@ -455,7 +555,7 @@ class State(_Model):
     next: Transitions = ()
     """Conditional moves evaluated in order once collect/call/flow are done."""
     on: Annotated[dict[str, Transitions], Field(default_factory=dict)]
-    """Intent -> target state, or guarded transitions tried in order."""
+    """Intent or event -> target state, or guarded transitions tried in order."""
     no_match: NoMatch | None = None
     fallback: StateFallback | None = None
     """This state's LLM fallback mode, prompt or knowledge."""
@@ -596,10 +696,21 @@ class Flow(_Model):
     settings: Settings = Field(default_factory=lambda: Settings.model_validate({}))
     slots: dict[Name, Slot] = Field(default_factory=dict)
     intents: dict[Name, Intent] = Field(default_factory=dict)
+    events: dict[Name, HostEvent] = Field(default_factory=dict)
+    """Events the host may send (``Engine.event``); states react to them in ``on``."""
     states: dict[Name, State] = Field(min_length=1)
     fallback: Fallback = Field(default_factory=lambda: Fallback.model_validate({}))
     llm: LLMConfig = Field(default_factory=lambda: LLMConfig.model_validate({}))
     nlu: NLU = Field(default_factory=lambda: NLU.model_validate({}))
+
+    @model_validator(mode="after")
+    def _event_names(self) -> Flow:
+        both = sorted(set(self.events) & set(self.intents))
+        if both:
+            raise ValueError(
+                f"'{both[0]}' is both an intent and an event; give the event its own name"
+            )
+        return self
 
 
 def json_schema() -> dict[str, Any]:

@@ -30,6 +30,7 @@ __all__ = [  # the kinds are re-exported: the vocabulary a trace speaks in
     "LLMOutcome",
     "LLMTrace",
     "MoveKind",
+    "Option",
     "RawEvent",
     "Rule",
     "Trace",
@@ -79,7 +80,9 @@ class Trace:
 
     ``rule`` says what answered the message: ``intent`` (a keyword or pattern
     of ``intent``), ``slot`` (slot values taken from the text), ``invalid``
-    (the pending slot's answer did not parse), ``no_match``, ``no_input``
+    (the pending slot's answer did not parse), ``event`` (a host event was handled),
+    ``event_ignored`` (the current state does not handle the event: nothing changed),
+    ``no_match``, ``no_input``
     (empty text), ``start`` (a new session's greeting only), ``too_long``,
     ``llm`` (the LLM fallback's answer was applied), ``intent_blocked`` (an intent
     matched but none of its guarded transitions' conditions held), ``status``
@@ -156,6 +159,9 @@ class Trace:
     def summary(self) -> str:
         """One line for a terminal."""
         what: str = self.rule
+        host = [raw[3] for raw in self.raw_events if raw[0] in ("EventHandled", "EventIgnored")]
+        if host:
+            what += f" {host[-1]}"
         if self.intent:
             what += f" {self.intent}"
             if self.matched:
@@ -219,6 +225,17 @@ class HandoffInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Option:
+    """A quick reply offered with the last reply: a button ``label``, and the ``text``
+    a client sends as the user's message when it is chosen (``/NAME`` for an option
+    that means intent ``intent``; the engine takes it as that intent)."""
+
+    label: str
+    text: str
+    intent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TurnResult:
     session_id: str
     replies: list[str]
@@ -233,6 +250,8 @@ class TurnResult:
     """A person has the conversation (this turn handed it off, or it was handed off
     before: the bot did not answer, ``trace.rule == "handed_off"``), until the host
     resumes it (``Engine.resume``)."""
+    options: tuple[Option, ...] = ()
+    """Quick replies offered with the last reply (empty: none), in the flow's order."""
 
     @property
     def text(self) -> str:
@@ -243,7 +262,8 @@ class TurnResult:
 _EVENT_NAMES = frozenset(
     "Entered Moved Asked SlotRejected Reprompted Exhausted NoMatched Escalated IntentMatched "
     "Classified HandedOff "
-    "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME".split()
+    "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME "
+    "EventHandled EventIgnored".split()
 )
 
 

@@ -191,6 +191,9 @@ def test_chat_trace() -> None:
         "note: no LLM configured (set OPENAI_API_KEY, or pass llm=... to the Engine): "
         "rules work as usual; unmatched messages get the flow's no-match replies",
         SHOP_HI,
+        "  [1] Track an order",
+        "  [2] Start a return",
+        "  [3] Talk to a person",
         "     [start] welcome -> menu",
         "     steps: enter welcome > enter menu",
         "you> hello",

@@ -459,6 +459,7 @@ def test_customer_service_flow() -> None:
         "tracking.next[0]",
         "tracking.call.lookup_order.on_error",
         "lookup_failed.next[0]",
+        "returning.on.inactivity[0]",
         "returning.next[1]",
         "returning.collect.order_id.on_exhausted",
         "filing.next[0]",
@@ -472,4 +473,4 @@ def test_customer_service_flow() -> None:
     )
     assert missing(report, "no_matches", "customer_service") == ()
     assert report.category("customer_service", "llm").total == 11
-    assert (report.covered, report.total) == (30, 55)
+    assert (report.covered, report.total) == (30, 56)

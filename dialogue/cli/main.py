@@ -121,7 +121,9 @@ def graph(path: str, fmt: str, flow_name: str | None, coverage_file: str | None)
 def chat(
     path: str, trace: bool, session_id: str | None, main_flow: str | None, store_url: str | None
 ) -> None:
-    """Talk to a flow in the terminal. /reset starts over, /quit leaves."""
+    """Talk to a flow in the terminal. /reset starts over, /quit leaves; a number picks
+    a quick reply; /event NAME {"slot": "value"} sends an event from the host."""
+    from dialogue.cli.chat_input import send_line
     from dialogue.engine import Engine
     from dialogue.llm.service import OFFLINE_NOTICE
 
@@ -145,7 +147,8 @@ def chat(
             click.secho(f"note: {warning.message} ({warning.hint})", fg="yellow")
             break
     with engine:
-        _show(engine.start(sid), trace)
+        result = engine.start(sid)
+        _show(result, trace)
         while True:
             try:
                 text = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
@@ -154,46 +157,49 @@ def chat(
                 break
             if text.strip() in ("/quit", "/exit"):
                 break
-            if _command(engine, sid, text.strip(), trace):
+            command = text.strip()
+            if command in ("/reset", "/resume"):
+                result = _command(engine, sid, command, trace) or result
                 continue
-            result = engine.handle(sid, text)
-            _show(result, trace)
-            _after(result)
+            answer = send_line(engine, sid, text, result.options)
+            if answer is not None:  # None: nothing was sent
+                result = answer
+                _show(result, trace)
 
 
-def _command(engine: Engine, sid: str, command: str, trace: bool) -> bool:
-    """Run a chat command (``/reset``, ``/resume``); False if ``command`` is none."""
+def _command(engine: Engine, sid: str, command: str, trace: bool) -> TurnResult | None:
+    """``/reset`` (the greeting's result) or ``/resume`` (None: no turn ran)."""
     if command == "/reset":
         engine.reset(sid)
-        _show(engine.start(sid), trace)
-        return True
-    if command == "/resume":
-        engine.resume(sid)
-        click.echo("(the bot has the conversation again)")
-        return True
-    return False
-
-
-def _after(result: TurnResult) -> None:
-    """What the chat says after a turn that handed the conversation off or ended it."""
-    if result.handed_off:
-        why = f": {result.handoff.reason}" if result.handoff and result.handoff.reason else ""
-        click.echo(f"(handed to a person{why}; the bot keeps quiet until /resume)")
-    elif result.ended:
-        click.echo("(conversation ended; type to start again, /quit to leave)")
+        result = engine.start(sid)
+        _show(result, trace)
+        return result
+    engine.resume(sid)
+    click.echo("(the bot has the conversation again)")
+    return None
 
 
 def _show(result: object, trace: bool) -> None:
     from dialogue.trace import TurnResult
 
     assert isinstance(result, TurnResult)
+    from dialogue.cli.chat_input import option_lines
+
     for reply in result.replies:
         click.echo(f"bot> {reply}")
+    for line in option_lines(result.options):
+        click.echo(line)
     if trace:
         click.secho(f"     {result.trace.summary()}", fg="cyan")
         steps = result.trace.steps
         if steps:
             click.secho(f"     steps: {' > '.join(steps)}", fg="cyan")
+    if result.handed_off:
+        handoff = result.handoff
+        why = f": {handoff.reason}" if handoff and handoff.reason else ""
+        click.echo(f"(handed to a person{why}; the bot keeps quiet until /resume)")
+    elif result.ended and result.trace.rule != "start":
+        click.echo("(conversation ended; type to start again, /quit to leave)")
 
 
 def _register() -> None:

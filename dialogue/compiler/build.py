@@ -23,6 +23,7 @@ from dialogue.authoring.loader import LoadedFlow
 from dialogue.compiler.cycles import input_cycles
 from dialogue.compiler.escalations import escalation, handoff
 from dialogue.compiler.examples import attach_classifiers, example_warnings
+from dialogue.compiler.host_events import compile_events, compile_options, event_moves
 from dialogue.compiler.lint import check_flow
 from dialogue.compiler.moves import flow_moves, machine_moves
 from dialogue.compiler.resolve import References
@@ -53,6 +54,7 @@ from dialogue.runtime.llm_contract import (
     make_prompt_environment,
 )
 from dialogue.runtime.machine import FlowMachine
+from dialogue.runtime.options import COption
 from dialogue.runtime.rules import IntentMatcher
 from dialogue.runtime.slots import compile_slot
 from dialogue.runtime.templates import (
@@ -203,6 +205,7 @@ class _Builder:
             call=self.call(t.call, loc + ("call",), what),
             say=self.texts(t.say, loc + ("say",), what),
             goto=t.goto,
+            options=self.options(t.options, loc + ("options",), what),
         )
 
     def no_match(self, state: schema.State, loc: Loc) -> CNoMatch:
@@ -226,7 +229,10 @@ class _Builder:
         on: dict[str, tuple[CTransition, ...]] = {}
         local: list[tuple[str, schema.Intent]] = []
         for intent, transitions in st.on.items():
-            self.refs.intent(intent, loc + ("on", intent), what)
+            if intent in self.flow.events:
+                self.refs.event(intent, loc + ("on", intent), what)
+            else:
+                self.refs.intent(intent, loc + ("on", intent), what)
             on[intent] = tuple(
                 self.transition(t, loc + ("on", intent, i), f"{name}.on.{intent}[{i}]", what, "on")
                 for i, t in enumerate(transitions)
@@ -258,6 +264,7 @@ class _Builder:
             extract=extract,
             fallback=self.fallback(name, st, local + globals_),
             handoff=handoff(self, st.handoff, loc + ("handoff",), what),
+            options=self.options(st.options, loc + ("options",), what),
         )
 
     def prompt(self, name: str, loc: Loc) -> Text | None:
@@ -355,6 +362,27 @@ class _Builder:
             max_attempts=slot.max_attempts,
             on_exhausted=goto,
             exhausted=then,
+            options=self.options(slot.options, loc + ("options",), what, slot=slot),
+        )
+
+    def options(
+        self,
+        options: Sequence[schema.Option] | Literal["auto"],
+        loc: Loc,
+        what: str,
+        *,
+        slot: schema.Slot | None = None,
+    ) -> tuple[COption, ...]:
+        if not options:
+            return ()
+        return compile_options(
+            options,
+            loc,
+            what,
+            texts=self.texts,
+            refs=self.refs,
+            slot=slot,
+            language=self.flow.language,
         )
 
     def global_intent(self, name: str, intent: schema.Intent) -> CGlobal:
@@ -373,6 +401,7 @@ class _Builder:
             intent.flow,
             intent.clear,
             self.assignments(intent.set, loc + ("set",), what),
+            self.options(intent.options, loc + ("options",), what),
         )
 
     def flow_fallback(self) -> tuple[Text, ...]:
@@ -395,7 +424,8 @@ class _Builder:
         slots = {name: self.slot(name, slot) for name, slot in flow.slots.items()}
         states = {name: self.state(name, st, globals_) for name, st in flow.states.items()}
         cglobals = {n: self.global_intent(n, i) for n, i in globals_}
-        moves = flow_moves(states, slots, cglobals, start=flow.start)
+        events = compile_events(flow, texts=self.texts, refs=self.refs)
+        moves = flow_moves(states, slots, cglobals, start=flow.start) + event_moves(events)
         settings = flow.settings
         lang = flow.language
         return CompiledFlow(
@@ -438,6 +468,7 @@ class _Builder:
             definition=flow,
             fingerprint=hashlib.sha256(flow.model_dump_json().encode()).hexdigest()[:16],
             source=self.lf,
+            events=MappingProxyType(events),
         )
 
 

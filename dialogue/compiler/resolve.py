@@ -44,6 +44,7 @@ class References:
         self.reads: dict[str, Loc] = {}
         self.filled: set[str] = set(self.into)
         self.used_intents: set[str] = set()
+        self.used_events: set[str] = set()
         self.actions: list[tuple[str, Loc]] = []
 
     # -- reporting -----------------------------------------------------------
@@ -112,6 +113,15 @@ class References:
             self._unknown("intent", name, self.flow.intents, loc, what, at_key=True)
         else:
             self.used_intents.add(name)
+
+    def option_intent(self, name: str, loc: Loc, what: str) -> None:
+        """An intent a quick reply sends (it does not make the intent used)."""
+        if name not in self.flow.intents:
+            self._unknown("intent", name, self.flow.intents, loc, what)
+
+    def event(self, name: str, loc: Loc, what: str) -> None:
+        """An event a state's ``on`` handles."""
+        self.used_events.add(name)
 
     def flow_name(self, name: str, loc: Loc, what: str) -> None:
         if name not in self.flows:

@@ -20,6 +20,7 @@ from dialogue.errors import Diagnostic, Loc
 from dialogue.llm.openai_client import LLMSettings
 from dialogue.runtime.llm_contract import OpenSlot
 from dialogue.runtime.machine import FlowMachine
+from dialogue.runtime.options import COption
 from dialogue.runtime.rules import IntentMatcher
 from dialogue.runtime.slots import SlotParser
 from dialogue.runtime.templates import Expression, Text
@@ -88,6 +89,7 @@ class CTransition:
     call: CCall | None
     say: tuple[Text, ...]
     goto: str | None
+    options: tuple[COption, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,8 @@ class CSlot:
     on_exhausted: str | None
     exhausted: CEscalation | None = None
     """What the escalation to ``on_exhausted`` says and sets."""
+    options: tuple[COption, ...] = ()
+    """Quick replies offered with ``ask``."""
 
 
 EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
@@ -176,6 +180,8 @@ class CState:
     """The example-trained matcher over the intents allowed here (``None``: no examples)."""
     handoff: CHandoff | None = None
     """Entering the state hands the conversation to a person."""
+    options: tuple[COption, ...] = ()
+    """Quick replies offered with ``say`` (and after a no-match here)."""
 
     @property
     def waits_idle(self) -> bool:
@@ -229,6 +235,22 @@ class CGlobal:
     flow: str | None
     clear: tuple[str, ...]
     set: tuple[tuple[str, Value], ...] = ()
+    options: tuple[COption, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CEvent:
+    """An event the host may send (``events:``); a local one only names its slots."""
+
+    name: str
+    scope: Literal["local", "global"]
+    slots: tuple[str, ...]
+    """Slots its data may fill."""
+    say: tuple[Text, ...] = ()
+    options: tuple[COption, ...] = ()
+    goto: str | None = None
+    flow: str | None = None
+    clear: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -266,6 +288,8 @@ class CompiledFlow:
     each global intent (from ``ANY``)."""
     action_refs: tuple[tuple[str, Loc], ...] = field(default=())
     """Every action the flow calls, with where: the engine checks them against its registry."""
+    events: Mapping[str, CEvent] = field(default_factory=dict)
+    """The events the host may send (``events:``), by name."""
 
 
 @dataclass(frozen=True)

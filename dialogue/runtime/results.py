@@ -65,8 +65,9 @@ def finish(
         dict(s.slots),
         s.ended,
         trace,
-        handed,
-        s.handoff is not None,
+        handoff=handed,
+        handed_off=s.handoff is not None,
+        options=turn.options,
     )
 
 
@@ -133,6 +134,14 @@ def status(session: Session, started: float) -> TurnResult:
 def duplicate(session: Session, replies: tuple[str, ...], started: float) -> TurnResult:
     """A message id already answered: the first answer again; nothing runs, nothing is saved."""
     return _unchanged(session, list(replies), "duplicate", started)
+
+
+def event_ignored(session: Session, event: str, started: float) -> TurnResult:
+    """An event nothing handles where the conversation would start (no session, or an
+    ended one): nothing runs, nothing is saved; the trace says it was ignored."""
+    result = _unchanged(session, [], "event_ignored", started)
+    result.trace.raw_events.append(("EventIgnored", session.flow, session.state, event))
+    return result
 
 
 def _unchanged(session: Session, replies: list[str], rule: Rule, started: float) -> TurnResult:

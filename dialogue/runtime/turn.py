@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from dialogue.runtime.llm_contract import Interpretation
 from dialogue.runtime.llm_step import ask
+from dialogue.runtime.options import payload_intent
 from dialogue.runtime.rules import IntentMatch, Prepared
 from dialogue.runtime.walker import FlowWalker, Moves, Steps
 
@@ -43,6 +44,9 @@ class Turn(FlowWalker):
     def match(self, text: Prepared) -> tuple[IntentMatch | None, str]:
         """The intent that fires, and the flow it belongs to."""
         s = self.session
+        chosen = self.chosen_option(text)
+        if chosen is not None:
+            return chosen
         found, owner = self.state.matcher.match(text), s.flow
         for frame in reversed(s.stack):
             if found is not None:
@@ -51,6 +55,20 @@ class Turn(FlowWalker):
         if found is not None and self.answers_pending(found.intent, owner, text):
             return None, s.flow
         return found, owner
+
+    def chosen_option(self, text: Prepared) -> tuple[IntentMatch, str] | None:
+        """A quick reply's payload (``/track``) naming an intent allowed here: that intent,
+        and its flow (an intent not allowed here is an ordinary message)."""
+        name = payload_intent(text.raw)
+        if name is None:
+            return None
+        s = self.session
+        owners = [(self.flow, s.flow), *((self.bot.flows[f[0]], f[0]) for f in reversed(s.stack))]
+        for index, (flow, owner) in enumerate(owners):
+            local = index == 0 and name in self.state.on and name in flow.definition.intents
+            if local or name in flow.globals:
+                return IntentMatch(name, "option", text.raw, {}, (0, len(text.nfkc))), owner
+        return None
 
     def classify(self, text: Prepared) -> tuple[Classification | None, str]:
         """The example-trained classifier's best guess when no rule fired, and the flow
@@ -250,10 +268,12 @@ class Turn(FlowWalker):
             if s.pending == name:
                 s.attempts = 1
             self.record(("Reprompted", s.flow, s.state, name, 1))
+            offered = self.options
             question = self.replies.pop() if self.replies else None
             self.say(slot.invalid, nth=0)
             if question is not None:
                 self.replies.append(question)
+                self.offered = (len(self.replies) - 1, offered) if offered else self.offered
 
     def global_intent(
         self,
@@ -287,13 +307,16 @@ class Turn(FlowWalker):
                 self._moved()
                 s.stack = s.stack[:-1]
             self.say(intent.say)
+            self.offer(intent.options)
             self.moved("global", f"intents.{name}.goto", intent.goto)
             self.goto(intent.goto, carry=text)
         elif intent.flow is not None:
             self.say(intent.say)
+            self.offer(intent.options)
             self.push(intent.flow)
         else:
             self.say(intent.say)
+            self.offer(intent.options)
         yield from self.settle()
 
     def reprompt(self) -> Steps:
@@ -312,6 +335,7 @@ class Turn(FlowWalker):
         self.record(("Reprompted", s.flow, s.state, s.pending, s.attempts))
         if slot.invalid:
             self.say(slot.invalid, nth=s.attempts - 1)
+            self.offer(slot.options)
         else:
             self.say(self.flow.invalid_default, nth=0)
             self.ask(s.pending)
@@ -332,6 +356,8 @@ class Turn(FlowWalker):
         self.say(policy.say, nth=s.no_match - 1)
         if s.pending is not None:
             self.ask(s.pending)
+        else:
+            self.offer(self.state.options)
 
     def over_budget(self) -> None:
         """The token budget is spent: the flow's budget reply, not a no-match rung (the

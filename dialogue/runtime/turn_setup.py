@@ -16,8 +16,9 @@ from typing import Any
 
 from dialogue.redact import Privacy
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.events_in import EventIn, event_steps, handled_at_start
 from dialogue.runtime.llm_step import LLMAccess
-from dialogue.runtime.results import degraded, duplicate, status
+from dialogue.runtime.results import degraded, duplicate, event_ignored, status
 from dialogue.runtime.rules import prepare
 from dialogue.runtime.turn import Turn
 from dialogue.runtime.walker import Steps
@@ -28,6 +29,9 @@ log = logging.getLogger("dialogue")
 
 ANSWERED = 32
 """Message ids a session remembers (``handle(..., message_id=)``)."""
+
+Incoming = str | EventIn | None
+"""What a turn answers: a message, an event from the host, or nothing (a start)."""
 
 Seed = tuple[dict[str, Any], dict[str, Any]] | None
 """Initial slots and meta of a new session (``Engine.start(..., slots=, meta=)``)."""
@@ -71,12 +75,13 @@ class TurnSetup:
         self,
         session_id: str,
         stored: Session | None,
-        text: str | None,
+        text: Incoming,
         message_id: str | None,
         started: float,
         max_text_length: int,
     ) -> TurnResult | None:
-        """The answer when no turn runs: a status, a redelivery, a message too long."""
+        """The answer when no turn runs: a status, a redelivery, a message too long, an
+        event that would start a conversation only to be ignored."""
         held = stored is not None and stored.handoff is not None
         if text is None and stored is not None and (not stored.ended or held):
             return status(stored, started)
@@ -84,16 +89,19 @@ class TurnSetup:
             for seen, replies in stored.answered:
                 if seen == message_id:
                     return duplicate(stored, replies, started)
-        if text is not None and len(text) > max_text_length and not held:
+        if isinstance(text, str) and len(text) > max_text_length and not held:
             too_long = ValueError("too long")
             return degraded(self.bot, session_id, stored, too_long, started, "too_long")
+        if isinstance(text, EventIn) and (stored is None or stored.ended):
+            if not handled_at_start(self.bot, text.name):
+                return event_ignored(stored or self.new_session(session_id), text.name, started)
         return None
 
     def begin(
         self,
         session_id: str,
         stored: Session | None,
-        text: str | None,
+        text: Incoming,
         seed: Seed = None,
         restarted: str | None = None,
     ) -> tuple[Turn, Steps]:
@@ -137,7 +145,10 @@ class TurnSetup:
         return turn, _nothing()
 
 
-def _steps(turn: Turn, text: str | None, fresh: bool) -> Steps:
+def _steps(turn: Turn, text: Incoming, fresh: bool) -> Steps:
+    if isinstance(text, EventIn):
+        yield from event_steps(turn, text, fresh=fresh)
+        return
     if fresh:
         turn.trace.rule = "start"
         turn.enter()

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dialogue.session import Feedback, Session
-from dialogue.trace import HandoffInfo, TurnResult
+from dialogue.trace import HandoffInfo, Option, TurnResult
 
 MAX_MESSAGE_ID = 200
 MAX_COMMENT = 2000
@@ -29,6 +29,20 @@ class MessageIn(_In):
         default=None,
         description="The client's id for this message: sent again (a retry), it gets the "
         "first answer and changes nothing.",
+    )
+
+
+class EventIn(_In):
+    name: str = Field(
+        min_length=1, max_length=100, description="The event, as the flow declares it (events:)."
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Slot values the event carries (its 'slots'), checked by each slot's type.",
+    )
+    message_id: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_ID)] | None = Field(
+        default=None,
+        description="The host's id for this event: sent again, it gets the first answer.",
     )
 
 
@@ -65,12 +79,30 @@ class HandoffOut(BaseModel):
         return cls.model_validate(info.to_dict(), from_attributes=False)
 
 
+class OptionOut(BaseModel):
+    """A quick reply offered with the last reply: show ``label``, send ``text``."""
+
+    label: str
+    text: str = Field(description="The message to send when it is chosen (as typed).")
+    intent: str | None = Field(
+        default=None, description="The intent it means, when it names one (text: /intent)."
+    )
+
+    @classmethod
+    def of(cls, option: Option) -> OptionOut:
+        return cls(label=option.label, text=option.text, intent=option.intent)
+
+
 class TurnOut(BaseModel):
     """What one turn said and where the conversation is now."""
 
     session_id: str
     turn: int = Field(description="This turn's number: rate it with the feedback endpoint.")
     replies: list[str]
+    options: list[OptionOut] = Field(
+        default_factory=list,
+        description="Quick replies (buttons) offered with the last reply; empty: none.",
+    )
     flow: str
     state: str
     slots: dict[str, Any]
@@ -100,6 +132,7 @@ class TurnOut(BaseModel):
             session_id=result.session_id,
             turn=t.turn,
             replies=result.replies,
+            options=[OptionOut.of(o) for o in result.options],
             flow=result.flow,
             state=result.state,
             slots=result.slots,

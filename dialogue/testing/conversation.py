@@ -48,7 +48,7 @@ from dialogue.testing.fake_llm import (
     seeded_start,
 )
 from dialogue.testing.spec import Expect, Greeting, LLMFault
-from dialogue.trace import TurnResult
+from dialogue.trace import Option, TurnResult
 
 
 class Exchange:
@@ -198,6 +198,29 @@ class Conversation:
         if fake is not None:
             exchange.problems = _llm_problems(fake, answer, result, calls, unscripted)
         return exchange
+
+    def event(self, name: str, data: Mapping[str, Any] | None = None) -> Exchange:
+        """Send an event from the host (``Engine.event``) instead of a user message; the
+        transcript shows it as ``(event NAME)``."""
+        self.start()
+        result = self.engine.event(self.session_id, name, data=data)
+        return self._record(f"(event {name})", result)
+
+    def option(self, label: str) -> Option | None:
+        """The quick reply labelled ``label`` the last turn offered, if it offered one."""
+        last = self.transcript[-1] if self.transcript else self.start()
+        return next((o for o in last.result.options if o.label == label), None)
+
+    def choose(self, label: str, *, llm: Answer | Mapping[str, Any] | None = None) -> Exchange:
+        """Choose the quick reply labelled ``label`` (as a user taps a button): its text is
+        sent. Raises `ConversationFailure` when the last turn did not offer it."""
+        option = self.option(label)
+        if option is None:
+            last = self.transcript[-1]
+            have = [o.label for o in last.result.options]
+            problem = Mismatch(("choose",), f"an option {show(label)}", f"options {show(have)}")
+            raise self.failure(last, [("", problem)])
+        return self.say(option.text, llm=llm)
 
     def _handle(self, text: str, *, slow: bool) -> TurnResult:
         if not slow:

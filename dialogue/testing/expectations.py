@@ -210,6 +210,11 @@ def _handoff_reason(want: str, r: TurnResult) -> list[Mismatch]:
     return [Mismatch(("handoff_reason",), show(want), have)]
 
 
+def _options(want: tuple[str, ...], r: TurnResult) -> list[Mismatch]:
+    have = [o.label for o in r.options]
+    return [] if list(want) == have else [Mismatch(("options",), show(list(want)), show(have))]
+
+
 _CHECKS: dict[str, Check] = {
     "bot": _bot,
     "bot_contains": _bot_contains,
@@ -229,6 +234,7 @@ _CHECKS: dict[str, Check] = {
     "ended": _ended,
     "handed_off": _handed_off,
     "handoff_reason": _handoff_reason,
+    "options": _options,
 }
 
 

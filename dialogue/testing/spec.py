@@ -48,7 +48,7 @@ DEFAULT_TODAY = datetime.date(2026, 6, 1)
 
 Rule = Literal[
     "start", "intent", "intent_blocked", "slot", "invalid", "no_match", "no_input", "llm",
-    "too_long", "error", "handed_off",
+    "too_long", "error", "handed_off", "event", "event_ignored",
 ]  # fmt: skip
 """What can answer a message (``Trace.rule``)."""
 LLMOutcome = Literal[
@@ -213,6 +213,8 @@ class Expect(_Model):
     """A person has the conversation (a handoff state was reached, not resumed)."""
     handoff_reason: str | None = None
     """This turn handed the conversation to a person, for this reason."""
+    options: Texts | None = None
+    """The labels of the quick replies offered with the last reply, in order (``[]``: none)."""
 
     def given(self) -> list[str]:
         """The expectation keys that were written."""
@@ -222,15 +224,28 @@ class Expect(_Model):
 class StepSpec(Expect):
     """One turn: what the user says (and the LLM answers, if asked), and the expectations.
 
-    Without ``user`` (first step only) the step checks the bot's greeting.
+    Instead of ``user``, ``choose`` picks a quick reply the last turn offered (by its
+    label) and ``event`` sends an event from the host (with ``data``). Without any of
+    them (first step only) the step checks the bot's greeting.
     """
 
     user: str | None = None
     resume: bool = False
     """Before this step's message, the host gives a conversation handed to a person back
     to the bot (``Engine.resume``)."""
+    choose: str | None = None
+    """The label of a quick reply the previous turn offered: its text is sent."""
+    event: Name | None = None
+    """An event from the host (``events:`` of the flow) instead of a user message."""
+    data: dict[Name, Any] | None = None
+    """The event's data: slot values."""
     llm: LLMScript | None = None
     """The LLM's answer this turn (the conversation then runs with a fake LLM)."""
+
+    @property
+    def sends(self) -> list[str]:
+        """What the step sends, of ``user``, ``choose`` and ``event``."""
+        return [k for k in ("user", "choose", "event") if getattr(self, k) is not None]
 
 
 class ConversationSpec(_Model):
@@ -375,25 +390,43 @@ def _check(spec: SpecFile, source: SourceMap) -> list[Diagnostic]:
         first.setdefault(conv.name, i)
         joined = spec.greeting_of(conv) == "with_first_message"
         for j, step in enumerate(conv.steps):
-            where = loc + ("steps", j)
-            if step.user is None and joined:
-                message = f"step {j + 1} of conversation '{conv.name}' has no 'user' message"
-                hint = (
-                    "with 'greeting: with_first_message' the greeting is in the first "
-                    "step's reply: every step needs 'user'"
-                )
-                problems.append(source.diagnostic(where, "missing_key", message, hint))
-            elif step.user is None and j > 0:
-                message = f"step {j + 1} of conversation '{conv.name}' has no 'user' message"
-                hint = "only the first step may leave 'user' out: it then checks the greeting"
-                problems.append(source.diagnostic(where, "missing_key", message, hint))
-            elif step.user is None and step.resume:
-                message = "'resume' needs a 'user' message: the bot answers it after resuming"
-                problems.append(source.diagnostic(where + ("resume",), "invalid", message))
-            elif step.user is None and step.llm is not None:
-                message = "'llm' needs a 'user' message: the greeting never asks the LLM"
-                problems.append(source.diagnostic(where + ("llm",), "invalid", message))
+            problems += _check_step(source, loc + ("steps", j), j, conv.name, step, joined)
     return problems
+
+
+def _check_step(
+    source: SourceMap, where: Loc, j: int, name: str, step: StepSpec, joined: bool
+) -> list[Diagnostic]:
+    """``joined``: the conversation's greeting comes with its first message's reply."""
+    sends = step.sends
+    if len(sends) > 1:
+        message = f"a step sends one thing: '{sends[0]}' or '{sends[1]}', not both"
+        hint = "split it into two steps"
+        return [source.diagnostic(where + (sends[1],), "invalid", message, hint)]
+    if not sends and joined:
+        message = f"step {j + 1} of conversation '{name}' has no 'user' message"
+        hint = (
+            "with 'greeting: with_first_message' the greeting is in the first "
+            "step's reply: every step needs 'user'"
+        )
+        return [source.diagnostic(where, "missing_key", message, hint)]
+    if not sends and step.resume:
+        message = "'resume' needs a 'user' message: the bot answers it after resuming"
+        return [source.diagnostic(where + ("resume",), "invalid", message)]
+    if not sends and j > 0:
+        message = f"step {j + 1} of conversation '{name}' has no 'user' message"
+        hint = "only the first step may leave 'user' out: it then checks the greeting"
+        return [source.diagnostic(where, "missing_key", message, hint)]
+    if step.data is not None and step.event is None:
+        message = "'data' goes with an 'event': it is the event's slot values"
+        return [source.diagnostic(where + ("data",), "invalid", message)]
+    if step.llm is not None and step.event is not None:
+        message = "'llm' needs a 'user' message: an event never asks the LLM"
+        return [source.diagnostic(where + ("llm",), "invalid", message)]
+    if step.llm is not None and not sends:
+        message = "'llm' needs a 'user' message: the greeting never asks the LLM"
+        return [source.diagnostic(where + ("llm",), "invalid", message)]
+    return []
 
 
 def _place(loc: Loc, data: Any) -> tuple[str, Loc]:
