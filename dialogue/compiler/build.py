@@ -221,6 +221,8 @@ class _Builder:
             self.refs.collectable(slot, loc + ("collect", i), what)
         for i, slot in enumerate(st.clear):
             self.refs.slot(slot, loc + ("clear", i), what)
+        for i, slot in enumerate(st.correct):
+            self.refs.correctable(slot, loc + ("correct", i), what)
         on: dict[str, tuple[CTransition, ...]] = {}
         local: list[tuple[str, schema.Intent]] = []
         for intent, transitions in st.on.items():
@@ -255,6 +257,7 @@ class _Builder:
             matcher=IntentMatcher(local + globals_),
             extract=extract,
             fallback=self.fallback(name, st, local + globals_),
+            correct=st.correct,
         )
 
     def prompt(self, name: str, loc: Loc) -> Text | None:
@@ -345,13 +348,25 @@ class _Builder:
         what = f"slot '{name}'"
         if slot.on_exhausted is not None:
             self.refs.state(slot.on_exhausted, loc + ("on_exhausted",), what)
+        flow = self.flow
+        phrases = [p for i in flow.intents.values() for p in (*i.keywords, *i.examples)]
+        am_or_pm: Sequence[str] = ()
+        if isinstance(slot, schema.TimeSlot):
+            am_or_pm = slot.am_or_pm or builtin(flow.language, "am_or_pm")
         return CSlot(
             name=name,
-            parser=compile_slot(name, slot, language=self.flow.language),
+            parser=compile_slot(
+                name,
+                slot,
+                language=flow.language,
+                date_order=flow.settings.date_order,
+                intent_phrases=phrases,
+            ),
             ask=self.texts(slot.ask, loc + ("ask",), what),
             invalid=self.texts(slot.invalid, loc + ("invalid",), what),
             max_attempts=slot.max_attempts,
             on_exhausted=slot.on_exhausted,
+            am_or_pm=self.texts(am_or_pm, loc + ("am_or_pm",), what),
         )
 
     def global_intent(self, name: str, intent: schema.Intent) -> CGlobal:

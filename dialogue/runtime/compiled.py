@@ -105,6 +105,8 @@ class CSlot:
     invalid: tuple[Text, ...]
     max_attempts: int
     on_exhausted: str | None
+    am_or_pm: tuple[Text, ...] = ()
+    """Time slots: said when an answer could be morning or evening (reason ``am_or_pm``)."""
 
 
 EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
@@ -154,6 +156,8 @@ class CState:
     """The LLM fallback here (``None``: mode ``off``)."""
     classifier: StateClassifier | None = None
     """The example-trained matcher over the intents allowed here (``None``: no examples)."""
+    correct: tuple[str, ...] = ()
+    """Filled slots of ``collect`` a message may replace while a question here waits."""
 
     @property
     def waits_idle(self) -> bool:
