@@ -107,6 +107,8 @@ def test_times(text: str, free: str, open_: str, night: str) -> None:
     ("text", "free", "open_"),
     [
         ("a table tonight at 7", "19:00", "19:00"),
+        ("a table for 2 tonight at 7", "19:00", "19:00"),
+        ("a table for 2 tonight", None, None),  # 2 people, not 2pm
         ("two people at 7", None, None),  # an hour alone is a time only when asked for one
         ("see you at half past seven", None, "19:30"),  # the opening hours tell
         ("晚上七点半到", "19:30", "19:30"),

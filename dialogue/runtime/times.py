@@ -59,8 +59,8 @@ _TIME_NUMERIC = LazyPattern(
     f"|(?P<h3>[0-9]{{1,2}}) ?o'?clock(?!{WORD})"
     f"|(?P<pmin>[0-9]{{1,2}})(?: minutes?)? (?P<pdir>past|after|to|till|before) "
     f"(?P<ph>[0-9]{{1,2}}|{_EN_HOUR})(?!{WORD}|[:.]?[0-9])"
-    "|(?P<bh>[0-9]{1,2})(?= (?:tonight|at night|in the (?:morning|afternoon|evening)"
-    "|this (?:morning|afternoon|evening))))"
+    "|(?<!for )(?<!of )(?P<bh>[0-9]{1,2})(?= (?:tonight|at night"
+    "|in the (?:morning|afternoon|evening)|this (?:morning|afternoon|evening))))"
 )
 _TIME_ANCHOR = LazyPattern(
     phrases_pattern(["noon", "midday", "midnight", "half", "quarter", *EN_NUMBER_WORDS]),
