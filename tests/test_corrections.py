@@ -103,3 +103,10 @@ def test_a_correction_needs_a_waiting_question(shop: Engine) -> None:
 def test_the_step_line_of_a_correction() -> None:
     event = Corrected("f", "s", "time", "19:00", "20:30")
     assert step_line(event) == "correct time: '19:00' -> '20:30'"
+
+
+@pytest.mark.parametrize("text", ["not CD654321", "no, it's not CD654321", "不是CD654321"])
+def test_a_denied_value_is_no_correction(shop: Engine, text: str) -> None:
+    result = shop.handle("s", text)
+    assert result.slots["order_id"] == "AB123456"
+    assert result.replies == [YES_OR_NO]

@@ -3,7 +3,8 @@
 A state lists in ``correct`` the slots a message may change once filled (``actually
 it's CD654321`` at the confirmation of a return). :func:`corrections` picks their
 values out of the message the way any self-identifying slot is picked out (a pattern,
-an enum value, a date ...); a value equal to the one held is no correction. The turn
+an enum value, a date ...); a value equal to the one held is no correction, nor is a
+value written right after a negation (``not CD654321``, ``不是CD654321``). The turn
 (``runtime/turn.py``) replaces the values, records a ``Corrected`` event for each, and
 asks the waiting question again.
 """
@@ -33,6 +34,17 @@ def corrections(
         if old is None:
             continue
         new = flow.slots[name].parser.extract(text, today=today)
-        if new is not None and new != old:
+        if new is not None and new != old and not _negated(text.folded, new):
             found.append((name, old, new))
     return found
+
+
+_NEGATIONS = ("not ", "isn't ", "is not ", "no, not ", "不是", "不要", "并非")
+
+
+def _negated(folded: str, value: object) -> bool:
+    """``not CD654321``: the value as written, right after a negation, is denied."""
+    if not isinstance(value, str):
+        return False
+    at = folded.find(value.casefold())
+    return at > 0 and folded[:at].endswith(_NEGATIONS)
