@@ -54,6 +54,19 @@ class Reprompted(NamedTuple):
     state: str
     slot: str
     n: int
+    reason: str = ""
+    """Why the answer was refused, as the slot's parser said (``no_match``, ``am_or_pm``,
+    ``out_of_range`` ...: ``dialogue.runtime.slots.REASONS``); empty when no answer was read."""
+
+
+class Corrected(NamedTuple):
+    """A filled slot of the state's ``correct`` was given a new value by the message."""
+
+    flow: str
+    state: str
+    slot: str
+    old: Any
+    new: Any
 
 
 class Exhausted(NamedTuple):
@@ -187,6 +200,7 @@ Event = (
     | Asked
     | SlotRejected
     | Reprompted
+    | Corrected
     | Exhausted
     | NoMatched
     | Escalated
@@ -229,6 +243,8 @@ def _answer_line(event: Event) -> str | None:
     match event:
         case Reprompted(_, _, slot, n):
             return f"reprompt {slot} {n}"
+        case Corrected(_, _, slot, old, new):
+            return f"correct {slot}: {old!r} -> {new!r}"
         case Exhausted(_, _, slot):
             return f"{slot} attempts exhausted"
         case NoMatched(_, _, n):
@@ -250,6 +266,7 @@ BY_NAME: dict[str, type[Event]] = {
         Asked,
         SlotRejected,
         Reprompted,
+        Corrected,
         Exhausted,
         NoMatched,
         Escalated,

@@ -250,6 +250,13 @@ class TextSlot(_SlotBase):
     type: Literal["text"]
     min_length: int = Field(1, ge=0)
     max_length: int = Field(500, ge=1)
+    refuse: Annotated[
+        tuple[Literal["greetings", "intents"], ...],
+        BeforeValidator(_as_tuple, json_schema_input_type=str | list[str]),
+    ] = ("greetings", "intents")
+    """Answers not taken as the value: a message made only of greetings (``hi``) and
+    filler words, or of the flow's intent keywords and examples (``track my order``);
+    ``[]`` takes any text."""
 
 
 class IntegerSlot(_SlotBase):
@@ -332,8 +339,28 @@ class DateSlot(_SlotBase):
     allow_future: bool = True
 
 
+_HHMM = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def _hhmm(value: str) -> str:
+    if re.fullmatch(_HHMM, value) is None:
+        raise ValueError(f"'{value}' is not a time of day as HH:MM (24-hour), like '09:00'")
+    return value
+
+
+HHMM = Annotated[str, AfterValidator(_hhmm), Field(json_schema_extra={"pattern": _HHMM})]
+
+
 class TimeSlot(_SlotBase):
     type: Literal["time"]
+    min: HHMM | None = None
+    """The earliest time accepted, ``"HH:MM"`` (opening hours); a ``min`` after ``max``
+    spans midnight (``"18:00"`` to ``"02:00"``)."""
+    max: HHMM | None = None
+    """The latest time accepted, ``"HH:MM"``."""
+    am_or_pm: Texts = ()
+    """Said when an answer could be morning or evening (``7``, ``half past seven``) and
+    ``min``/``max`` do not tell; default: a built-in question in the flow's language."""
 
 
 class AnySlot(_SlotBase):
@@ -549,6 +576,11 @@ class State(_Model):
     """Quick replies offered with ``say`` (and again after a no-match here)."""
     collect: Texts = ()
     """Slots to fill, asked in order; a slot already filled is not asked again."""
+    correct: Texts = ()
+    """Slots of ``collect`` a message may change once filled (``actually it's CD654321``,
+    while a later question waits): the new value replaces the old one and the waiting
+    question is asked again. Only slots that identify themselves (pattern, enum, email,
+    phone, date, time)."""
     call: Call | None = None
     flow: str | None = None
     """Run this sub-flow (by its ``flow`` name) to its end, then continue with ``next``."""
@@ -621,6 +653,10 @@ class LLMConfig(_Model):
 
 
 class Settings(_Model):
+    date_order: Literal["dmy", "mdy", "ymd"] | None = None
+    """How a date such as ``1/2`` is read: day first (``dmy``: 1 February), month first
+    (``mdy``: 2 January) or year first (``ymd``; without a year, month first). Default:
+    ``mdy`` in an ``en`` flow, ``ymd`` in a ``zh`` flow."""
     max_text_length: int = Field(2000, ge=1)
     """Longer messages get ``too_long_reply`` and leave the session unchanged."""
     action_timeout: float = Field(5.0, gt=0)

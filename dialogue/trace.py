@@ -3,7 +3,8 @@
 Every step of a turn is recorded as an event, a small named tuple that says where
 it happened (``flow``, ``state``) and what it was: ``Entered`` a state, ``Moved``
 along a move of the flow (``key`` as in ``CompiledFlow.moves``), ``Asked`` for a
-slot, ``SlotRejected``, ``Reprompted`` (rung ``n``), ``Exhausted``, ``NoMatched``
+slot, ``SlotRejected``, ``Reprompted`` (rung ``n``, the parser's reason), ``Corrected``
+(a filled slot replaced: old and new value), ``Exhausted``, ``NoMatched``
 (rung ``n``), ``Escalated``, ``IntentMatched`` (with the flow that owns the
 intent), ``Classified`` (what the example-trained classifier made of the message:
 confidence, runner-up, margin, taken or abstained), ``ActionCalled``, ``FlowCalled``,
@@ -260,8 +261,8 @@ class TurnResult:
 
 
 _EVENT_NAMES = frozenset(
-    "Entered Moved Asked SlotRejected Reprompted Exhausted NoMatched Escalated IntentMatched "
-    "Classified HandedOff "
+    "Entered Moved Asked SlotRejected Reprompted Corrected Exhausted NoMatched Escalated "
+    "IntentMatched Classified HandedOff "
     "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME "
     "EventHandled EventIgnored".split()
 )

@@ -56,10 +56,10 @@ def test_a_refused_value_and_the_ladders_are_events(restaurant: Engine) -> None:
     assert SlotRejected("restaurant", "menu", "party_size", "13") in big.events
     assert big.events[-2:] == [
         Asked("restaurant", "booking", "date"),
-        Reprompted("restaurant", "booking", "party_size", 1),
+        Reprompted("restaurant", "booking", "party_size", 1, "above_max"),
     ]
     assert restaurant.handle("s", "20").trace.events == [
-        Reprompted("restaurant", "booking", "date", 1)
+        Reprompted("restaurant", "booking", "date", 1, "no_match")
     ]
     restaurant.handle("s", "cancel")
     assert [restaurant.handle("s", "blah").trace.events for _ in range(2)] == [

@@ -226,6 +226,8 @@ class _Builder:
             self.refs.collectable(slot, loc + ("collect", i), what)
         for i, slot in enumerate(st.clear):
             self.refs.slot(slot, loc + ("clear", i), what)
+        for i, slot in enumerate(st.correct):
+            self.refs.correctable(slot, loc + ("correct", i), what)
         on: dict[str, tuple[CTransition, ...]] = {}
         local: list[tuple[str, schema.Intent]] = []
         for intent, transitions in st.on.items():
@@ -265,6 +267,7 @@ class _Builder:
             fallback=self.fallback(name, st, local + globals_),
             handoff=handoff(self, st.handoff, loc + ("handoff",), what),
             options=self.options(st.options, loc + ("options",), what),
+            correct=st.correct,
         )
 
     def prompt(self, name: str, loc: Loc) -> Text | None:
@@ -354,15 +357,27 @@ class _Builder:
         loc: Loc = ("slots", name)
         what = f"slot '{name}'"
         goto, then = escalation(self, slot.on_exhausted, loc + ("on_exhausted",), what)
+        flow = self.flow
+        phrases = [p for i in flow.intents.values() for p in (*i.keywords, *i.examples)]
+        am_or_pm: Sequence[str] = ()
+        if isinstance(slot, schema.TimeSlot):
+            am_or_pm = slot.am_or_pm or builtin(flow.language, "am_or_pm")
         return CSlot(
             name=name,
-            parser=compile_slot(name, slot, language=self.flow.language),
+            parser=compile_slot(
+                name,
+                slot,
+                language=flow.language,
+                date_order=flow.settings.date_order,
+                intent_phrases=phrases,
+            ),
             ask=self.texts(slot.ask, loc + ("ask",), what),
             invalid=self.texts(slot.invalid, loc + ("invalid",), what),
             max_attempts=slot.max_attempts,
             on_exhausted=goto,
             exhausted=then,
             options=self.options(slot.options, loc + ("options",), what, slot=slot),
+            am_or_pm=self.texts(am_or_pm, loc + ("am_or_pm",), what),
         )
 
     def options(

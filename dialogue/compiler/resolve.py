@@ -108,6 +108,20 @@ class References:
         else:
             self.filled.add(name)
 
+    def correctable(self, name: str, loc: Loc, what: str) -> None:
+        """A slot of a state's ``correct``: one whose values identify themselves in a message."""
+        slot = self.flow.slots.get(name)
+        if slot is None:
+            self._unknown("slot", name, self.flow.slots, loc, what)
+        elif slot.type not in ("pattern", "enum", "email", "phone", "date", "time"):
+            self.error(
+                loc,
+                "not_correctable",
+                f"slot '{name}' of type '{slot.type}' cannot be corrected in {what}",
+                "only slots that identify themselves in a message (pattern, enum, email, "
+                "phone, date, time) can be corrected; ask it again with 'clear' instead",
+            )
+
     def intent(self, name: str, loc: Loc, what: str) -> None:
         if name not in self.flow.intents:
             self._unknown("intent", name, self.flow.intents, loc, what, at_key=True)

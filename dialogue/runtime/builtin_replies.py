@@ -13,6 +13,7 @@ BUILTIN: dict[str, dict[str, tuple[str, ...]]] = {
         "action_error": ("Sorry, something went wrong on our side.",),
         "ended": ("This conversation has ended.",),
         "budget": ("Sorry, I can't answer more open questions in this chat.",),
+        "am_or_pm": ("In the morning or in the evening? Please say it with am or pm, like 7pm.",),
     },
     "zh": {
         "no_match": ("抱歉，我没听懂。", "抱歉，我还是没明白，能换个说法吗？"),
@@ -21,6 +22,7 @@ BUILTIN: dict[str, dict[str, tuple[str, ...]]] = {
         "action_error": ("抱歉，我们这边出了点问题。",),
         "ended": ("本次对话已结束。",),
         "budget": ("抱歉，本次对话无法再回答更多开放式问题。",),
+        "am_or_pm": ("是上午还是晚上？请说清楚，比如“晚上7点”。",),
     },
 }
 

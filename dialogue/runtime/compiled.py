@@ -129,6 +129,8 @@ class CSlot:
     """What the escalation to ``on_exhausted`` says and sets."""
     options: tuple[COption, ...] = ()
     """Quick replies offered with ``ask``."""
+    am_or_pm: tuple[Text, ...] = ()
+    """Time slots: said when an answer could be morning or evening (reason ``am_or_pm``)."""
 
 
 EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
@@ -182,6 +184,8 @@ class CState:
     """Entering the state hands the conversation to a person."""
     options: tuple[COption, ...] = ()
     """Quick replies offered with ``say`` (and after a no-match here)."""
+    correct: tuple[str, ...] = ()
+    """Filled slots of ``collect`` a message may replace while a question here waits."""
 
     @property
     def waits_idle(self) -> bool:

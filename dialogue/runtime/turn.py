@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from dialogue.runtime.corrections import corrections
 from dialogue.runtime.llm_contract import Interpretation
 from dialogue.runtime.llm_step import ask
 from dialogue.runtime.options import payload_intent
@@ -131,6 +132,8 @@ class Turn(FlowWalker):
             self.record(("IntentMatched", s.flow, s.state, found.intent, owner, "rule"))
             if (yield from self.take_intent(found.intent, owner, text, groups=found.groups)):
                 return
+        if (yield from self.corrected(text)):
+            return
         guess = None
         if found is None:
             guess, owner = self.classify(text)
@@ -174,6 +177,29 @@ class Turn(FlowWalker):
         else:
             self.trace.rule = "no_match"
             yield from self.no_match()
+
+    def corrected(self, text: Prepared) -> Moves:
+        """A new value for a filled slot of the state's ``correct`` (``actually it's
+        CD654321``): replace it, then ask the waiting question again. A message that
+        answers a waiting question of a type not picked out of messages (a bare ``no``
+        to a yes/no question) is that answer, not a correction."""
+        s = self.session
+        if s.pending is None or not self.state.correct:
+            return False
+        if not self.flow.slots[s.pending].parser.extractable and self.read_pending(text).ok:
+            return False  # "不需要" answers the confirmation; it is not a new reason
+        changes = corrections(self.flow, self.state, s.slots, text, today=self.today)
+        if not changes:
+            return False
+        for name, old, new in changes:
+            self.record(("Corrected", s.flow, s.state, name, old, new))
+            self.set_slot(name, new)
+            self.taken.add(name)
+        self.trace.rule = "slot"
+        s.attempts = s.no_match = 0
+        self.extract(text)
+        yield from self.settle()
+        return True
 
     def take_intent(
         self,
@@ -234,13 +260,13 @@ class Turn(FlowWalker):
         values: Mapping[str, Any],
     ) -> Moves:
         before = dict(self.session.slots)
-        refused = set()
+        refused: dict[str, str] = {}
         for name, raw in groups.items():
             result = self.flow.slots[name].parser.validate(raw, today=self.today)
             if result.ok:
                 self.set_slot(name, result.value)
             else:
-                refused.add(name)
+                refused[name] = result.reason
                 self.record(("SlotRejected", self.session.flow, self.session.state, name, raw))
         for name, value in values.items():
             self.set_slot(name, value)
@@ -257,7 +283,7 @@ class Turn(FlowWalker):
         self.refused_answer(refused)
         return True
 
-    def refused_answer(self, refused: set[str]) -> None:
+    def refused_answer(self, refused: Mapping[str, str]) -> None:
         """ "A table for 13" when 12 is the most: say why the value was not taken (the
         slot's first reprompt) before the question that follows, instead of silence."""
         s = self.session
@@ -267,7 +293,7 @@ class Turn(FlowWalker):
                 continue
             if s.pending == name:
                 s.attempts = 1
-            self.record(("Reprompted", s.flow, s.state, name, 1))
+            self.record(("Reprompted", s.flow, s.state, name, 1, refused[name]))
             offered = self.options
             question = self.replies.pop() if self.replies else None
             self.say(slot.invalid, nth=0)
@@ -332,8 +358,12 @@ class Turn(FlowWalker):
             self.goto(slot.on_exhausted)
             yield from self.settle()
             return
-        self.record(("Reprompted", s.flow, s.state, s.pending, s.attempts))
-        if slot.invalid:
+        last = self._answer
+        reason = last[3].reason if last is not None and last[:2] == (s.flow, s.pending) else ""
+        self.record(("Reprompted", s.flow, s.state, s.pending, s.attempts, reason))
+        if reason == "am_or_pm" and slot.am_or_pm:
+            self.say(slot.am_or_pm, nth=0)
+        elif slot.invalid:
             self.say(slot.invalid, nth=s.attempts - 1)
             self.offer(slot.options)
         else:
