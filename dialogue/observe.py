@@ -82,6 +82,8 @@ class LLMCalled:
     completion_tokens: int
     seconds: float
     cached: bool
+    response_id: str = ""
+    """The answer's ``id`` (``chatcmpl-...``), to find the call in the provider's logs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,7 @@ def events_of(result: TurnResult) -> Iterator[Event]:
             llm.completion_tokens,
             llm.seconds,
             llm.cached,
+            llm.response_id,
         )
     for action in t.actions:
         yield ActionRun(sid, action.name, action.ok, action.seconds)

@@ -59,6 +59,10 @@ class LLMTrace:
     call's ``max_tokens``: no call), ``offline`` or ``leaked`` (the reply quoted the
     system prompt or private knowledge: withheld, ``runtime/leak.py``)."""
     model: str = ""
+    response_id: str = ""
+    """The answer's ``id`` (``chatcmpl-...``): find the call in the provider's logs."""
+    created: int | None = None
+    """The answer's ``created`` (Unix seconds, by the provider's clock)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
