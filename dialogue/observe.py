@@ -28,10 +28,11 @@ from dialogue.trace import Rule, TurnResult
 
 log = logging.getLogger("dialogue")
 
-Outcome = Literal["rule", "llm", "no_match", "start", "error", "other"]
+Outcome = Literal["rule", "llm", "llm_failed", "no_match", "start", "error", "other"]
 """How a turn was answered, for counting: by a rule (an intent, a slot value, a
-reprompt), by the LLM, by the no-match ladder, a greeting only, a failure, or
-``other`` (a status, a duplicate, an empty or too long message)."""
+reprompt), by the LLM, by the failure reply of a failed LLM call, by the no-match
+ladder, a greeting only, a failure, or ``other`` (a status, a duplicate, an empty
+or too long message)."""
 
 _OUTCOMES: dict[Rule, Outcome] = {
     "intent": "rule",
@@ -39,6 +40,7 @@ _OUTCOMES: dict[Rule, Outcome] = {
     "invalid": "rule",
     "intent_blocked": "rule",
     "llm": "llm",
+    "llm_failed": "llm_failed",
     "no_match": "no_match",
     "start": "start",
     "error": "error",

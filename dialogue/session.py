@@ -77,6 +77,10 @@ class Session:
     redelivered with the same id gets the first answer again, and changes nothing."""
     feedback: tuple[Feedback, ...] = ()
     """Ratings of this session's turns (``Engine.feedback``), oldest first."""
+    llm_failures: int = 0
+    """LLM calls that failed in a row (``fallback.max_failures``); a turn without a
+    failed call resets it. Failures are not attempts: ``attempts`` and ``no_match``
+    do not count them."""
 
     def rate(self, entry: Feedback) -> None:
         """Keep ``entry``, replacing an earlier rating of the same turn."""
@@ -104,6 +108,7 @@ class Session:
             self.fingerprint,
             self.answered,
             self.feedback,
+            self.llm_failures,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +132,7 @@ class Session:
             "fingerprint": self.fingerprint,
             "answered": [[mid, list(replies)] for mid, replies in self.answered],
             "feedback": [f._asdict() for f in self.feedback],
+            "llm_failures": self.llm_failures,
         }
 
     @classmethod
@@ -156,6 +162,7 @@ class Session:
                     for mid, replies in data.get("answered", ())
                 ),
                 feedback=tuple(_feedback(item) for item in data.get("feedback", ())),
+                llm_failures=int(data.get("llm_failures", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SessionError(

@@ -70,6 +70,8 @@ class LLMTrace:
     seconds: float = 0.0
     cached: bool = False
     error: str = ""
+    failure: str = ""
+    """The failure's kind (``timeout``, ``server_error`` ...) when ``outcome`` is ``failed``."""
     messages: list[dict[str, str]] | None = None
     """The rendered messages, when the engine runs with ``trace_prompts=True``."""
 
@@ -82,7 +84,8 @@ class Trace:
     of ``intent``), ``slot`` (slot values taken from the text), ``invalid``
     (the pending slot's answer did not parse), ``no_match``, ``no_input``
     (empty text), ``start`` (a new session's greeting only), ``too_long``,
-    ``llm`` (the LLM fallback's answer was applied), ``intent_blocked`` (an intent
+    ``llm`` (the LLM fallback's answer was applied), ``llm_failed`` (the LLM call
+    failed: the flow's ``failure_reply``, no attempt counted), ``intent_blocked`` (an intent
     matched but none of its guarded transitions' conditions held), ``status``
     (``start`` on a running session: nothing said), ``error`` (the turn failed
     and the session was left unchanged), or ``duplicate`` (a message id already
@@ -195,7 +198,7 @@ class TurnResult:
 
 _EVENT_NAMES = frozenset(
     "Entered Moved Asked SlotRejected Reprompted Exhausted NoMatched Escalated IntentMatched "
-    "Classified "
+    "Classified LLMDecided LLMFailed "
     "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME".split()
 )
 

@@ -145,7 +145,7 @@ def ask(
     assert isinstance(response, LLMResponse)
     _account(session, llm, request, response)
     if response.failure is not None:
-        llm.outcome = "failed"
+        llm.outcome, llm.failure = "failed", response.failure.kind
         llm.error = f"{response.failure.kind}: {response.failure.message}"
         trace.errors.append(f"llm {llm.error}")
         failed = logged(response.failure, access.privacy)

@@ -48,7 +48,7 @@ DEFAULT_TODAY = datetime.date(2026, 6, 1)
 
 Rule = Literal[
     "start", "intent", "intent_blocked", "slot", "invalid", "no_match", "no_input", "llm",
-    "too_long", "error",
+    "too_long", "error", "llm_failed",
 ]  # fmt: skip
 """What can answer a message (``Trace.rule``)."""
 LLMOutcome = Literal[
