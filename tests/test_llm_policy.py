@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from dialogue import Engine, TurnResult, compile_flows, parse_flow
-from dialogue.errors import FlowError, FlowErrors
+from dialogue.errors import ConversationFailure, FlowError, FlowErrors
 from dialogue.llm.openai_client import OpenAIChatClient
 from dialogue.runtime.llm_gate import decide, resolve, shaped_like_a_value
 from dialogue.runtime.rules import prepare
 from dialogue.runtime.slots import ParseResult
 from dialogue.session import Session
-from dialogue.testing import FakeChatServer, FakeReply
+from dialogue.testing import Conversation, FakeChatServer, FakeReply
 
 SHOP = """
 flow: shop
@@ -387,3 +387,18 @@ def test_sessions_stored_before_the_counter_still_load() -> None:
     del data["llm_failures"]  # a session saved by an earlier version
     assert Session.from_dict(data).llm_failures == 0
     assert s.copy().llm_failures == 2
+
+
+def test_a_scripted_answer_the_slot_keeps_from_the_llm_says_why(tmp_path: Any) -> None:
+    flow = tmp_path / "shop.yaml"
+    flow.write_text(shop_text(), encoding="utf-8")
+    with Conversation.from_path(flow, llm_replies=[]) as conv:
+        conv.say("track")
+        with pytest.raises(ConversationFailure) as caught:
+            conv.say("12345", llm={"slots": {"order_id": "AB123456"}})
+    assert str(caught.value).endswith(
+        "llm\n"
+        "    expected: the LLM to be asked (an answer is scripted)\n"
+        '    actual:   the LLM was not asked: slot "order_id" has llm: implausible '
+        "(shaped like a value)"
+    )
