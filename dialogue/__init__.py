@@ -45,7 +45,7 @@ from dialogue.runtime.compiled import Bot, CompiledFlow
 from dialogue.runtime.streaming import Delta, TurnStream
 from dialogue.session import Session
 from dialogue.stores import AsyncSessionStore, MemoryStore, SessionStore
-from dialogue.trace import Trace, TurnResult
+from dialogue.trace import HandoffInfo, Trace, TranscriptLine, TurnResult
 
 if _typing.TYPE_CHECKING:
     from dialogue.authoring.loader import load_flow, load_flows, parse_flow
@@ -68,6 +68,7 @@ __all__ = [
     "FeedbackError",
     "FlowError",
     "FlowErrors",
+    "HandoffInfo",
     "LLMClient",
     "LLMFailure",
     "LLMKeyRejected",
@@ -87,6 +88,7 @@ __all__ = [
     "SessionStore",
     "StoreError",
     "Trace",
+    "TranscriptLine",
     "TurnResult",
     "TurnStream",
     "Usage",

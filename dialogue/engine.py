@@ -28,6 +28,7 @@ from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.handoff import HandoffHook, acall_hook, call_hook, history_needed, released
 from dialogue.runtime.hidden import sanitize
 from dialogue.runtime.leak import StreamGuard, system_message
 from dialogue.runtime.llm_contract import LLMCall
@@ -96,6 +97,7 @@ class Engine:
         redact_history: bool = False,
         offload: bool = True,
         turn_deadline: float = 15.0,
+        on_handoff: HandoffHook | None = None,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
@@ -149,7 +151,11 @@ class Engine:
         self._setup = TurnSetup(bot, clock=self._clock, llm=self._llm_access, privacy=self._privacy)
         if configured is None:
             configured = self.main.llm_config.history_turns if self._llm.enabled else 0
+            configured = max(configured, history_needed(bot))  # a handoff's transcript
         self.history_turns = configured
+        self.on_handoff = on_handoff
+        """Called with a `HandoffInfo` after a turn that handed a conversation to a person
+        (a function or a coroutine function); a failure is logged and in the trace."""
         self.lease_ttl = (
             worst_turn(self.bot, self.main.llm, self.llm_settings, self._llm.enabled)
             if lease_ttl is None
@@ -245,6 +251,8 @@ class Engine:
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
+        if result.handoff is not None and self.on_handoff is not None:
+            call_hook(self.on_handoff, result.handoff, result.trace, self._privacy)
         if self._observers or log.isEnabledFor(logging.DEBUG):
             from dialogue.observe import notify
 
@@ -370,6 +378,8 @@ class Engine:
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
+        if result.handoff is not None and self.on_handoff is not None:
+            await acall_hook(self.on_handoff, result.handoff, result.trace, self._privacy)
         if self._observers or log.isEnabledFor(logging.DEBUG):
             from dialogue.observe import notify
 
@@ -523,6 +533,63 @@ class Engine:
         try:
             await self._store.adelete(session_id)
         finally:
+            self._locks.release(session_id, lock)
+
+    # -- handing back --------------------------------------------------------
+
+    def resume(self, session_id: str) -> Session:
+        """Give a conversation handed to a person back to the bot: its next message is
+        answered again (where it was; after a final handoff state, a new conversation
+        starts). Under the session's lock and lease, like a turn; returns the session
+        saved (unchanged if it was not handed off); ``SessionNotFound`` if there is none."""
+        lock = self._locks.acquire(session_id)
+        lease = None
+        try:
+            if self._leasing:
+                lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
+            for attempt in range(CONFLICT_RETRIES + 1):
+                stored = self._store.load(session_id)
+                if stored is not None and stored.handoff is None:
+                    return stored
+                back = released(stored, session_id)
+                try:
+                    self._store.save(back)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    continue
+                return back.copy()  # the memory store keeps what it saved
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            if lease is not None:
+                self._store.release(session_id, lease)
+            self._locks.release(session_id, lock)
+
+    async def aresume(self, session_id: str) -> Session:
+        """``resume`` for coroutines."""
+        lock = await self._locks.aacquire(session_id)
+        lease = None
+        try:
+            if self._leasing:
+                lease = await self._store.aacquire(
+                    session_id, ttl=self.lease_ttl, wait=self.lease_wait
+                )
+            for attempt in range(CONFLICT_RETRIES + 1):
+                stored = await self._store.aload(session_id)
+                if stored is not None and stored.handoff is None:
+                    return stored
+                back = released(stored, session_id)
+                try:
+                    await self._store.asave(back)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    continue
+                return back.copy()  # the memory store keeps what it saved
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            if lease is not None:
+                await self._store.arelease(session_id, lease)
             self._locks.release(session_id, lock)
 
     # -- feedback and observers ---------------------------------------------

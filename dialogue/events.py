@@ -169,6 +169,14 @@ class LeakBlocked(NamedTuple):
     run: int
 
 
+class HandedOff(NamedTuple):
+    """A handoff state was entered: a person takes the conversation over, for ``reason``."""
+
+    flow: str
+    state: str
+    reason: str
+
+
 class Ended(NamedTuple):
     """The conversation reached a final state of its main flow."""
 
@@ -194,6 +202,7 @@ Event = (
     | Returned
     | Restarted
     | LeakBlocked
+    | HandedOff
     | Ended
 )
 
@@ -256,6 +265,7 @@ BY_NAME: dict[str, type[Event]] = {
         Returned,
         Restarted,
         LeakBlocked,
+        HandedOff,
         Ended,
     )
 }

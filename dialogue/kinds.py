@@ -23,6 +23,7 @@ Rule = Literal[
     "error",
     "duplicate",
     "llm_failed",
+    "handed_off",
 ]
 """What answered a message; see ``Trace.rule``."""
 

@@ -2,8 +2,9 @@
 
 ``Engine(..., observers=[fn, ...])``: after every turn each observer is called
 with the turn's events, in order: ``LLMCalled`` (when a request was made),
-``ActionRun`` (each business action), ``ConversationEnded`` (a final state of the
-main flow was reached: a handoff, a goodbye), then ``TurnFinished``; a turn that
+``ActionRun`` (each business action), ``ConversationHandedOff`` (a state with
+``handoff`` was reached: a person takes over), ``ConversationEnded`` (a final
+state of the main flow was reached: a handoff, a goodbye), then ``TurnFinished``; a turn that
 failed (degraded reply) gives ``TurnFailed`` instead of ``TurnFinished``.
 ``Engine.feedback`` gives one ``FeedbackGiven``. The
 server's metrics and a host's own telemetry plug in here; an observer that raises
@@ -105,6 +106,16 @@ class ConversationEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationHandedOff:
+    """A state with ``handoff`` was reached: a person takes the conversation over (its
+    reason is in the turn's result, not here: it may quote a slot)."""
+
+    session_id: str
+    flow: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
 class FeedbackGiven:
     """A user rated a turn (``Engine.feedback``); the comment is not carried."""
 
@@ -113,7 +124,15 @@ class FeedbackGiven:
     rating: str | int
 
 
-Event = TurnFinished | TurnFailed | LLMCalled | ActionRun | ConversationEnded | FeedbackGiven
+Event = (
+    TurnFinished
+    | TurnFailed
+    | LLMCalled
+    | ActionRun
+    | ConversationHandedOff
+    | ConversationEnded
+    | FeedbackGiven
+)
 Observer = Callable[[Event], object]
 
 
@@ -142,6 +161,8 @@ def events_of(result: TurnResult) -> Iterator[Event]:
         )
     for action in t.actions:
         yield ActionRun(sid, action.name, action.ok, action.seconds)
+    if result.handoff is not None:
+        yield ConversationHandedOff(sid, result.handoff.flow, result.handoff.state)
     for e in t.events:
         if isinstance(e, Ended):
             yield ConversationEnded(sid, e.flow, e.state)

@@ -154,6 +154,31 @@ the slot) or ``never`` (the slot's reprompt ladder answers at once)."""
 Normalize = Literal["none", "upper", "lower", "title", "strip_spaces"]
 
 
+def _as_escalation(value: Any) -> Any:
+    """``handoff`` -> ``{goto: handoff}``: the old string form of an escalation."""
+    return {"goto": value} if isinstance(value, str) else value
+
+
+class Escalation(_Model):
+    """Where a ladder that ran out goes, and what it says and sets on the way:
+    ``on_exhausted: handoff`` or ``{goto: handoff, say: ..., set: {handoff_reason: ...}}``."""
+
+    goto: str
+    """The state to go to."""
+    say: Texts = ()
+    """Said before the target state's own replies (several strings are variations)."""
+    set: dict[str, Any] = Field(default_factory=dict)
+    """Slot -> expression (strings) or literal value, set before moving (e.g. the reason
+    of a handoff: ``{handoff_reason: "'invalid_order'"}``)."""
+
+
+Escalate = Annotated[
+    Escalation | None,
+    BeforeValidator(_as_escalation, json_schema_input_type=str | Escalation | None),
+]
+"""A state name, or an ``Escalation`` that also says and sets."""
+
+
 # --------------------------------------------------------------------------- slots
 
 
@@ -165,8 +190,9 @@ class _SlotBase(_Model):
     """The reprompt ladder: message N is said after the Nth invalid answer (the last repeats)."""
     max_attempts: int = Field(3, ge=1, le=50)
     """Invalid answers tolerated before ``on_exhausted``."""
-    on_exhausted: str | None = None
-    """State to go to when attempts run out; without it the slot is asked again."""
+    on_exhausted: Escalate = None
+    """State to go to when attempts run out (or ``{goto, say, set}``); without it the slot
+    is asked again."""
     normalize: Normalize = "none"
     llm: LLMWhen | None = None
     """When an answer to this slot's question that does not parse goes to the LLM
@@ -316,6 +342,9 @@ class Intent(_Model):
     """Global intents: run this sub-flow, then resume where we were."""
     clear: Texts = ()
     """Global intents: slots to clear when it fires."""
+    set: dict[str, Any] = Field(default_factory=dict)
+    """Global intents: slot -> expression (strings) or literal value, set when it fires
+    (after ``clear``), e.g. ``{handoff_reason: "'asked_for_person'"}``."""
 
     @model_validator(mode="after")
     def _shape(self) -> Intent:
@@ -323,7 +352,7 @@ class Intent(_Model):
             raise ValueError(
                 "an intent needs 'keywords', 'patterns' or 'examples', or it can never match"
             )
-        acts = [k for k in ("say", "goto", "flow", "clear") if getattr(self, k)]
+        acts = [k for k in ("say", "goto", "flow", "clear", "set") if getattr(self, k)]
         if self.scope == "local" and acts:
             raise ValueError(
                 f"'{acts[0]}' is only for global intents; a local intent's moves are "
@@ -396,8 +425,30 @@ class NoMatch(_Model):
     """The ladder: message N after the Nth consecutive no-match (the last repeats)."""
     max: int = Field(3, ge=1, le=50)
     """Consecutive no-matches before ``goto``."""
-    goto: str | None = None
-    """Escalation target (e.g. ``handoff``); without it the ladder keeps repeating."""
+    goto: Escalate = None
+    """Escalation target (e.g. ``handoff``, or ``{goto: handoff, say: ..., set: ...}``);
+    without it the ladder keeps repeating."""
+
+
+def _as_handoff(value: Any) -> Any:
+    """``handoff: true`` -> ``{}``; ``handoff: false`` -> none."""
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
+class Handoff(_Model):
+    """Entering this state hands the conversation to a person: the engine reports it
+    (``TurnResult.handoff``, the ``on_handoff`` hook) and stops answering the session's
+    messages until the host resumes it (``Engine.resume``)."""
+
+    reason: Any = None
+    """An expression over slots (``handoff_reason``) or a literal (``"'asked'"`` in
+    quotes, as in ``set``): why, for the person taking over."""
+    transcript: int = Field(10, ge=0, le=100)
+    """Recent turns the host is given (the engine keeps at least this much history)."""
 
 
 class State(_Model):
@@ -421,6 +472,11 @@ class State(_Model):
     """This state's LLM fallback mode, prompt or knowledge."""
     final: bool = False
     """The flow ends here (a sub-flow returns to its caller)."""
+    handoff: Annotated[
+        Handoff | None,
+        BeforeValidator(_as_handoff, json_schema_input_type=bool | Handoff | None),
+    ] = None
+    """A person takes over here: ``handoff: true`` or ``{reason: handoff_reason}``."""
 
 
 # --------------------------------------------------------------------------- flow
@@ -444,7 +500,8 @@ class Fallback(_Model):
     no_match: Texts = ()
     """The no-match ladder; default: built-in messages in the flow's language."""
     max_no_match: int = Field(3, ge=1, le=50)
-    on_exhausted: str | None = None
+    on_exhausted: Escalate = None
+    """Where the no-match ladder escalates (a state, or ``{goto, say, set}``)."""
     llm: LLMWhen | None = None
     """When an unparsed answer to a slot's question goes to the LLM, for slots that do
     not say (``slots.NAME.llm``); default by slot type (see there)."""
@@ -455,9 +512,10 @@ class Fallback(_Model):
     max_failures: int = Field(3, ge=1, le=50)
     """Failed LLM calls in a row before ``on_failure``. Failures never count as the
     user's attempts or no-matches."""
-    on_failure: str | None = None
-    """State to go to after ``max_failures`` failed calls in a row (e.g. ``handoff``);
-    without it the apology is said and the question asked again."""
+    on_failure: Escalate = None
+    """Where to go after ``max_failures`` failed calls in a row (a state such as
+    ``handoff``, or ``{goto, say, set}``); without it the apology is said and the
+    question asked again."""
 
 
 class StateFallback(_Model):
@@ -473,7 +531,7 @@ class StateFallback(_Model):
     """Said here when the LLM call fails (default: the flow's ``failure_reply``)."""
     max_failures: Annotated[int | None, Field(ge=1, le=50)] = None
     """Failed calls in a row before ``on_failure`` (default: the flow's)."""
-    on_failure: str | None = None
+    on_failure: Escalate = None
     """Where to go after ``max_failures`` failed calls in a row (default: the flow's)."""
 
 
@@ -516,13 +574,18 @@ class Settings(_Model):
     phone and card numbers, which are always hidden: order numbers, customer ids."""
 
 
+DEFAULT_THRESHOLDS = {"none": 0.5, "wordllama": 0.55}
+"""The abstention threshold a designer gets without configuring one, per ``embeddings``."""
+
+
 class NLU(_Model):
     """Matching intents by their ``examples`` (the optional extra ``[nlu]``)."""
 
     enabled: bool = True
     """Train a classifier on the examples (off: examples only guide the LLM)."""
-    threshold: float = Field(0.5, ge=0, le=1)
-    """Below this confidence the classifier abstains (the LLM or no-match ladder answers)."""
+    threshold: float | None = Field(None, ge=0, le=1)
+    """Below this confidence the classifier abstains (the LLM or no-match ladder answers);
+    unset: :attr:`cutoff`'s default, chosen on training data for each kind of model."""
     background: bool = True
     """Train a "none of these" class on everyday messages, so unrelated ones abstain."""
     candidates: bool = False
@@ -531,6 +594,17 @@ class NLU(_Model):
     provider's prompt caching and makes recordings match less closely)."""
     min_examples: int = Field(5, ge=1)
     """``dialogue validate`` warns about an intent with fewer examples."""
+    embeddings: Literal["none", "wordllama"] = "none"
+    """Static word embeddings appended to the n-grams (extra ``[nlu-embeddings]``):
+    paraphrases with no word in common come closer; English mostly."""
+
+    @property
+    def cutoff(self) -> float:
+        """The flow-wide threshold: the designer's, else the default of the model kind
+        (docs/benchmarks.md shows how each was chosen without the test set)."""
+        if self.threshold is not None:
+            return self.threshold
+        return DEFAULT_THRESHOLDS[self.embeddings]
 
 
 class Flow(_Model):

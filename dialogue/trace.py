@@ -7,7 +7,8 @@ slot, ``SlotRejected``, ``Reprompted`` (rung ``n``), ``Exhausted``, ``NoMatched`
 (rung ``n``), ``Escalated``, ``IntentMatched`` (with the flow that owns the
 intent), ``Classified`` (what the example-trained classifier made of the message:
 confidence, runner-up, margin, taken or abstained), ``ActionCalled``, ``FlowCalled``,
-``Returned``, ``Restarted``, ``Ended``. Flow coverage,
+``Returned``, ``Restarted``, ``HandedOff`` (a handoff state was entered),
+``Ended``. Flow coverage,
 ``dialogue chat --trace`` and tests read these; ``Trace.steps`` renders them as
 the short lines a person reads (``enter tracking``, ``ask order_id``).
 """
@@ -15,7 +16,7 @@ the short lines a person reads (``enter tracking``, ``ask order_id``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from dialogue.kinds import AskMode, LLMOutcome, MoveKind, Rule
 
@@ -25,12 +26,14 @@ if TYPE_CHECKING:
 __all__ = [  # the kinds are re-exported: the vocabulary a trace speaks in
     "ActionTrace",
     "AskMode",
+    "HandoffInfo",
     "LLMOutcome",
     "LLMTrace",
     "MoveKind",
     "RawEvent",
     "Rule",
     "Trace",
+    "TranscriptLine",
     "TurnResult",
 ]
 
@@ -88,8 +91,9 @@ class Trace:
     failed: the flow's ``failure_reply``, no attempt counted), ``intent_blocked`` (an intent
     matched but none of its guarded transitions' conditions held), ``status``
     (``start`` on a running session: nothing said), ``error`` (the turn failed
-    and the session was left unchanged), or ``duplicate`` (a message id already
-    answered: the first answer again, nothing changed).
+    and the session was left unchanged), ``duplicate`` (a message id already
+    answered: the first answer again, nothing changed), or ``handed_off`` (a person
+    has the conversation: the message is kept in the history, the bot does not answer).
     """
 
     session_id: str
@@ -180,6 +184,47 @@ class Trace:
         return line
 
 
+class TranscriptLine(NamedTuple):
+    """One line of a handoff's transcript: who said it and what."""
+
+    role: Literal["user", "bot"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffInfo:
+    """What a person taking over a conversation needs: the turn that handed it off gives
+    it (``TurnResult.handoff``), and so does the engine's ``on_handoff`` hook."""
+
+    session_id: str
+    reason: str
+    """Why (the handoff state's ``reason``; "" when it gives none)."""
+    flow: str
+    state: str
+    """The handoff state."""
+    slots: dict[str, Any]
+    transcript: tuple[TranscriptLine, ...]
+    """The latest turns, oldest first, as the session keeps its history (redacted when
+    the engine runs with ``redact_history=True``)."""
+    turn: int
+    """The turn that handed the conversation off."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """The session's ``meta`` (channel, user id ... as the host gave them)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (a ticket's body, the HTTP API's ``handoff_info``)."""
+        return {
+            "session_id": self.session_id,
+            "reason": self.reason,
+            "flow": self.flow,
+            "state": self.state,
+            "slots": self.slots,
+            "transcript": [line._asdict() for line in self.transcript],
+            "turn": self.turn,
+            "meta": self.meta,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class TurnResult:
     session_id: str
@@ -189,6 +234,12 @@ class TurnResult:
     slots: dict[str, Any]
     ended: bool
     trace: Trace
+    handoff: HandoffInfo | None = None
+    """Set on the turn that handed the conversation to a person."""
+    handed_off: bool = False
+    """A person has the conversation (this turn handed it off, or it was handed off
+    before: the bot did not answer, ``trace.rule == "handed_off"``), until the host
+    resumes it (``Engine.resume``)."""
 
     @property
     def text(self) -> str:
@@ -198,7 +249,7 @@ class TurnResult:
 
 _EVENT_NAMES = frozenset(
     "Entered Moved Asked SlotRejected Reprompted Exhausted NoMatched Escalated IntentMatched "
-    "Classified LLMDecided LLMFailed "
+    "Classified HandedOff LLMDecided LLMFailed "
     "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME".split()
 )
 

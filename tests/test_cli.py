@@ -234,6 +234,25 @@ def test_chat_ended_conversation_can_start_again() -> None:
     ]
 
 
+def test_chat_handoff_keeps_quiet_until_resume() -> None:
+    result = run("chat", SHOP, input="agent\nhello?\n/resume\nhello\n")
+    assert result.exit_code == 0
+    out = lines(result.stdout)
+    note = "(handed to a person: asked_for_person; the bot keeps quiet until /resume)"
+    first = out.index(note)
+    assert out[first - 1] == "bot> I'm connecting you to a person now. Please hold on."
+    assert out[first + 1 :] == [
+        "you> hello?",
+        "(handed to a person; the bot keeps quiet until /resume)",
+        "you> /resume",
+        "(the bot has the conversation again)",
+        "you> hello",
+        SHOP_HI,
+        "bot> Hello! Would you like to track an order or start a return?",
+        "you> ",
+    ]
+
+
 def test_chat_chinese_and_sub_flows() -> None:
     zh = run("chat", str(FLOWS / "customer_service_zh.yaml"), input="查订单ＡＢ１２３４５６\n")
     assert bot_lines(zh)[-1] == "bot> 订单 AB123456 运输中，预计周四送达。还有什么可以帮您？"

@@ -334,9 +334,14 @@ def test_shop_human_ends_the_conversation(shop: Engine) -> None:
         "human",
         "real person",
     )
+    assert result.handoff is not None and result.handoff.reason == "asked_for_person"
+    # A person has it: the bot keeps quiet until the host gives it back.
+    held = turn(shop, "track", [], "handoff")
+    assert (held.trace.rule, held.handed_off) == ("handed_off", True)
+    shop.resume("s")
     # The next message starts a new conversation.
     again = turn(shop, "track", [SHOP_HI, ASK_ORDER], "tracking")
-    assert (again.ended, again.slots) == (False, {})
+    assert (again.ended, again.slots, again.handed_off) == (False, {}, False)
 
 
 def test_shop_no_match_ladder_escalates(shop: Engine) -> None:

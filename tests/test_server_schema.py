@@ -55,6 +55,7 @@ def test_the_document_is_served(live: LiveServer) -> None:
         "/v1/sessions/{session_id}/feedback",
         "/v1/sessions/{session_id}/messages",
         "/v1/sessions/{session_id}/messages/stream",
+        "/v1/sessions/{session_id}/resume",
     ]
 
 

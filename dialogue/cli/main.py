@@ -13,6 +13,7 @@ import json
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,6 +23,10 @@ from dialogue.cli.common import choose_flow, compile_or_exit, diagnostics
 from dialogue.compiler.build import compile_flows
 from dialogue.errors import DialogueError, FlowError
 from dialogue.runtime.actions import ActionRunner
+
+if TYPE_CHECKING:
+    from dialogue.engine import Engine
+    from dialogue.trace import TurnResult
 
 
 @click.group()
@@ -149,14 +154,33 @@ def chat(
                 break
             if text.strip() in ("/quit", "/exit"):
                 break
-            if text.strip() == "/reset":
-                engine.reset(sid)
-                _show(engine.start(sid), trace)
+            if _command(engine, sid, text.strip(), trace):
                 continue
             result = engine.handle(sid, text)
             _show(result, trace)
-            if result.ended:
-                click.echo("(conversation ended; type to start again, /quit to leave)")
+            _after(result)
+
+
+def _command(engine: Engine, sid: str, command: str, trace: bool) -> bool:
+    """Run a chat command (``/reset``, ``/resume``); False if ``command`` is none."""
+    if command == "/reset":
+        engine.reset(sid)
+        _show(engine.start(sid), trace)
+        return True
+    if command == "/resume":
+        engine.resume(sid)
+        click.echo("(the bot has the conversation again)")
+        return True
+    return False
+
+
+def _after(result: TurnResult) -> None:
+    """What the chat says after a turn that handed the conversation off or ended it."""
+    if result.handed_off:
+        why = f": {result.handoff.reason}" if result.handoff and result.handoff.reason else ""
+        click.echo(f"(handed to a person{why}; the bot keeps quiet until /resume)")
+    elif result.ended:
+        click.echo("(conversation ended; type to start again, /quit to leave)")
 
 
 def _show(result: object, trace: bool) -> None:

@@ -21,6 +21,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from dialogue import schema
 from dialogue.authoring.loader import LoadedFlow
 from dialogue.compiler.cycles import input_cycles
+from dialogue.compiler.escalations import escalation, handoff
 from dialogue.compiler.examples import attach_classifiers, example_warnings
 from dialogue.compiler.lint import check_flow
 from dialogue.compiler.llm_policy import flow_failure, slot_asks, state_failure
@@ -34,6 +35,7 @@ from dialogue.runtime.compiled import (
     EXTRACTABLE,
     Bot,
     CCall,
+    CEscalation,
     CFailure,
     CFallback,
     CGlobal,
@@ -131,6 +133,7 @@ class _Builder:
         self.reported: set[Loc] = set()
         self.fallback_say: tuple[Text, ...] = ()  # set by build, before the states
         self.failure = CFailure((), 3, None)  # the flow's, set by build, before the states
+        self.fallback_escalation: tuple[str | None, CEscalation | None] = (None, None)
 
     # -- templates ---------------------------------------------------------
 
@@ -208,12 +211,11 @@ class _Builder:
     def no_match(self, state: schema.State, loc: Loc) -> CNoMatch:
         fb, nm = self.flow.fallback, state.no_match
         if nm is None:
-            return CNoMatch(self.fallback_say, fb.max_no_match, fb.on_exhausted)
+            return CNoMatch(self.fallback_say, fb.max_no_match, *self.fallback_escalation)
         what = f"state '{loc[-1]}'"
-        if nm.goto is not None:
-            self.refs.state(nm.goto, loc + ("no_match", "goto"), what)
+        goto, then = escalation(self, nm.goto, loc + ("no_match", "goto"), what)
         say = self.texts(nm.say, loc + ("no_match", "say"), what) if nm.say else self.fallback_say
-        return CNoMatch(say, nm.max, nm.goto)
+        return CNoMatch(say, nm.max, goto, then)
 
     def state(
         self, name: str, st: schema.State, globals_: list[tuple[str, schema.Intent]]
@@ -258,6 +260,7 @@ class _Builder:
             matcher=IntentMatcher(local + globals_),
             extract=extract,
             fallback=self.fallback(name, st, local + globals_),
+            handoff=handoff(self, st.handoff, loc + ("handoff",), what),
         )
 
     def prompt(self, name: str, loc: Loc) -> Text | None:
@@ -338,7 +341,7 @@ class _Builder:
             return None
         draft = CFallback(
             mode, own.prompt or fb.prompt, prompt, knowledge, names, info, slots, {},
-            failure=state_failure(self.failure, name, own, self.texts, self.refs),
+            failure=state_failure(self, self.failure, name, own),
             asks=slot_asks(self.flow, own, st.collect),
         )  # fmt: skip
         schemas = {
@@ -350,15 +353,15 @@ class _Builder:
     def slot(self, name: str, slot: schema.Slot) -> CSlot:
         loc: Loc = ("slots", name)
         what = f"slot '{name}'"
-        if slot.on_exhausted is not None:
-            self.refs.state(slot.on_exhausted, loc + ("on_exhausted",), what)
+        goto, then = escalation(self, slot.on_exhausted, loc + ("on_exhausted",), what)
         return CSlot(
             name=name,
             parser=compile_slot(name, slot, language=self.flow.language),
             ask=self.texts(slot.ask, loc + ("ask",), what),
             invalid=self.texts(slot.invalid, loc + ("invalid",), what),
             max_attempts=slot.max_attempts,
-            on_exhausted=slot.on_exhausted,
+            on_exhausted=goto,
+            exhausted=then,
         )
 
     def global_intent(self, name: str, intent: schema.Intent) -> CGlobal:
@@ -376,13 +379,14 @@ class _Builder:
             intent.goto,
             intent.flow,
             intent.clear,
+            self.assignments(intent.set, loc + ("set",), what),
         )
 
     def flow_fallback(self) -> tuple[Text, ...]:
         """Check the flow's no-match fallback once; its ladder is shared by the states."""
         fb, what = self.flow.fallback, "the fallback"
-        if fb.on_exhausted is not None:
-            self.refs.state(fb.on_exhausted, ("fallback", "on_exhausted"), what)
+        where: Loc = ("fallback", "on_exhausted")
+        self.fallback_escalation = escalation(self, fb.on_exhausted, where, what)
         say = fb.no_match or builtin(self.flow.language, "no_match")
         return self.texts(say, ("fallback", "no_match"), what)
 
@@ -390,7 +394,7 @@ class _Builder:
         flow = self.flow
         self.refs.start()
         self.fallback_say = self.flow_fallback()
-        self.failure = flow_failure(flow, self.texts, self.refs)
+        self.failure = flow_failure(self, flow)
         if flow.fallback.mode != "off":  # checked even when every state uses its own
             self.prompt(flow.fallback.prompt, ("fallback", "prompt"))
         for name, intent in flow.intents.items():

@@ -4,44 +4,39 @@ failed call does (``fallback.llm``, ``slots.NAME.llm``, ``failure_reply``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from dialogue import schema
-from dialogue.compiler.resolve import References
+from dialogue.compiler.escalations import Builder, escalation
 from dialogue.errors import Loc
 from dialogue.runtime.builtin_replies import builtin
 from dialogue.runtime.compiled import CFailure
 from dialogue.runtime.llm_gate import resolve
-from dialogue.runtime.templates import Text
-
-Texts = Callable[[Sequence[str], Loc, str], tuple[Text, ...]]
-"""The builder's template compiler: sources, where they are, what they belong to."""
 
 
-def flow_failure(flow: schema.Flow, texts: Texts, refs: References) -> CFailure:
+def flow_failure(builder: Builder, flow: schema.Flow) -> CFailure:
     """The flow's failure policy, checked once (states without their own share it)."""
     fb, what = flow.fallback, "the fallback"
-    if fb.on_failure is not None:
-        refs.state(fb.on_failure, ("fallback", "on_failure"), what)
+    goto, then = escalation(builder, fb.on_failure, ("fallback", "on_failure"), what)
     say = fb.failure_reply or builtin(flow.language, "llm_trouble")
-    return CFailure(texts(say, ("fallback", "failure_reply"), what), fb.max_failures, fb.on_failure)
+    texts = builder.texts(say, ("fallback", "failure_reply"), what)
+    return CFailure(texts, fb.max_failures, goto, then)
 
 
 def state_failure(
-    base: CFailure, name: str, own: schema.StateFallback, texts: Texts, refs: References
+    builder: Builder, base: CFailure, name: str, own: schema.StateFallback
 ) -> CFailure:
     """A state's failure policy: its own settings over the flow's."""
     here: Loc = ("states", name, "fallback")
     what = f"state '{name}'"
     say = base.say
     if own.failure_reply:
-        say = texts(own.failure_reply, here + ("failure_reply",), what)
-    goto = base.goto
+        say = builder.texts(own.failure_reply, here + ("failure_reply",), what)
+    goto, then = base.goto, base.escalation
     if own.on_failure is not None:
-        refs.state(own.on_failure, here + ("on_failure",), what)
-        goto = own.on_failure
-    return CFailure(say, own.max_failures or base.max, goto)
+        goto, then = escalation(builder, own.on_failure, here + ("on_failure",), what)
+    return CFailure(say, own.max_failures or base.max, goto, then)
 
 
 def slot_asks(

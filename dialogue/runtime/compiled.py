@@ -91,10 +91,28 @@ class CTransition:
 
 
 @dataclass(frozen=True, slots=True)
+class CEscalation:
+    """What an escalation says and sets on its way to its ``goto`` (``schema.Escalation``)."""
+
+    say: tuple[Text, ...] = ()
+    set: tuple[tuple[str, Value], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CHandoff:
+    """A state where a person takes over (``schema.Handoff``)."""
+
+    reason: Value
+    transcript: int
+
+
+@dataclass(frozen=True, slots=True)
 class CNoMatch:
     say: tuple[Text, ...]
     max: int
     goto: str | None
+    escalation: CEscalation | None = None
+    """What the escalation to ``goto`` says and sets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +123,8 @@ class CSlot:
     invalid: tuple[Text, ...]
     max_attempts: int
     on_exhausted: str | None
+    exhausted: CEscalation | None = None
+    """What the escalation to ``on_exhausted`` says and sets."""
 
 
 EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
@@ -118,6 +138,8 @@ class CFailure:
     say: tuple[Text, ...]
     max: int
     goto: str | None
+    escalation: CEscalation | None = None
+    """What ``on_failure`` says and sets on its way (``{goto, say, set}``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +189,8 @@ class CState:
     """The LLM fallback here (``None``: mode ``off``)."""
     classifier: StateClassifier | None = None
     """The example-trained matcher over the intents allowed here (``None``: no examples)."""
+    handoff: CHandoff | None = None
+    """Entering the state hands the conversation to a person."""
 
     @property
     def waits_idle(self) -> bool:
@@ -219,6 +243,7 @@ class CGlobal:
     goto: str | None
     flow: str | None
     clear: tuple[str, ...]
+    set: tuple[tuple[str, Value], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,7 @@ class Turn(FlowWalker):
         if n >= fb.failure.max and fb.failure.goto is not None:
             s.llm_failures = 0
             self.moved("on_failure", f"{s.state}.fallback.on_failure", fb.failure.goto)
+            self.escalate(fb.failure.escalation)
             self.goto(fb.failure.goto)
             yield from self.settle()
             return
@@ -329,6 +330,10 @@ class Turn(FlowWalker):
                 self.record(("SlotRejected", s.flow, s.state, slot, raw))
         for slot in intent.clear:
             s.slots.pop(slot, None)
+        if intent.set:
+            ctx = self.context()
+            for slot, value in [(n, v.evaluate(ctx)) for n, v in intent.set]:
+                self.set_slot(slot, value)
         if intent.goto is not None:
             while s.flow != owner and s.stack:
                 s.flow, s.state = s.stack[-1][:2]
@@ -353,6 +358,7 @@ class Turn(FlowWalker):
             self.record(("Exhausted", s.flow, s.state, s.pending))
             key = f"{s.state}.collect.{s.pending}.on_exhausted"
             self.moved("on_exhausted", key, slot.on_exhausted)
+            self.escalate(slot.exhausted)
             self.goto(slot.on_exhausted)
             yield from self.settle()
             return
@@ -371,6 +377,7 @@ class Turn(FlowWalker):
         if s.no_match >= policy.max and policy.goto is not None:
             self.record(("Escalated", s.flow, s.state))
             self.moved("no_match", f"{s.state}.no_match.goto", policy.goto)
+            self.escalate(policy.escalation)
             self.goto(policy.goto)
             yield from self.settle()
             return

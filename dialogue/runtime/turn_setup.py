@@ -77,13 +77,14 @@ class TurnSetup:
         max_text_length: int,
     ) -> TurnResult | None:
         """The answer when no turn runs: a status, a redelivery, a message too long."""
-        if text is None and stored is not None and not stored.ended:
+        held = stored is not None and stored.handoff is not None
+        if text is None and stored is not None and (not stored.ended or held):
             return status(stored, started)
         if message_id is not None and stored is not None:
             for seen, replies in stored.answered:
                 if seen == message_id:
                     return duplicate(stored, replies, started)
-        if text is not None and len(text) > max_text_length:
+        if text is not None and len(text) > max_text_length and not held:
             too_long = ValueError("too long")
             return degraded(self.bot, session_id, stored, too_long, started, "too_long")
         return None
@@ -97,6 +98,8 @@ class TurnSetup:
         restarted: str | None = None,
     ) -> tuple[Turn, Steps]:
         """The turn over a copy of the session, and the generator of its steps."""
+        if stored is not None and stored.handoff is not None:
+            return self._held(stored, restarted)
         fresh = stored is None or stored.ended or restarted is not None
         if stored is None:
             session = self.new_session(session_id)
@@ -122,6 +125,17 @@ class TurnSetup:
             log.warning("session %s restarted: %s", self._privacy.ident(session_id), restarted)
         return turn, _steps(turn, text, fresh)
 
+    def _held(self, session: Session, restarted: str | None) -> tuple[Turn, Steps]:
+        """A person has the conversation: a turn that answers nothing (the message is
+        kept in the history for them, by ``finish``)."""
+        trace = Trace(session.id, session.turn + 1, session.flow, session.state)
+        trace.rule = "handed_off"
+        clock = self._clock
+        turn = Turn(self.bot, session, trace, today=lambda: clock().date(), llm=self._llm)
+        if restarted is not None:
+            trace.raw_events.append(("Restarted", session.flow, session.state, restarted))
+        return turn, _nothing()
+
 
 def _steps(turn: Turn, text: str | None, fresh: bool) -> Steps:
     if fresh:
@@ -136,6 +150,10 @@ def _steps(turn: Turn, text: str | None, fresh: bool) -> Steps:
             turn.no_input()
         return
     yield from turn.respond(prepared, first=fresh)
+
+
+def _nothing() -> Steps:
+    yield from ()
 
 
 def remember(session: Session, message_id: str | None, replies: list[str]) -> None:

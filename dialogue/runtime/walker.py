@@ -16,13 +16,21 @@ from typing import Any
 
 from dialogue.errors import FlowLoopError
 from dialogue.runtime.actions import ActionCall, ActionOutcome
-from dialogue.runtime.compiled import Bot, CCall, CompiledFlow, CState, CTransition
+from dialogue.runtime.compiled import (
+    Bot,
+    CCall,
+    CEscalation,
+    CompiledFlow,
+    CState,
+    CTransition,
+    Value,
+)
 from dialogue.runtime.llm_contract import LLMCall
 from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.rules import Prepared
 from dialogue.runtime.slots import ParseResult
 from dialogue.runtime.templates import Text
-from dialogue.session import Frame, Session
+from dialogue.session import Frame, HandoffMark, Session
 from dialogue.trace import ActionTrace, MoveKind, RawEvent, Trace
 
 MAX_STEPS = 64
@@ -126,9 +134,30 @@ class FlowWalker:
             for name, value in [(n, v.evaluate(ctx)) for n, v in st.set]:
                 self.set_slot(name, value)
         self.say(st.say)
+        if st.handoff is not None:
+            self.hand_off(st.handoff.reason)
         self.carry = carry
         if carry is not None:
             self.extract(carry, pending=False)
+
+    def hand_off(self, reason: Value) -> None:
+        """A person takes over: mark the session (the engine holds its messages from now
+        on) and record why."""
+        s = self.session
+        value = reason.evaluate(self.context())
+        why = "" if value is None else str(value)
+        s.handoff = HandoffMark(why, s.flow, s.state, s.turn + 1)
+        self.record(("HandedOff", s.flow, s.state, why))
+
+    def escalate(self, then: CEscalation | None) -> None:
+        """What an escalation sets and says on its way to its target state."""
+        if then is None:
+            return
+        if then.set:
+            ctx = self.context()
+            for name, value in [(n, v.evaluate(ctx)) for n, v in then.set]:
+                self.set_slot(name, value)
+        self.say(then.say)
 
     def push(self, flow: str) -> None:
         """Call a sub-flow; it returns here when it reaches a final state."""

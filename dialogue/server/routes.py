@@ -139,6 +139,15 @@ async def stream_message(svc: Svc, session_id: str, message: MessageIn) -> Strea
     )
 
 
+@api.post("/sessions/{session_id}/resume", response_model=SessionOut)
+async def resume_session(svc: Svc, session_id: str) -> SessionOut:
+    """Give a conversation handed to a person back to the bot: its next message is
+    answered again (a session not handed off is left as it is)."""
+    await stored(svc, session_id)
+    session = await svc.engine.aresume(session_id)
+    return SessionOut.of(session, handoff_states=svc.handoff_states)
+
+
 @api.post("/sessions/{session_id}/feedback", status_code=201, response_model=FeedbackOut)
 async def give_feedback(svc: Svc, session_id: str, feedback: FeedbackIn) -> FeedbackOut:
     """Rate a turn's replies (a later rating of the same turn replaces it)."""

@@ -44,9 +44,10 @@ from dialogue.testing.fake_llm import (
     load_bot,
     make_actions,
     make_engine,
+    seeded_first,
     seeded_start,
 )
-from dialogue.testing.spec import Expect, LLMFault
+from dialogue.testing.spec import Expect, Greeting, LLMFault
 from dialogue.trace import TurnResult
 
 
@@ -69,7 +70,10 @@ class Exchange:
 
     @property
     def label(self) -> str:
-        return "the greeting" if self.user is None else f"turn {self.index}"
+        if self.user is None:
+            return "the greeting"
+        separate = self.conversation.greeting == "separate"
+        return f"turn {self.index if separate else self.index + 1}"
 
     def expect(self, **expectations: Any) -> Exchange:
         """Check this turn; raises `ConversationFailure` listing every failed expectation."""
@@ -89,8 +93,10 @@ class Conversation:
     """A conversation with an engine, one turn at a time, keeping the transcript.
 
     ``slots`` and ``meta`` seed the session before the greeting; ``on_turn`` sees
-    every `TurnResult` (coverage). The greeting turn runs on the first `say`, or
-    on `start`, which returns it to check.
+    every `TurnResult` (coverage). With ``greeting="separate"`` (the default) the
+    greeting turn runs on the first `say`, or on `start`, which returns it to check;
+    with ``greeting="with_first_message"`` the first `say` goes to a new session, as
+    a host's first message does, and its reply holds the greeting and the answer.
     """
 
     def __init__(
@@ -103,8 +109,14 @@ class Conversation:
         session_id: str = "test",
         name: str = "",
         on_turn: Callable[[TurnResult], object] | None = None,
+        greeting: Greeting = "separate",
     ) -> None:
+        if greeting not in ("separate", "with_first_message"):
+            raise ConfigurationError(
+                f"greeting={greeting!r}", hint="'separate' or 'with_first_message'"
+            )
         self.engine = engine
+        self.greeting: Greeting = greeting
         self.llm = llm
         self.session_id = session_id
         self.name = name
@@ -145,10 +157,20 @@ class Conversation:
 
     def start(self) -> Exchange:
         """The greeting turn (run once; later calls return it again)."""
+        if self.greeting == "with_first_message":
+            raise ConfigurationError(
+                "this conversation greets with its first message: there is no greeting turn",
+                hint="check the first say()'s reply, or use greeting='separate'",
+            )
         if self.transcript:
             return self.transcript[0]
         result = seeded_start(self.engine, self.session_id, self._slots, self._meta)
         return self._record(None, result)
+
+    def resume(self) -> None:
+        """Give the conversation back to the bot after a handoff, as a host does
+        (``Engine.resume``)."""
+        self.engine.resume(self.session_id)
 
     def say(self, text: str, *, llm: Answer | Mapping[str, Any] | None = None) -> Exchange:
         """Send a user message; ``llm`` scripts the LLM's answer for this turn."""
@@ -159,7 +181,8 @@ class Conversation:
 
     def turn(self, text: str, *, llm: Answer | Mapping[str, Any] | None = None) -> Exchange:
         """Like `say`, but problems with the scripted LLM answer are only recorded."""
-        self.start()
+        if self.greeting == "separate":
+            self.start()
         answer = None if llm is None else as_answer(llm)
         fake = self.llm
         if answer is not None and fake is None:
@@ -178,13 +201,18 @@ class Conversation:
 
     def _handle(self, text: str, *, slow: bool) -> TurnResult:
         if not slow:
-            return self.engine.handle(self.session_id, text)
+            return self._send(text)
         settings = self.engine.llm_settings
         self.engine.llm_settings = {**settings, "timeout": FAULT_TIMEOUT}
         try:
-            return self.engine.handle(self.session_id, text)
+            return self._send(text)
         finally:
             self.engine.llm_settings = settings
+
+    def _send(self, text: str) -> TurnResult:
+        if self.transcript:
+            return self.engine.handle(self.session_id, text)
+        return seeded_first(self.engine, self.session_id, text, self._slots, self._meta)
 
     def _record(self, text: str | None, result: TurnResult) -> Exchange:
         if self._on_turn is not None:

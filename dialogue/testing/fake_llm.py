@@ -206,3 +206,18 @@ def seeded_start(
 ) -> TurnResult:
     """Greet a new session that starts with ``slots`` and ``meta``."""
     return engine.start(session_id, slots=slots, meta=meta)
+
+
+def seeded_first(
+    engine: Engine,
+    session_id: str,
+    text: str,
+    slots: Mapping[str, Any],
+    meta: Mapping[str, Any],
+) -> TurnResult:
+    """A new session's first message, as a host sends it (the reply greets too), the
+    session starting with ``slots`` and ``meta``."""
+    if not slots and not meta:
+        return engine.handle(session_id, text)
+    checked = engine._check_text(text)  # the one turn that seeds a session and answers
+    return engine._handle(session_id, checked, (dict(slots), dict(meta)))

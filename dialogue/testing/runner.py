@@ -152,6 +152,7 @@ class Runner:
             meta=conv.meta,
             name=conv.name,
             on_turn=self._recorder(key, bot),
+            greeting=spec.greeting_of(conv),
         )
         try:
             for j, step in enumerate(conv.steps):
@@ -164,6 +165,8 @@ def _step(loaded: LoadedSpec, loc: Loc, conversation: Conversation, step: StepSp
     if step.user is None:
         exchange = conversation.start()
     else:
+        if step.resume:
+            conversation.resume()
         exchange = conversation.turn(step.user, llm=step.llm)
     mismatches = exchange.problems + check(step, exchange.result)
     if not mismatches:

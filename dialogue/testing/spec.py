@@ -48,13 +48,18 @@ DEFAULT_TODAY = datetime.date(2026, 6, 1)
 
 Rule = Literal[
     "start", "intent", "intent_blocked", "slot", "invalid", "no_match", "no_input", "llm",
-    "too_long", "error", "llm_failed",
+    "too_long", "error", "handed_off", "llm_failed",
 ]  # fmt: skip
 """What can answer a message (``Trace.rule``)."""
 LLMOutcome = Literal[
     "intent", "slots", "reply", "nothing", "rejected", "failed", "budget", "offline", "leaked"
 ]  # fmt: skip
 """What the LLM fallback did (``LLMTrace.outcome``)."""
+Greeting = Literal["separate", "with_first_message"]
+"""How a conversation under test starts: the bot greets in a step of its own
+(``separate``, as ``dialogue chat`` shows it), or the first user message goes to a
+new session and its reply holds the greeting and the answer (``with_first_message``,
+as ``Engine.handle`` answers a host's first message)."""
 FAULTS = ("timeout", "malformed", "refusal")
 """Named LLM faults; an HTTP status (400-599) is a fault too."""
 
@@ -175,7 +180,9 @@ class Expect(_Model):
     bot: Texts | None = None
     """The replies, exactly (one string: the turn has exactly that one reply)."""
     bot_contains: Texts | None = None
-    """Each text appears somewhere in the replies."""
+    """Each text appears somewhere in the replies (case matters)."""
+    bot_contains_ci: Texts | None = None
+    """Each text appears somewhere in the replies, ignoring case (``casefold``)."""
     bot_matches: Regexes | None = None
     """Each regular expression matches somewhere in the replies (``re.search``)."""
     bot_one_of: tuple[str, ...] | None = Field(None, min_length=1)
@@ -202,6 +209,10 @@ class Expect(_Model):
     """The business actions called this turn, in order."""
     ended: bool | None = None
     """The conversation reached a final state."""
+    handed_off: bool | None = None
+    """A person has the conversation (a handoff state was reached, not resumed)."""
+    handoff_reason: str | None = None
+    """This turn handed the conversation to a person, for this reason."""
 
     def given(self) -> list[str]:
         """The expectation keys that were written."""
@@ -215,6 +226,9 @@ class StepSpec(Expect):
     """
 
     user: str | None = None
+    resume: bool = False
+    """Before this step's message, the host gives a conversation handed to a person back
+    to the bot (``Engine.resume``)."""
     llm: LLMScript | None = None
     """The LLM's answer this turn (the conversation then runs with a fake LLM)."""
 
@@ -231,6 +245,10 @@ class ConversationSpec(_Model):
     """Session metadata (``Session.meta``) the session starts with."""
     actions: Stubs = Field(default_factory=dict)
     """Stubbed business actions, over the file's ``actions``."""
+    greeting: Greeting | None = None
+    """``separate`` (the bot greets in a step of its own) or ``with_first_message`` (the
+    first step's reply holds the greeting, as ``Engine.handle`` gives it); default:
+    the file's."""
     steps: tuple[StepSpec, ...] = Field(min_length=1)
 
     @property
@@ -249,7 +267,12 @@ class SpecFile(_Model):
     """The date every conversation runs on (default 2026-06-01)."""
     actions: Stubs = Field(default_factory=dict)
     """Stubbed business actions of every conversation; the others are the flow's own."""
+    greeting: Greeting = "separate"
+    """How every conversation starts (a conversation may say otherwise)."""
     conversations: tuple[ConversationSpec, ...] = Field(min_length=1)
+
+    def greeting_of(self, conversation: ConversationSpec) -> Greeting:
+        return conversation.greeting or self.greeting
 
     @field_validator("flow")
     @classmethod
@@ -350,12 +373,23 @@ def _check(spec: SpecFile, source: SourceMap) -> list[Diagnostic]:
             hint = "give each conversation its own name: it is the test's id"
             problems.append(source.diagnostic(loc + ("name",), "duplicate_name", message, hint))
         first.setdefault(conv.name, i)
+        joined = spec.greeting_of(conv) == "with_first_message"
         for j, step in enumerate(conv.steps):
             where = loc + ("steps", j)
-            if step.user is None and j > 0:
+            if step.user is None and joined:
+                message = f"step {j + 1} of conversation '{conv.name}' has no 'user' message"
+                hint = (
+                    "with 'greeting: with_first_message' the greeting is in the first "
+                    "step's reply: every step needs 'user'"
+                )
+                problems.append(source.diagnostic(where, "missing_key", message, hint))
+            elif step.user is None and j > 0:
                 message = f"step {j + 1} of conversation '{conv.name}' has no 'user' message"
                 hint = "only the first step may leave 'user' out: it then checks the greeting"
                 problems.append(source.diagnostic(where, "missing_key", message, hint))
+            elif step.user is None and step.resume:
+                message = "'resume' needs a 'user' message: the bot answers it after resuming"
+                problems.append(source.diagnostic(where + ("resume",), "invalid", message))
             elif step.user is None and step.llm is not None:
                 message = "'llm' needs a 'user' message: the greeting never asks the LLM"
                 problems.append(source.diagnostic(where + ("llm",), "invalid", message))
