@@ -92,6 +92,27 @@ class Escalated(NamedTuple):
     state: str
 
 
+class LLMDecided(NamedTuple):
+    """The answer to ``slot``'s question did not parse: whether it went to the LLM
+    (``asked``), by the slot's ``llm`` setting ``when`` and ``why`` (``runtime/llm_gate.py``)."""
+
+    flow: str
+    state: str
+    slot: str
+    when: Literal["always", "implausible", "never"]
+    asked: bool
+    why: str
+
+
+class LLMFailed(NamedTuple):
+    """The LLM call failed (``kind``): the ``n``th failure in a row; not an attempt."""
+
+    flow: str
+    state: str
+    kind: str
+    n: int
+
+
 class IntentMatched(NamedTuple):
     """``intent`` was understood, ``by`` a rule or the LLM; ``owner`` is the flow whose
     intent it is (a calling flow's, for its global intents)."""
@@ -204,6 +225,8 @@ Event = (
     | Exhausted
     | NoMatched
     | Escalated
+    | LLMDecided
+    | LLMFailed
     | IntentMatched
     | EventHandled
     | EventIgnored
@@ -255,6 +278,16 @@ def _answer_line(event: Event) -> str | None:
             return f"event {name}"
         case EventIgnored(_, _, name):
             return f"event {name} ignored"
+    return _llm_line(event)
+
+
+def _llm_line(event: Event) -> str | None:
+    """The steps of the LLM policy: a skipped call, a failed one."""
+    match event:
+        case LLMDecided(_, _, slot, when, False, why):
+            return f"no llm for {slot} ({when}: {why})"
+        case LLMFailed(_, _, kind, n):
+            return f"llm failed {n} ({kind})"
     return None
 
 
@@ -270,6 +303,8 @@ BY_NAME: dict[str, type[Event]] = {
         Exhausted,
         NoMatched,
         Escalated,
+        LLMDecided,
+        LLMFailed,
         IntentMatched,
         EventHandled,
         EventIgnored,

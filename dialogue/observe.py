@@ -29,10 +29,11 @@ from dialogue.trace import Rule, TurnResult
 
 log = logging.getLogger("dialogue")
 
-Outcome = Literal["rule", "llm", "no_match", "start", "error", "other"]
+Outcome = Literal["rule", "llm", "llm_failed", "no_match", "start", "error", "other"]
 """How a turn was answered, for counting: by a rule (an intent, a slot value, a
-reprompt), by the LLM, by the no-match ladder, a greeting only, a failure, or
-``other`` (a status, a duplicate, an empty or too long message, an event from the host)."""
+reprompt), by the LLM, by the failure reply of a failed LLM call, by the no-match
+ladder, a greeting only, a failure, or ``other`` (a status, a duplicate, an empty
+or too long message, an event from the host)."""
 
 _OUTCOMES: dict[Rule, Outcome] = {
     "intent": "rule",
@@ -40,6 +41,7 @@ _OUTCOMES: dict[Rule, Outcome] = {
     "invalid": "rule",
     "intent_blocked": "rule",
     "llm": "llm",
+    "llm_failed": "llm_failed",
     "no_match": "no_match",
     "start": "start",
     "error": "error",
@@ -83,6 +85,8 @@ class LLMCalled:
     completion_tokens: int
     seconds: float
     cached: bool
+    response_id: str = ""
+    """The answer's ``id`` (``chatcmpl-...``), to find the call in the provider's logs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,7 @@ def events_of(result: TurnResult) -> Iterator[Event]:
             llm.completion_tokens,
             llm.seconds,
             llm.cached,
+            llm.response_id,
         )
     for action in t.actions:
         yield ActionRun(sid, action.name, action.ok, action.seconds)

@@ -146,6 +146,11 @@ Texts = Annotated[
 
 Name = Annotated[str, Field(pattern=NAME_RE)]
 
+LLMWhen = Literal["always", "implausible", "never"]
+"""When a message that does not answer the pending question is sent to the LLM:
+``always``, ``implausible`` (only when it does not look like an attempted value of
+the slot) or ``never`` (the slot's reprompt ladder answers at once)."""
+
 Normalize = Literal["none", "upper", "lower", "title", "strip_spaces"]
 
 
@@ -244,6 +249,13 @@ class _SlotBase(_Model):
                 "lists its options: options: [{label: ..., text: ...}]"
             )
         return self
+
+    llm: LLMWhen | None = None
+    """When an answer to this slot's question that does not parse goes to the LLM
+    fallback: ``always``, ``implausible`` (only a message that does not look like an
+    attempted value; ``12345`` for an order number gets the reprompt at once) or
+    ``never``. Default: the flow's ``fallback.llm``, else ``implausible`` for integer,
+    number, pattern, email, phone, date and time slots, ``always`` for the others."""
 
 
 class TextSlot(_SlotBase):
@@ -623,6 +635,20 @@ class Fallback(_Model):
     max_no_match: int = Field(3, ge=1, le=50)
     on_exhausted: Escalate = None
     """Where the no-match ladder escalates (a state, or ``{goto, say, set}``)."""
+    llm: LLMWhen | None = None
+    """When an unparsed answer to a slot's question goes to the LLM, for slots that do
+    not say (``slots.NAME.llm``); default by slot type (see there)."""
+    failure_reply: Texts = ()
+    """Said when the LLM call fails (timeout, 5xx, an unreadable answer), instead of
+    a no-match or reprompt rung; message N after the Nth failure in a row (the last
+    repeats). Default: a built-in apology in the flow's language."""
+    max_failures: int = Field(3, ge=1, le=50)
+    """Failed LLM calls in a row before ``on_failure``. Failures never count as the
+    user's attempts or no-matches."""
+    on_failure: Escalate = None
+    """Where to go after ``max_failures`` failed calls in a row (a state such as
+    ``handoff``, or ``{goto, say, set}``); without it the apology is said and the
+    question asked again."""
 
 
 class StateFallback(_Model):
@@ -631,6 +657,15 @@ class StateFallback(_Model):
     mode: FallbackMode | None = None
     prompt: str | None = None
     knowledge: str | None = None
+    llm: LLMWhen | None = None
+    """When an unparsed answer to a question of this state goes to the LLM, for every
+    slot it collects (over the slot's own ``llm``)."""
+    failure_reply: Texts = ()
+    """Said here when the LLM call fails (default: the flow's ``failure_reply``)."""
+    max_failures: Annotated[int | None, Field(ge=1, le=50)] = None
+    """Failed calls in a row before ``on_failure`` (default: the flow's)."""
+    on_failure: Escalate = None
+    """Where to go after ``max_failures`` failed calls in a row (default: the flow's)."""
 
 
 class LLMConfig(_Model):

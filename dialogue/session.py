@@ -87,6 +87,10 @@ class Session:
     redelivered with the same id gets the first answer again, and changes nothing."""
     feedback: tuple[Feedback, ...] = ()
     """Ratings of this session's turns (``Engine.feedback``), oldest first."""
+    llm_failures: int = 0
+    """LLM calls that failed in a row (``fallback.max_failures``); a turn without a
+    failed call resets it. Failures are not attempts: ``attempts`` and ``no_match``
+    do not count them."""
     handoff: HandoffMark | None = None
     """Set when the conversation reached a handoff state; cleared by ``Engine.resume``."""
 
@@ -116,6 +120,7 @@ class Session:
             self.fingerprint,
             self.answered,
             self.feedback,
+            self.llm_failures,
             self.handoff,
         )
 
@@ -140,6 +145,7 @@ class Session:
             "fingerprint": self.fingerprint,
             "answered": [[mid, list(replies)] for mid, replies in self.answered],
             "feedback": [f._asdict() for f in self.feedback],
+            "llm_failures": self.llm_failures,
             "handoff": None if self.handoff is None else self.handoff._asdict(),
         }
 
@@ -170,6 +176,7 @@ class Session:
                     for mid, replies in data.get("answered", ())
                 ),
                 feedback=tuple(_feedback(item) for item in data.get("feedback", ())),
+                llm_failures=int(data.get("llm_failures", 0)),
                 handoff=_handoff(data.get("handoff")),
             )
         except (KeyError, TypeError, ValueError) as exc:

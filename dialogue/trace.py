@@ -64,6 +64,10 @@ class LLMTrace:
     call's ``max_tokens``: no call), ``offline`` or ``leaked`` (the reply quoted the
     system prompt or private knowledge: withheld, ``runtime/leak.py``)."""
     model: str = ""
+    response_id: str = ""
+    """The answer's ``id`` (``chatcmpl-...``): find the call in the provider's logs."""
+    created: int | None = None
+    """The answer's ``created`` (Unix seconds, by the provider's clock)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
@@ -71,6 +75,8 @@ class LLMTrace:
     seconds: float = 0.0
     cached: bool = False
     error: str = ""
+    failure: str = ""
+    """The failure's kind (``timeout``, ``server_error`` ...) when ``outcome`` is ``failed``."""
     messages: list[dict[str, str]] | None = None
     """The rendered messages, when the engine runs with ``trace_prompts=True``."""
 
@@ -85,7 +91,8 @@ class Trace:
     ``event_ignored`` (the current state does not handle the event: nothing changed),
     ``no_match``, ``no_input``
     (empty text), ``start`` (a new session's greeting only), ``too_long``,
-    ``llm`` (the LLM fallback's answer was applied), ``intent_blocked`` (an intent
+    ``llm`` (the LLM fallback's answer was applied), ``llm_failed`` (the LLM call
+    failed: the flow's ``failure_reply``, no attempt counted), ``intent_blocked`` (an intent
     matched but none of its guarded transitions' conditions held), ``status``
     (``start`` on a running session: nothing said), ``error`` (the turn failed
     and the session was left unchanged), ``duplicate`` (a message id already
@@ -262,7 +269,7 @@ class TurnResult:
 
 _EVENT_NAMES = frozenset(
     "Entered Moved Asked SlotRejected Reprompted Corrected Exhausted NoMatched Escalated "
-    "IntentMatched Classified HandedOff "
+    "IntentMatched Classified HandedOff LLMDecided LLMFailed "
     "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME "
     "EventHandled EventIgnored".split()
 )

@@ -676,7 +676,12 @@ def test_restaurant_party_size_out_of_range_ends_in_call_us(restaurant: Engine) 
     )
     result = turn(restaurant, "100", [CALL_US], "call_us")
     assert result.ended
-    assert result.trace.steps == ["party_size attempts exhausted", "enter call_us", "end"]
+    assert result.trace.steps == [
+        "no llm for party_size (implausible: a value refused: above_max)",
+        "party_size attempts exhausted",
+        "enter call_us",
+        "end",
+    ]
 
 
 def test_restaurant_party_size_in_words(restaurant: Engine) -> None:

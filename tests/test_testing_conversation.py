@@ -10,6 +10,7 @@ import pytest
 
 from dialogue import Engine, compile_flows, parse_flow
 from dialogue.errors import ConfigurationError
+from dialogue.runtime.builtin_replies import builtin
 from dialogue.testing import Conversation, ConversationFailure, FakeLLM, FakeReply
 from dialogue.trace import TurnResult
 
@@ -227,8 +228,10 @@ def test_scripted_llm_answers(flow: Path) -> None:
             bot="Yes, within 5 km.", rule="llm", llm_called=True, llm_outcome="reply"
         )
         conv.say("I am starving", llm={"intent": "order"}).expect(intent="order")
-        conv.say("hmm", llm=FakeReply.error(429)).expect(
-            bot="Please say small or large.", rule="invalid", llm_outcome="failed"
+        conv.say("hmm", llm=FakeReply.error(429)).expect(  # an outage: the apology
+            bot=[builtin("en", "llm_trouble")[0], "Small or large?"],
+            rule="llm_failed",
+            llm_outcome="failed",
         )
 
 
@@ -259,7 +262,7 @@ def test_an_unscripted_llm_call_fails_the_turn(flow: Path) -> None:
     assert str(caught.value).endswith(
         "user\n"
         "    expected: no LLM call (no answer is scripted for this turn)\n"
-        """    actual:   the LLM was asked (rule "no_match"); script its answer: 'llm:'"""
+        """    actual:   the LLM was asked (rule "llm_failed"); script its answer: 'llm:'"""
     )
 
 

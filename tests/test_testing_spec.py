@@ -120,7 +120,7 @@ ERRORS = [
         HEAD + "      - user: hi\n        rule: no_mach\n",
         "t.yaml:6:15: 'rule' in step 1 of conversation 'c': 'no_mach' is not one of 'start', "
         "'intent', 'intent_blocked', 'slot', 'invalid', 'no_match', 'no_input', 'llm', "
-        "'too_long', 'error', 'handed_off', 'event', 'event_ignored'\n"
+        "'too_long', 'error', 'handed_off', 'llm_failed', 'event', 'event_ignored'\n"
         "    hint: did you mean 'no_match'?",
     ),
     (

@@ -15,6 +15,7 @@ from dialogue.trace import (
     Escalated,
     FlowCalled,
     IntentMatched,
+    LLMDecided,
     Moved,
     NoMatched,
     Reprompted,
@@ -59,7 +60,8 @@ def test_a_refused_value_and_the_ladders_are_events(restaurant: Engine) -> None:
         Reprompted("restaurant", "booking", "party_size", 1, "above_max"),
     ]
     assert restaurant.handle("s", "20").trace.events == [
-        Reprompted("restaurant", "booking", "date", 1, "no_match")
+        LLMDecided("restaurant", "booking", "date", "implausible", False, "shaped like a value"),
+        Reprompted("restaurant", "booking", "date", 1, "no_match"),
     ]
     restaurant.handle("s", "cancel")
     assert [restaurant.handle("s", "blah").trace.events for _ in range(2)] == [

@@ -25,6 +25,7 @@ from dialogue.compiler.escalations import escalation, handoff
 from dialogue.compiler.examples import attach_classifiers, example_warnings
 from dialogue.compiler.host_events import compile_events, compile_options, event_moves
 from dialogue.compiler.lint import check_flow
+from dialogue.compiler.llm_policy import flow_failure, slot_asks, state_failure
 from dialogue.compiler.moves import flow_moves, machine_moves
 from dialogue.compiler.resolve import References
 from dialogue.errors import ConfigurationError, Diagnostic, FlowErrors, Loc
@@ -36,6 +37,7 @@ from dialogue.runtime.compiled import (
     Bot,
     CCall,
     CEscalation,
+    CFailure,
     CFallback,
     CGlobal,
     CNoMatch,
@@ -132,6 +134,7 @@ class _Builder:
         self.prompts: dict[str, Text | None] = {}
         self.reported: set[Loc] = set()
         self.fallback_say: tuple[Text, ...] = ()  # set by build, before the states
+        self.failure = CFailure((), 3, None)  # the flow's, set by build, before the states
         self.fallback_escalation: tuple[str | None, CEscalation | None] = (None, None)
 
     # -- templates ---------------------------------------------------------
@@ -346,7 +349,11 @@ class _Builder:
         )
         if prompt is None:
             return None
-        draft = CFallback(mode, own.prompt or fb.prompt, prompt, knowledge, names, info, slots, {})
+        draft = CFallback(
+            mode, own.prompt or fb.prompt, prompt, knowledge, names, info, slots, {},
+            failure=state_failure(self, self.failure, name, own),
+            asks=slot_asks(self.flow, own, st.collect),
+        )  # fmt: skip
         schemas = {
             pending: answer_schema(names, draft.open(pending), mode=mode)
             for pending in (None, *(o.name for o in slots))
@@ -431,6 +438,7 @@ class _Builder:
         flow = self.flow
         self.refs.start()
         self.fallback_say = self.flow_fallback()
+        self.failure = flow_failure(self, flow)
         if flow.fallback.mode != "off":  # checked even when every state uses its own
             self.prompt(flow.fallback.prompt, ("fallback", "prompt"))
         for name, intent in flow.intents.items():

@@ -138,6 +138,17 @@ EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
 
 
 @dataclass(frozen=True, slots=True)
+class CFailure:
+    """What a failed LLM call does in a state (``fallback.failure_reply`` ...)."""
+
+    say: tuple[Text, ...]
+    max: int
+    goto: str | None
+    escalation: CEscalation | None = None
+    """What ``on_failure`` says and sets on its way (``{goto, say, set}``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CFallback:
     mode: AskMode
     prompt_name: str
@@ -150,6 +161,10 @@ class CFallback:
     """Every slot the state collects."""
     schemas: Mapping[str | None, Mapping[str, Any] | None]
     """The answer schema for each pending slot (``None``: no question pending)."""
+    failure: CFailure = CFailure((), 3, None)
+    """What a failed call does here (``runtime/llm_gate.py``)."""
+    asks: Mapping[str, schema.LLMWhen] = field(default_factory=dict)
+    """Slot -> when an unparsed answer to its question goes to the LLM (its ``llm``)."""
 
     def open(self, pending: str | None) -> tuple[OpenSlot, ...]:
         """The slots the LLM may fill now: as with the rules, a slot whose values do not

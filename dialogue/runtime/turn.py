@@ -19,6 +19,10 @@ Order of a user message, in the current state:
    state's ``collect`` that identifies itself (pattern, enum, email, ...);
 3. otherwise, if a question was pending, its reprompt ladder (``invalid``);
 4. otherwise the no-match ladder, then escalation.
+
+Before 3 and 4 the LLM fallback is asked, unless the pending slot's ``llm`` setting
+says the message is an attempted value (``runtime/llm_gate.py``); a failed call is
+answered by the flow's ``failure_reply`` and counts as no attempt.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from dialogue.runtime.corrections import corrections
 from dialogue.runtime.llm_contract import Interpretation
+from dialogue.runtime.llm_gate import decide, is_outage, when_for
 from dialogue.runtime.llm_step import ask
 from dialogue.runtime.options import payload_intent
 from dialogue.runtime.rules import IntentMatch, Prepared
@@ -124,6 +129,7 @@ class Turn(FlowWalker):
         Rules first; only when none applies is the LLM asked, and a checked answer
         of the LLM is applied through the same methods as a rule's match.
         """
+        failures, self.session.llm_failures = self.session.llm_failures, 0
         found, owner = self.match(text)
         if found is not None:
             trace = self.trace
@@ -155,6 +161,17 @@ class Turn(FlowWalker):
         if first:
             self.trace.rule = self.trace.rule or "start"
             return
+        yield from self.unmatched(text, guess, invalid, failures)
+
+    def unmatched(
+        self, text: Prepared, guess: Classification | None, invalid: bool, failures: int
+    ) -> Steps:
+        """No rule understood the message: the LLM (unless the pending slot's ``llm``
+        setting says no), then the reprompt or no-match ladder."""
+        if invalid and not self.llm_wanted(text):
+            self.trace.rule = "invalid"
+            yield from self.reprompt()
+            return
         answer = yield from ask(
             text,
             session=self.session,
@@ -166,6 +183,10 @@ class Turn(FlowWalker):
             candidates=self.candidates(guess),
         )
         if answer is not None and (yield from self.take_answer(answer, text)):
+            return
+        llm = self.trace.llm
+        if llm is not None and llm.outcome == "failed" and is_outage(llm.failure):
+            yield from self.llm_failed(failures + 1, llm.failure)
             return
         if self.trace.llm is not None and self.trace.llm.outcome == "budget" and not invalid:
             self.trace.rule = "no_match"
@@ -200,6 +221,38 @@ class Turn(FlowWalker):
         self.extract(text)
         yield from self.settle()
         return True
+
+    def llm_wanted(self, text: Prepared) -> bool:
+        """Whether the unparsed answer to the pending question goes to the LLM, by the
+        slot's ``llm`` setting; the decision is an ``LLMDecided`` event."""
+        s, fb = self.session, self.state.fallback
+        if fb is None or s.pending is None:
+            return True
+        when = when_for(fb.asks, s.pending)
+        slot_type = self.flow.slots[s.pending].parser.type
+        asked, why = decide(when, slot_type, self.read_pending(text), text)
+        self.record(("LLMDecided", s.flow, s.state, s.pending, when, asked, why))
+        return asked
+
+    def llm_failed(self, n: int, kind: str) -> Steps:
+        """The LLM call failed: the failure reply, then the question again, with no
+        attempt or no-match counted; the ``n``th failure in a row escalates at the
+        state's ``max_failures`` when it has an ``on_failure``."""
+        s, fb = self.session, self.state.fallback
+        assert fb is not None
+        s.llm_failures = n
+        self.trace.rule = "llm_failed"
+        self.record(("LLMFailed", s.flow, s.state, kind, n))
+        self.say(fb.failure.say, nth=n - 1)
+        if n >= fb.failure.max and fb.failure.goto is not None:
+            s.llm_failures = 0
+            self.moved("on_failure", f"{s.state}.fallback.on_failure", fb.failure.goto)
+            self.escalate(fb.failure.escalation)
+            self.goto(fb.failure.goto)
+            yield from self.settle()
+            return
+        if s.pending is not None:
+            self.ask(s.pending)
 
     def take_intent(
         self,

@@ -232,6 +232,8 @@ def trace_data(result: TurnResult) -> dict[str, Any]:
             "mode": llm.mode,
             "outcome": llm.outcome,
             "model": llm.model,
+            "response_id": llm.response_id,
+            "created": llm.created,
             "prompt_tokens": llm.prompt_tokens,
             "completion_tokens": llm.completion_tokens,
             "error": llm.error,

@@ -303,5 +303,9 @@ def _not_asked(result: TurnResult) -> str:
     trace = result.trace
     if trace.llm is not None and not llm_called(result):
         return f"the LLM was not asked: it is {trace.llm.outcome} (rule {show(trace.rule)})"
+    skipped = [e for e in trace.raw_events if e[0] == "LLMDecided" and not e[5]]
+    if skipped:  # the slot's llm setting kept the message from the LLM
+        _, _, _, slot, when, _, why = skipped[-1]
+        return f"the LLM was not asked: slot {show(slot)} has llm: {when} ({why})"
     what = f"intent {show(trace.intent)}" if trace.intent else f"rule {show(trace.rule)}"
     return f"the LLM was not asked: {what} answered"

@@ -48,7 +48,7 @@ DEFAULT_TODAY = datetime.date(2026, 6, 1)
 
 Rule = Literal[
     "start", "intent", "intent_blocked", "slot", "invalid", "no_match", "no_input", "llm",
-    "too_long", "error", "handed_off", "event", "event_ignored",
+    "too_long", "error", "handed_off", "llm_failed", "event", "event_ignored",
 ]  # fmt: skip
 """What can answer a message (``Trace.rule``)."""
 LLMOutcome = Literal[
