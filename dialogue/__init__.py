@@ -20,6 +20,7 @@ from dialogue.errors import (
     ConflictError,
     Diagnostic,
     DialogueError,
+    EventError,
     FeedbackError,
     FlowError,
     FlowErrors,
@@ -45,7 +46,7 @@ from dialogue.runtime.compiled import Bot, CompiledFlow
 from dialogue.runtime.streaming import Delta, TurnStream
 from dialogue.session import Session
 from dialogue.stores import AsyncSessionStore, MemoryStore, SessionStore
-from dialogue.trace import Trace, TurnResult
+from dialogue.trace import HandoffInfo, Option, Trace, TranscriptLine, TurnResult
 
 if _typing.TYPE_CHECKING:
     from dialogue.authoring.loader import load_flow, load_flows, parse_flow
@@ -65,9 +66,11 @@ __all__ = [
     "Diagnostic",
     "DialogueError",
     "Engine",
+    "EventError",
     "FeedbackError",
     "FlowError",
     "FlowErrors",
+    "HandoffInfo",
     "LLMClient",
     "LLMFailure",
     "LLMKeyRejected",
@@ -79,6 +82,7 @@ __all__ = [
     "MemoryStore",
     "MissingExtra",
     "OpenAIChatClient",
+    "Option",
     "RedactingFilter",
     "Redactor",
     "Session",
@@ -87,6 +91,7 @@ __all__ = [
     "SessionStore",
     "StoreError",
     "Trace",
+    "TranscriptLine",
     "TurnResult",
     "TurnStream",
     "Usage",

@@ -28,6 +28,8 @@ from dialogue.llm.service import OFFLINE_NOTICE, LLMService
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.actions import Action, ActionCall, ActionRunner
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.events_in import check_event
+from dialogue.runtime.handoff import HandoffHook, acall_hook, call_hook, history_needed, released
 from dialogue.runtime.hidden import sanitize
 from dialogue.runtime.language import spoken
 from dialogue.runtime.leak import StreamGuard, system_message
@@ -37,7 +39,7 @@ from dialogue.runtime.reply_stream import reply_reader
 from dialogue.runtime.results import degraded, finish
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
-from dialogue.runtime.turn_setup import Seed, TurnSetup, remember
+from dialogue.runtime.turn_setup import Incoming, Seed, TurnSetup, remember
 from dialogue.runtime.walker import Steps
 from dialogue.session import Feedback, Session, rated
 from dialogue.stores import open_store
@@ -97,6 +99,7 @@ class Engine:
         redact_history: bool = False,
         offload: bool = True,
         turn_deadline: float = 15.0,
+        on_handoff: HandoffHook | None = None,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
@@ -150,7 +153,11 @@ class Engine:
         self._setup = TurnSetup(bot, clock=self._clock, llm=self._llm_access, privacy=self._privacy)
         if configured is None:
             configured = self.main.llm_config.history_turns if self._llm.enabled else 0
+            configured = max(configured, history_needed(bot))  # a handoff's transcript
         self.history_turns = configured
+        self.on_handoff = on_handoff
+        """Called with a `HandoffInfo` after a turn that handed a conversation to a person
+        (a function or a coroutine function); a failure is logged and in the trace."""
         self.lease_ttl = (
             worst_turn(self.bot, self.main.llm, self.llm_settings, self._llm.enabled)
             if lease_ttl is None
@@ -206,6 +213,13 @@ class Engine:
 
     # -- the core ------------------------------------------------------------
 
+    def _maybe_early(self, text: Incoming) -> bool:
+        """Whether ``TurnSetup.early`` may answer without a turn: a start (status), a
+        message too long, an event (ignored where no conversation runs)."""
+        if isinstance(text, str):
+            return len(text) > self.max_text_length
+        return True
+
     def _check_text(self, text: str | None) -> str | None:
         if text is None:
             return None
@@ -234,6 +248,36 @@ class Engine:
         checked = self._check_text(text)
         return self._handle(session_id, checked, message_id=message_id, language=language)
 
+    def event(
+        self,
+        session_id: str,
+        name: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        message_id: str | None = None,
+    ) -> TurnResult:
+        """Tell the session's flow that ``name`` happened (``events:``), instead of a
+        user message: its state's ``on`` or a global event reacts, with the slots in
+        ``data`` (checked by their types); the replies are the host's to deliver (a
+        proactive message). An event the state does not handle changes nothing
+        (``trace.rule == "event_ignored"``). Under the session's lock and lease like a
+        message, ``message_id`` as for ``handle``; ``EventError`` for an event no flow
+        declares or data it does not carry."""
+        event = check_event(self.bot, name, data or {})
+        return self._handle(session_id, event, message_id=message_id)
+
+    async def aevent(
+        self,
+        session_id: str,
+        name: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        message_id: str | None = None,
+    ) -> TurnResult:
+        """``event`` for coroutines."""
+        event = check_event(self.bot, name, data or {})
+        return await self._ahandle(session_id, event, message_id=message_id)
+
     def start(
         self,
         session_id: str,
@@ -255,7 +299,7 @@ class Engine:
     def _handle(
         self,
         session_id: str,
-        text: str | None,
+        text: Incoming,
         seed: Seed = None,
         message_id: str | None = None,
         language: str | None = None,
@@ -267,6 +311,8 @@ class Engine:
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
+        if result.handoff is not None and self.on_handoff is not None:
+            call_hook(self.on_handoff, result.handoff, result.trace, self._privacy)
         if self._observers or log.isEnabledFor(logging.DEBUG):
             from dialogue.observe import notify
 
@@ -285,7 +331,7 @@ class Engine:
     def _run(
         self,
         session_id: str,
-        text: str | None,
+        text: Incoming,
         seed: Seed,
         message_id: str | None,
         started: float,
@@ -301,7 +347,7 @@ class Engine:
                 restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
-                if text is None or message_id is not None or len(text) > self.max_text_length:
+                if message_id is not None or self._maybe_early(text):
                     early = self._setup.early(
                         session_id,
                         stored,
@@ -320,7 +366,7 @@ class Engine:
                     self._drive(steps, started + self.turn_deadline)
                     result = finish(
                         turn,
-                        text,
+                        text if isinstance(text, str) else None,
                         started,
                         history_turns=self.history_turns,
                         redact=self._redact_history,
@@ -407,7 +453,7 @@ class Engine:
     async def _ahandle(
         self,
         session_id: str,
-        text: str | None,
+        text: Incoming,
         sink: Sink | None = None,
         seed: Seed = None,
         message_id: str | None = None,
@@ -420,6 +466,8 @@ class Engine:
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
+        if result.handoff is not None and self.on_handoff is not None:
+            await acall_hook(self.on_handoff, result.handoff, result.trace, self._privacy)
         if self._observers or log.isEnabledFor(logging.DEBUG):
             from dialogue.observe import notify
 
@@ -429,7 +477,7 @@ class Engine:
     async def _arun(
         self,
         session_id: str,
-        text: str | None,
+        text: Incoming,
         sink: Sink | None,
         seed: Seed,
         message_id: str | None,
@@ -448,7 +496,7 @@ class Engine:
                 restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
-                if text is None or message_id is not None or len(text) > self.max_text_length:
+                if message_id is not None or self._maybe_early(text):
                     early = self._setup.early(
                         session_id,
                         stored,
@@ -468,7 +516,7 @@ class Engine:
                     await self._adrive(steps, on_text, started + self.turn_deadline)
                     result = finish(
                         turn,
-                        text,
+                        text if isinstance(text, str) else None,
                         started,
                         history_turns=self.history_turns,
                         redact=self._redact_history,
@@ -582,6 +630,63 @@ class Engine:
         try:
             await self._store.adelete(session_id)
         finally:
+            self._locks.release(session_id, lock)
+
+    # -- handing back --------------------------------------------------------
+
+    def resume(self, session_id: str) -> Session:
+        """Give a conversation handed to a person back to the bot: its next message is
+        answered again (where it was; after a final handoff state, a new conversation
+        starts). Under the session's lock and lease, like a turn; returns the session
+        saved (unchanged if it was not handed off); ``SessionNotFound`` if there is none."""
+        lock = self._locks.acquire(session_id)
+        lease = None
+        try:
+            if self._leasing:
+                lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
+            for attempt in range(CONFLICT_RETRIES + 1):
+                stored = self._store.load(session_id)
+                if stored is not None and stored.handoff is None:
+                    return stored
+                back = released(stored, session_id)
+                try:
+                    self._store.save(back)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    continue
+                return back.copy()  # the memory store keeps what it saved
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            if lease is not None:
+                self._store.release(session_id, lease)
+            self._locks.release(session_id, lock)
+
+    async def aresume(self, session_id: str) -> Session:
+        """``resume`` for coroutines."""
+        lock = await self._locks.aacquire(session_id)
+        lease = None
+        try:
+            if self._leasing:
+                lease = await self._store.aacquire(
+                    session_id, ttl=self.lease_ttl, wait=self.lease_wait
+                )
+            for attempt in range(CONFLICT_RETRIES + 1):
+                stored = await self._store.aload(session_id)
+                if stored is not None and stored.handoff is None:
+                    return stored
+                back = released(stored, session_id)
+                try:
+                    await self._store.asave(back)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    continue
+                return back.copy()  # the memory store keeps what it saved
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            if lease is not None:
+                await self._store.arelease(session_id, lease)
             self._locks.release(session_id, lock)
 
     # -- feedback and observers ---------------------------------------------

@@ -13,7 +13,8 @@
      │    │    └── LeaseTimeout      another turn of the session held it too long
      │    ├── ConflictError          a session was saved by someone else meanwhile
      │    ├── SessionNotFound        no such session (never started, erased or expired)
-     │    └── FeedbackError          feedback names a turn the session has not had, or a bad rating
+     │    ├── FeedbackError          feedback names a turn the session has not had, or a bad rating
+     │    └── EventError             an event no flow declares, or data it does not carry
      ├── ActionError                 a business action failed or timed out
      │    └── ActionTimeout
      ├── RenderError                 a template failed at run time
@@ -195,6 +196,18 @@ class FeedbackError(SessionError):
     is neither ``up``/``down`` nor 1 to 5."""
 
     code = "invalid_feedback"
+
+
+class EventError(SessionError):
+    """An event the host sent that no flow declares (``events:``), or data naming a slot
+    the event does not carry (its ``slots``). Nothing ran; the session is unchanged."""
+
+    code = "invalid_event"
+
+    def __init__(self, message: str, *, event: str, hint: str = "", session_id: str = "") -> None:
+        super().__init__(message, session_id=session_id)
+        self.event = event
+        self.hint = hint
 
 
 class ActionError(DialogueError):

@@ -54,6 +54,19 @@ class Reprompted(NamedTuple):
     state: str
     slot: str
     n: int
+    reason: str = ""
+    """Why the answer was refused, as the slot's parser said (``no_match``, ``am_or_pm``,
+    ``out_of_range`` ...: ``dialogue.runtime.slots.REASONS``); empty when no answer was read."""
+
+
+class Corrected(NamedTuple):
+    """A filled slot of the state's ``correct`` was given a new value by the message."""
+
+    flow: str
+    state: str
+    slot: str
+    old: Any
+    new: Any
 
 
 class Exhausted(NamedTuple):
@@ -79,6 +92,27 @@ class Escalated(NamedTuple):
     state: str
 
 
+class LLMDecided(NamedTuple):
+    """The answer to ``slot``'s question did not parse: whether it went to the LLM
+    (``asked``), by the slot's ``llm`` setting ``when`` and ``why`` (``runtime/llm_gate.py``)."""
+
+    flow: str
+    state: str
+    slot: str
+    when: Literal["always", "implausible", "never"]
+    asked: bool
+    why: str
+
+
+class LLMFailed(NamedTuple):
+    """The LLM call failed (``kind``): the ``n``th failure in a row; not an attempt."""
+
+    flow: str
+    state: str
+    kind: str
+    n: int
+
+
 class IntentMatched(NamedTuple):
     """``intent`` was understood, ``by`` a rule or the LLM; ``owner`` is the flow whose
     intent it is (a calling flow's, for its global intents)."""
@@ -88,6 +122,24 @@ class IntentMatched(NamedTuple):
     intent: str
     owner: str
     by: Literal["rule", "classifier", "llm"]
+
+
+class EventHandled(NamedTuple):
+    """The host's event ``event`` was handled here: by the state's ``on``, or as a
+    global event of flow ``owner``."""
+
+    flow: str
+    state: str
+    event: str
+    owner: str
+
+
+class EventIgnored(NamedTuple):
+    """The host's event ``event`` is not handled in this state: nothing changed."""
+
+    flow: str
+    state: str
+    event: str
 
 
 class Classified(NamedTuple):
@@ -161,6 +213,14 @@ class LeakBlocked(NamedTuple):
     run: int
 
 
+class HandedOff(NamedTuple):
+    """A handoff state was entered: a person takes the conversation over, for ``reason``."""
+
+    flow: str
+    state: str
+    reason: str
+
+
 class Ended(NamedTuple):
     """The conversation reached a final state of its main flow."""
 
@@ -174,10 +234,15 @@ Event = (
     | Asked
     | SlotRejected
     | Reprompted
+    | Corrected
     | Exhausted
     | NoMatched
     | Escalated
+    | LLMDecided
+    | LLMFailed
     | IntentMatched
+    | EventHandled
+    | EventIgnored
     | Classified
     | ActionCalled
     | FlowCalled
@@ -185,6 +250,7 @@ Event = (
     | Restarted
     | LanguageSet
     | LeakBlocked
+    | HandedOff
     | Ended
 )
 
@@ -206,20 +272,36 @@ def step_line(event: Event) -> str | None:
             return "end"
         case Restarted(_, _, reason):
             return f"restart: {reason}"
-    return _ladder_line(event)
+    return _answer_line(event)
 
 
-def _ladder_line(event: Event) -> str | None:
-    """`step_line` of the reprompt and no-match ladders."""
+def _answer_line(event: Event) -> str | None:
+    """The lines of how a message or event was answered: ladders, host events."""
     match event:
         case Reprompted(_, _, slot, n):
             return f"reprompt {slot} {n}"
+        case Corrected(_, _, slot, old, new):
+            return f"correct {slot}: {old!r} -> {new!r}"
         case Exhausted(_, _, slot):
             return f"{slot} attempts exhausted"
         case NoMatched(_, _, n):
             return f"no-match {n}"
         case Escalated():
             return "no-match escalation"
+        case EventHandled(_, _, name, _):
+            return f"event {name}"
+        case EventIgnored(_, _, name):
+            return f"event {name} ignored"
+    return _llm_line(event)
+
+
+def _llm_line(event: Event) -> str | None:
+    """The steps of the LLM policy: a skipped call, a failed one."""
+    match event:
+        case LLMDecided(_, _, slot, when, False, why):
+            return f"no llm for {slot} ({when}: {why})"
+        case LLMFailed(_, _, kind, n):
+            return f"llm failed {n} ({kind})"
     return None
 
 
@@ -231,10 +313,15 @@ BY_NAME: dict[str, type[Event]] = {
         Asked,
         SlotRejected,
         Reprompted,
+        Corrected,
         Exhausted,
         NoMatched,
         Escalated,
+        LLMDecided,
+        LLMFailed,
         IntentMatched,
+        EventHandled,
+        EventIgnored,
         Classified,
         ActionCalled,
         FlowCalled,
@@ -242,6 +329,7 @@ BY_NAME: dict[str, type[Event]] = {
         Restarted,
         LanguageSet,
         LeakBlocked,
+        HandedOff,
         Ended,
     )
 }

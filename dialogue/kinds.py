@@ -22,6 +22,10 @@ Rule = Literal[
     "status",
     "error",
     "duplicate",
+    "llm_failed",
+    "handed_off",
+    "event",
+    "event_ignored",
 ]
 """What answered a message; see ``Trace.rule``."""
 
@@ -42,7 +46,7 @@ LLMOutcome = Literal[
 AskMode = Literal["both", "understand", "respond"]
 """How a state's LLM fallback is used (a state with ``mode: off`` has none)."""
 
-MoveKind = Literal["on", "next", "global", "on_error", "on_exhausted", "no_match"]
+MoveKind = Literal["on", "next", "global", "on_error", "on_exhausted", "no_match", "on_failure"]
 """Where a move is written: a state's ``on`` or ``next`` transition, a global
-intent's ``goto``, a call's ``on_error``, a slot's ``on_exhausted``, or a state's
-no-match escalation."""
+intent's ``goto``, a call's ``on_error``, a slot's ``on_exhausted``, a state's
+no-match escalation, or its escalation after failed LLM calls (``on_failure``)."""

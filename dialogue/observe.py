@@ -2,8 +2,9 @@
 
 ``Engine(..., observers=[fn, ...])``: after every turn each observer is called
 with the turn's events, in order: ``LLMCalled`` (when a request was made),
-``ActionRun`` (each business action), ``ConversationEnded`` (a final state of the
-main flow was reached: a handoff, a goodbye), then ``TurnFinished``; a turn that
+``ActionRun`` (each business action), ``ConversationHandedOff`` (a state with
+``handoff`` was reached: a person takes over), ``ConversationEnded`` (a final
+state of the main flow was reached: a handoff, a goodbye), then ``TurnFinished``; a turn that
 failed (degraded reply) gives ``TurnFailed`` instead of ``TurnFinished``.
 ``Engine.feedback`` gives one ``FeedbackGiven``. The
 server's metrics and a host's own telemetry plug in here; an observer that raises
@@ -28,10 +29,11 @@ from dialogue.trace import Rule, TurnResult
 
 log = logging.getLogger("dialogue")
 
-Outcome = Literal["rule", "llm", "no_match", "start", "error", "other"]
+Outcome = Literal["rule", "llm", "llm_failed", "no_match", "start", "error", "other"]
 """How a turn was answered, for counting: by a rule (an intent, a slot value, a
-reprompt), by the LLM, by the no-match ladder, a greeting only, a failure, or
-``other`` (a status, a duplicate, an empty or too long message)."""
+reprompt), by the LLM, by the failure reply of a failed LLM call, by the no-match
+ladder, a greeting only, a failure, or ``other`` (a status, a duplicate, an empty
+or too long message, an event from the host)."""
 
 _OUTCOMES: dict[Rule, Outcome] = {
     "intent": "rule",
@@ -39,6 +41,7 @@ _OUTCOMES: dict[Rule, Outcome] = {
     "invalid": "rule",
     "intent_blocked": "rule",
     "llm": "llm",
+    "llm_failed": "llm_failed",
     "no_match": "no_match",
     "start": "start",
     "error": "error",
@@ -82,6 +85,8 @@ class LLMCalled:
     completion_tokens: int
     seconds: float
     cached: bool
+    response_id: str = ""
+    """The answer's ``id`` (``chatcmpl-...``), to find the call in the provider's logs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,16 @@ class ConversationEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationHandedOff:
+    """A state with ``handoff`` was reached: a person takes the conversation over (its
+    reason is in the turn's result, not here: it may quote a slot)."""
+
+    session_id: str
+    flow: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
 class FeedbackGiven:
     """A user rated a turn (``Engine.feedback``); the comment is not carried."""
 
@@ -109,7 +124,15 @@ class FeedbackGiven:
     rating: str | int
 
 
-Event = TurnFinished | TurnFailed | LLMCalled | ActionRun | ConversationEnded | FeedbackGiven
+Event = (
+    TurnFinished
+    | TurnFailed
+    | LLMCalled
+    | ActionRun
+    | ConversationHandedOff
+    | ConversationEnded
+    | FeedbackGiven
+)
 Observer = Callable[[Event], object]
 
 
@@ -134,9 +157,12 @@ def events_of(result: TurnResult) -> Iterator[Event]:
             llm.completion_tokens,
             llm.seconds,
             llm.cached,
+            llm.response_id,
         )
     for action in t.actions:
         yield ActionRun(sid, action.name, action.ok, action.seconds)
+    if result.handoff is not None:
+        yield ConversationHandedOff(sid, result.handoff.flow, result.handoff.state)
     for e in t.events:
         if isinstance(e, Ended):
             yield ConversationEnded(sid, e.flow, e.state)

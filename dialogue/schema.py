@@ -172,16 +172,86 @@ LOCALIZED_KEYS = frozenset(
     {
         "description", "say", "ask", "invalid", "keywords", "examples", "no_match",
         "error_say", "action_error_reply", "too_long_reply", "budget_reply",
-        "invalid_reply", "prompt", "knowledge",
+        "invalid_reply", "prompt", "knowledge", "am_or_pm", "failure_reply", "label",
+        "text",
     }
 )  # fmt: skip
 """The keys whose value may be given per language (a mapping of language code to
 text); enum synonyms may be too (``values: {damaged: {en: [broken], zh: [坏了]}}``).
+``say`` covers every say: a state's, a transition's, an escalation's, a global
+intent's or event's; ``label`` and ``text`` are a quick reply's.
 ``tests/test_localize.py`` checks every text field of the models is here."""
 
 Name = Annotated[str, Field(pattern=NAME_RE)]
 
+LLMWhen = Literal["always", "implausible", "never"]
+"""When a message that does not answer the pending question is sent to the LLM:
+``always``, ``implausible`` (only when it does not look like an attempted value of
+the slot) or ``never`` (the slot's reprompt ladder answers at once)."""
+
 Normalize = Literal["none", "upper", "lower", "title", "strip_spaces"]
+
+
+def _as_escalation(value: Any) -> Any:
+    """``handoff`` -> ``{goto: handoff}``: the old string form of an escalation."""
+    return {"goto": value} if isinstance(value, str) else value
+
+
+class Escalation(_Model):
+    """Where a ladder that ran out goes, and what it says and sets on the way:
+    ``on_exhausted: handoff`` or ``{goto: handoff, say: ..., set: {handoff_reason: ...}}``."""
+
+    goto: str
+    """The state to go to."""
+    say: Texts = ()
+    """Said before the target state's own replies (several strings are variations)."""
+    set: dict[str, Any] = Field(default_factory=dict)
+    """Slot -> expression (strings) or literal value, set before moving (e.g. the reason
+    of a handoff: ``{handoff_reason: "'invalid_order'"}``)."""
+
+
+Escalate = Annotated[
+    Escalation | None,
+    BeforeValidator(_as_escalation, json_schema_input_type=str | Escalation | None),
+]
+"""A state name, or an ``Escalation`` that also says and sets."""
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _as_option(value: Any) -> Any:
+    """``"Track an order"`` -> ``{label: "Track an order", text: "Track an order"}``."""
+    if isinstance(value, str):
+        return {"label": value}
+    return value
+
+
+class Option(_Model):
+    """A quick reply (a button): its ``label``, and what choosing it sends: ``text`` (as
+    if typed; default the label) or ``intent`` (that intent, whatever its keywords)."""
+
+    label: LocalText = Field(min_length=1)
+    """What the button shows (a template over slots, like a reply)."""
+    text: LocalText | None = None
+    """The message choosing it sends; default: the label."""
+    intent: Name | None = None
+    """The intent choosing it means (sent as ``/intent``): exact, whatever the wording."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Option:
+        if self.text is not None and self.intent is not None:
+            raise ValueError("an option sends 'text' or 'intent', not both")
+        if self.text is not None and _blank(self.text):
+            raise ValueError("an option's 'text' is blank; remove it to send the label")
+        return self
+
+
+Options = Annotated[
+    tuple[Annotated[Option, BeforeValidator(_as_option, json_schema_input_type=str | Option)], ...],
+    BeforeValidator(_as_tuple, json_schema_input_type=str | list[str | Option]),
+]
+"""Quick replies offered with the reply: a label, ``{label, text}`` or ``{label, intent}``."""
 
 
 # --------------------------------------------------------------------------- slots
@@ -195,15 +265,48 @@ class _SlotBase(_Model):
     """The reprompt ladder: message N is said after the Nth invalid answer (the last repeats)."""
     max_attempts: int = Field(3, ge=1, le=50)
     """Invalid answers tolerated before ``on_exhausted``."""
-    on_exhausted: str | None = None
-    """State to go to when attempts run out; without it the slot is asked again."""
+    on_exhausted: Escalate = None
+    """State to go to when attempts run out (or ``{goto, say, set}``); without it the slot
+    is asked again."""
     normalize: Normalize = "none"
+    options: Annotated[
+        Literal["auto"] | Options,
+        BeforeValidator(
+            lambda v: v if v == "auto" else _as_tuple(v),
+            json_schema_input_type=Literal["auto"] | list[str | Option],
+        ),
+    ] = ()
+    """Quick replies offered with ``ask``; ``auto``: an enum's values, or yes/no."""
+
+    @model_validator(mode="after")
+    def _auto_options(self) -> _SlotBase:
+        kind = getattr(self, "type", "")
+        if self.options == "auto" and kind not in ("enum", "boolean"):
+            raise ValueError(
+                f"'options: auto' offers an enum's values or yes/no; a {kind} slot "
+                "lists its options: options: [{label: ..., text: ...}]"
+            )
+        return self
+
+    llm: LLMWhen | None = None
+    """When an answer to this slot's question that does not parse goes to the LLM
+    fallback: ``always``, ``implausible`` (only a message that does not look like an
+    attempted value; ``12345`` for an order number gets the reprompt at once) or
+    ``never``. Default: the flow's ``fallback.llm``, else ``implausible`` for integer,
+    number, pattern, email, phone, date and time slots, ``always`` for the others."""
 
 
 class TextSlot(_SlotBase):
     type: Literal["text"]
     min_length: int = Field(1, ge=0)
     max_length: int = Field(500, ge=1)
+    refuse: Annotated[
+        tuple[Literal["greetings", "intents"], ...],
+        BeforeValidator(_as_tuple, json_schema_input_type=str | list[str]),
+    ] = ("greetings", "intents")
+    """Answers not taken as the value: a message made only of greetings (``hi``) and
+    filler words, or of the flow's intent keywords and examples (``track my order``);
+    ``[]`` takes any text."""
 
 
 class IntegerSlot(_SlotBase):
@@ -288,8 +391,28 @@ class DateSlot(_SlotBase):
     allow_future: bool = True
 
 
+_HHMM = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def _hhmm(value: str) -> str:
+    if re.fullmatch(_HHMM, value) is None:
+        raise ValueError(f"'{value}' is not a time of day as HH:MM (24-hour), like '09:00'")
+    return value
+
+
+HHMM = Annotated[str, AfterValidator(_hhmm), Field(json_schema_extra={"pattern": _HHMM})]
+
+
 class TimeSlot(_SlotBase):
     type: Literal["time"]
+    min: HHMM | None = None
+    """The earliest time accepted, ``"HH:MM"`` (opening hours); a ``min`` after ``max``
+    spans midnight (``"18:00"`` to ``"02:00"``)."""
+    max: HHMM | None = None
+    """The latest time accepted, ``"HH:MM"``."""
+    am_or_pm: Texts = ()
+    """Said when an answer could be morning or evening (``7``, ``half past seven``) and
+    ``min``/``max`` do not tell; default: a built-in question in the flow's language."""
 
 
 class AnySlot(_SlotBase):
@@ -336,12 +459,17 @@ class Intent(_Model):
     """``global`` intents are available in every state of the flow (and of its sub-flows)."""
     say: Texts = ()
     """Global intents: the answer. Alone, it is a digression: answer, then resume."""
+    options: Options = ()
+    """Global intents: quick replies offered with ``say``."""
     goto: str | None = None
     """Global intents: switch task to this state (no return)."""
     flow: str | None = None
     """Global intents: run this sub-flow, then resume where we were."""
     clear: Texts = ()
     """Global intents: slots to clear when it fires."""
+    set: dict[str, Any] = Field(default_factory=dict)
+    """Global intents: slot -> expression (strings) or literal value, set when it fires
+    (after ``clear``), e.g. ``{handoff_reason: "'asked_for_person'"}``."""
     language: Language | None = None
     """Global intents: switch the session to this language (one the flow declares),
     then answer (``say``) and resume, e.g. ``keywords: [中文, chinese], language: zh``."""
@@ -352,7 +480,11 @@ class Intent(_Model):
             raise ValueError(
                 "an intent needs 'keywords', 'patterns' or 'examples', or it can never match"
             )
-        acts = [k for k in ("say", "goto", "flow", "clear", "language") if getattr(self, k)]
+        acts = [
+            k
+            for k in ("say", "options", "goto", "flow", "clear", "set", "language")
+            if getattr(self, k)
+        ]
         if self.scope == "local" and acts:
             raise ValueError(
                 f"'{acts[0]}' is only for global intents; a local intent's moves are "
@@ -377,6 +509,45 @@ class Intent(_Model):
                 )
             if problem:
                 raise ValueError(f"pattern '{pattern}' {problem}")
+        return self
+
+
+# --------------------------------------------------------------------------- events
+
+
+class HostEvent(_Model):
+    """Something the host tells the flow instead of a user message (``Engine.event``):
+    a timeout, a page opened, a payment confirmed, a parcel shipped."""
+
+    description: LocalText = ""
+    scope: Literal["local", "global"] = "local"
+    """``local``: handled by the states whose ``on`` names it (ignored elsewhere);
+    ``global``: handled in every state by its own ``say`` / ``goto`` / ``flow``."""
+    slots: Texts = ()
+    """Slots the event's data may fill (each value checked by the slot's type)."""
+    say: Texts = ()
+    """Global events: what the bot says (a proactive message)."""
+    options: Options = ()
+    """Global events: quick replies offered with ``say``."""
+    goto: str | None = None
+    """Global events: the state to go to (no return)."""
+    flow: str | None = None
+    """Global events: run this sub-flow, then resume where we were."""
+    clear: Texts = ()
+    """Global events: slots to clear when it arrives."""
+
+    @model_validator(mode="after")
+    def _shape(self) -> HostEvent:
+        acts = [k for k in ("say", "options", "goto", "flow", "clear") if getattr(self, k)]
+        if self.scope == "local" and acts:
+            raise ValueError(
+                f"'{acts[0]}' is only for global events; a local event's moves are "
+                "written in each state's 'on'"
+            )
+        if self.scope == "global" and not (self.say or self.goto or self.flow):
+            raise ValueError("a global event needs 'say', 'goto' or 'flow' to say what it does")
+        if self.goto and self.flow:
+            raise ValueError("a global event takes 'goto' (switch) or 'flow' (digress), not both")
         return self
 
 
@@ -409,6 +580,8 @@ class Transition(_Model):
     clear: Texts = ()
     call: Call | None = None
     say: Texts = ()
+    options: Options = ()
+    """Quick replies offered with ``say``."""
     goto: str | None = None
     """Target state. Without it the conversation stays in the current state."""
 
@@ -427,8 +600,30 @@ class NoMatch(_Model):
     """The ladder: message N after the Nth consecutive no-match (the last repeats)."""
     max: int = Field(3, ge=1, le=50)
     """Consecutive no-matches before ``goto``."""
-    goto: str | None = None
-    """Escalation target (e.g. ``handoff``); without it the ladder keeps repeating."""
+    goto: Escalate = None
+    """Escalation target (e.g. ``handoff``, or ``{goto: handoff, say: ..., set: ...}``);
+    without it the ladder keeps repeating."""
+
+
+def _as_handoff(value: Any) -> Any:
+    """``handoff: true`` -> ``{}``; ``handoff: false`` -> none."""
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
+class Handoff(_Model):
+    """Entering this state hands the conversation to a person: the engine reports it
+    (``TurnResult.handoff``, the ``on_handoff`` hook) and stops answering the session's
+    messages until the host resumes it (``Engine.resume``)."""
+
+    reason: Any = None
+    """An expression over slots (``handoff_reason``) or a literal (``"'asked'"`` in
+    quotes, as in ``set``): why, for the person taking over."""
+    transcript: int = Field(10, ge=0, le=100)
+    """Recent turns the host is given (the engine keeps at least this much history)."""
 
 
 class State(_Model):
@@ -438,20 +633,32 @@ class State(_Model):
     clear: Texts = ()
     set: dict[str, Any] = Field(default_factory=dict)
     say: Texts = ()
+    options: Options = ()
+    """Quick replies offered with ``say`` (and again after a no-match here)."""
     collect: Texts = ()
     """Slots to fill, asked in order; a slot already filled is not asked again."""
+    correct: Texts = ()
+    """Slots of ``collect`` a message may change once filled (``actually it's CD654321``,
+    while a later question waits): the new value replaces the old one and the waiting
+    question is asked again. Only slots that identify themselves (pattern, enum, email,
+    phone, date, time)."""
     call: Call | None = None
     flow: str | None = None
     """Run this sub-flow (by its ``flow`` name) to its end, then continue with ``next``."""
     next: Transitions = ()
     """Conditional moves evaluated in order once collect/call/flow are done."""
     on: Annotated[dict[str, Transitions], Field(default_factory=dict)]
-    """Intent -> target state, or guarded transitions tried in order."""
+    """Intent or event -> target state, or guarded transitions tried in order."""
     no_match: NoMatch | None = None
     fallback: StateFallback | None = None
     """This state's LLM fallback mode, prompt or knowledge."""
     final: bool = False
     """The flow ends here (a sub-flow returns to its caller)."""
+    handoff: Annotated[
+        Handoff | None,
+        BeforeValidator(_as_handoff, json_schema_input_type=bool | Handoff | None),
+    ] = None
+    """A person takes over here: ``handoff: true`` or ``{reason: handoff_reason}``."""
 
 
 # --------------------------------------------------------------------------- flow
@@ -475,7 +682,22 @@ class Fallback(_Model):
     no_match: Texts = ()
     """The no-match ladder; default: built-in messages in the flow's language."""
     max_no_match: int = Field(3, ge=1, le=50)
-    on_exhausted: str | None = None
+    on_exhausted: Escalate = None
+    """Where the no-match ladder escalates (a state, or ``{goto, say, set}``)."""
+    llm: LLMWhen | None = None
+    """When an unparsed answer to a slot's question goes to the LLM, for slots that do
+    not say (``slots.NAME.llm``); default by slot type (see there)."""
+    failure_reply: Texts = ()
+    """Said when the LLM call fails (timeout, 5xx, an unreadable answer), instead of
+    a no-match or reprompt rung; message N after the Nth failure in a row (the last
+    repeats). Default: a built-in apology in the flow's language."""
+    max_failures: int = Field(3, ge=1, le=50)
+    """Failed LLM calls in a row before ``on_failure``. Failures never count as the
+    user's attempts or no-matches."""
+    on_failure: Escalate = None
+    """Where to go after ``max_failures`` failed calls in a row (a state such as
+    ``handoff``, or ``{goto, say, set}``); without it the apology is said and the
+    question asked again."""
 
 
 class StateFallback(_Model):
@@ -484,6 +706,15 @@ class StateFallback(_Model):
     mode: FallbackMode | None = None
     prompt: LocalText | None = None
     knowledge: LocalText | None = None
+    llm: LLMWhen | None = None
+    """When an unparsed answer to a question of this state goes to the LLM, for every
+    slot it collects (over the slot's own ``llm``)."""
+    failure_reply: Texts = ()
+    """Said here when the LLM call fails (default: the flow's ``failure_reply``)."""
+    max_failures: Annotated[int | None, Field(ge=1, le=50)] = None
+    """Failed calls in a row before ``on_failure`` (default: the flow's)."""
+    on_failure: Escalate = None
+    """Where to go after ``max_failures`` failed calls in a row (default: the flow's)."""
 
 
 class LLMConfig(_Model):
@@ -506,6 +737,10 @@ class LLMConfig(_Model):
 
 
 class Settings(_Model):
+    date_order: Literal["dmy", "mdy", "ymd"] | None = None
+    """How a date such as ``1/2`` is read: day first (``dmy``: 1 February), month first
+    (``mdy``: 2 January) or year first (``ymd``; without a year, month first). Default:
+    ``mdy`` in an ``en`` flow, ``ymd`` in a ``zh`` flow."""
     max_text_length: int = Field(2000, ge=1)
     """Longer messages get ``too_long_reply`` and leave the session unchanged."""
     action_timeout: float = Field(5.0, gt=0)
@@ -531,13 +766,18 @@ class Settings(_Model):
     phone and card numbers, which are always hidden: order numbers, customer ids."""
 
 
+DEFAULT_THRESHOLDS = {"none": 0.5, "wordllama": 0.55}
+"""The abstention threshold a designer gets without configuring one, per ``embeddings``."""
+
+
 class NLU(_Model):
     """Matching intents by their ``examples`` (the optional extra ``[nlu]``)."""
 
     enabled: bool = True
     """Train a classifier on the examples (off: examples only guide the LLM)."""
-    threshold: float = Field(0.5, ge=0, le=1)
-    """Below this confidence the classifier abstains (the LLM or no-match ladder answers)."""
+    threshold: float | None = Field(None, ge=0, le=1)
+    """Below this confidence the classifier abstains (the LLM or no-match ladder answers);
+    unset: :attr:`cutoff`'s default, chosen on training data for each kind of model."""
     background: bool = True
     """Train a "none of these" class on everyday messages, so unrelated ones abstain."""
     candidates: bool = False
@@ -546,6 +786,17 @@ class NLU(_Model):
     provider's prompt caching and makes recordings match less closely)."""
     min_examples: int = Field(5, ge=1)
     """``dialogue validate`` warns about an intent with fewer examples."""
+    embeddings: Literal["none", "wordllama"] = "none"
+    """Static word embeddings appended to the n-grams (extra ``[nlu-embeddings]``):
+    paraphrases with no word in common come closer; English mostly."""
+
+    @property
+    def cutoff(self) -> float:
+        """The flow-wide threshold: the designer's, else the default of the model kind
+        (docs/benchmarks.md shows how each was chosen without the test set)."""
+        if self.threshold is not None:
+            return self.threshold
+        return DEFAULT_THRESHOLDS[self.embeddings]
 
 
 class Flow(_Model):
@@ -575,6 +826,8 @@ class Flow(_Model):
     settings: Settings = Field(default_factory=lambda: Settings.model_validate({}))
     slots: dict[Name, Slot] = Field(default_factory=dict)
     intents: dict[Name, Intent] = Field(default_factory=dict)
+    events: dict[Name, HostEvent] = Field(default_factory=dict)
+    """Events the host may send (``Engine.event``); states react to them in ``on``."""
     states: dict[Name, State] = Field(min_length=1)
     fallback: Fallback = Field(default_factory=lambda: Fallback.model_validate({}))
     llm: LLMConfig = Field(default_factory=lambda: LLMConfig.model_validate({}))
@@ -592,6 +845,15 @@ class Flow(_Model):
             raise ValueError(
                 f"'language' ({self.language}) is not one of 'languages'; "
                 "give 'languages' alone (the first is the default)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _event_names(self) -> Flow:
+        both = sorted(set(self.events) & set(self.intents))
+        if both:
+            raise ValueError(
+                f"'{both[0]}' is both an intent and an event; give the event its own name"
             )
         return self
 

@@ -38,6 +38,16 @@ class Feedback(NamedTuple):
     """When it was given (ISO 8601, from the engine's clock)."""
 
 
+class HandoffMark(NamedTuple):
+    """A person has the conversation: why, where it was handed off, and at which turn.
+    The engine answers none of the session's messages until the host resumes it."""
+
+    reason: str
+    flow: str
+    state: str
+    turn: int
+
+
 MAX_FEEDBACK = 100
 """How many ratings a session keeps (newest last); one per turn, the latest wins."""
 
@@ -77,6 +87,12 @@ class Session:
     redelivered with the same id gets the first answer again, and changes nothing."""
     feedback: tuple[Feedback, ...] = ()
     """Ratings of this session's turns (``Engine.feedback``), oldest first."""
+    llm_failures: int = 0
+    """LLM calls that failed in a row (``fallback.max_failures``); a turn without a
+    failed call resets it. Failures are not attempts: ``attempts`` and ``no_match``
+    do not count them."""
+    handoff: HandoffMark | None = None
+    """Set when the conversation reached a handoff state; cleared by ``Engine.resume``."""
     language: str | None = None
     """The language the conversation is in (one the flow speaks); ``None``: not set
     yet, the flow's default language speaks (set by the host, detected, or switched
@@ -108,6 +124,8 @@ class Session:
             self.fingerprint,
             self.answered,
             self.feedback,
+            self.llm_failures,
+            self.handoff,
             self.language,
         )
 
@@ -132,6 +150,8 @@ class Session:
             "fingerprint": self.fingerprint,
             "answered": [[mid, list(replies)] for mid, replies in self.answered],
             "feedback": [f._asdict() for f in self.feedback],
+            "llm_failures": self.llm_failures,
+            "handoff": None if self.handoff is None else self.handoff._asdict(),
             "language": self.language,
         }
 
@@ -162,6 +182,8 @@ class Session:
                     for mid, replies in data.get("answered", ())
                 ),
                 feedback=tuple(_feedback(item) for item in data.get("feedback", ())),
+                llm_failures=int(data.get("llm_failures", 0)),
+                handoff=_handoff(data.get("handoff")),
                 language=_language(data.get("language")),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -206,6 +228,15 @@ def _feedback(item: dict[str, Any]) -> Feedback:
         rating if isinstance(rating, int) else str(rating),
         str(item["comment"]),
         str(item["at"]),
+    )
+
+
+def _handoff(item: dict[str, Any] | None) -> HandoffMark | None:
+    """A stored handoff mark (sessions saved before handoffs existed have none)."""
+    if item is None:
+        return None
+    return HandoffMark(
+        str(item["reason"]), str(item["flow"]), str(item["state"]), int(item["turn"])
     )
 
 

@@ -3,11 +3,13 @@
 Every step of a turn is recorded as an event, a small named tuple that says where
 it happened (``flow``, ``state``) and what it was: ``Entered`` a state, ``Moved``
 along a move of the flow (``key`` as in ``CompiledFlow.moves``), ``Asked`` for a
-slot, ``SlotRejected``, ``Reprompted`` (rung ``n``), ``Exhausted``, ``NoMatched``
+slot, ``SlotRejected``, ``Reprompted`` (rung ``n``, the parser's reason), ``Corrected``
+(a filled slot replaced: old and new value), ``Exhausted``, ``NoMatched``
 (rung ``n``), ``Escalated``, ``IntentMatched`` (with the flow that owns the
 intent), ``Classified`` (what the example-trained classifier made of the message:
 confidence, runner-up, margin, taken or abstained), ``ActionCalled``, ``FlowCalled``,
-``Returned``, ``Restarted``, ``LanguageSet``, ``Ended``. Flow coverage,
+``Returned``, ``Restarted``, ``LanguageSet``, ``HandedOff`` (a handoff state was
+entered), ``Ended``. Flow coverage,
 ``dialogue chat --trace`` and tests read these; ``Trace.steps`` renders them as
 the short lines a person reads (``enter tracking``, ``ask order_id``).
 """
@@ -15,7 +17,7 @@ the short lines a person reads (``enter tracking``, ``ask order_id``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from dialogue.kinds import AskMode, LLMOutcome, MoveKind, Rule
 
@@ -25,12 +27,15 @@ if TYPE_CHECKING:
 __all__ = [  # the kinds are re-exported: the vocabulary a trace speaks in
     "ActionTrace",
     "AskMode",
+    "HandoffInfo",
     "LLMOutcome",
     "LLMTrace",
     "MoveKind",
+    "Option",
     "RawEvent",
     "Rule",
     "Trace",
+    "TranscriptLine",
     "TurnResult",
 ]
 
@@ -59,6 +64,10 @@ class LLMTrace:
     call's ``max_tokens``: no call), ``offline`` or ``leaked`` (the reply quoted the
     system prompt or private knowledge: withheld, ``runtime/leak.py``)."""
     model: str = ""
+    response_id: str = ""
+    """The answer's ``id`` (``chatcmpl-...``): find the call in the provider's logs."""
+    created: int | None = None
+    """The answer's ``created`` (Unix seconds, by the provider's clock)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
@@ -66,6 +75,8 @@ class LLMTrace:
     seconds: float = 0.0
     cached: bool = False
     error: str = ""
+    failure: str = ""
+    """The failure's kind (``timeout``, ``server_error`` ...) when ``outcome`` is ``failed``."""
     messages: list[dict[str, str]] | None = None
     """The rendered messages, when the engine runs with ``trace_prompts=True``."""
 
@@ -76,13 +87,17 @@ class Trace:
 
     ``rule`` says what answered the message: ``intent`` (a keyword or pattern
     of ``intent``), ``slot`` (slot values taken from the text), ``invalid``
-    (the pending slot's answer did not parse), ``no_match``, ``no_input``
+    (the pending slot's answer did not parse), ``event`` (a host event was handled),
+    ``event_ignored`` (the current state does not handle the event: nothing changed),
+    ``no_match``, ``no_input``
     (empty text), ``start`` (a new session's greeting only), ``too_long``,
-    ``llm`` (the LLM fallback's answer was applied), ``intent_blocked`` (an intent
+    ``llm`` (the LLM fallback's answer was applied), ``llm_failed`` (the LLM call
+    failed: the flow's ``failure_reply``, no attempt counted), ``intent_blocked`` (an intent
     matched but none of its guarded transitions' conditions held), ``status``
     (``start`` on a running session: nothing said), ``error`` (the turn failed
-    and the session was left unchanged), or ``duplicate`` (a message id already
-    answered: the first answer again, nothing changed).
+    and the session was left unchanged), ``duplicate`` (a message id already
+    answered: the first answer again, nothing changed), or ``handed_off`` (a person
+    has the conversation: the message is kept in the history, the bot does not answer).
     """
 
     session_id: str
@@ -154,6 +169,9 @@ class Trace:
     def summary(self) -> str:
         """One line for a terminal."""
         what: str = self.rule
+        host = [raw[3] for raw in self.raw_events if raw[0] in ("EventHandled", "EventIgnored")]
+        if host:
+            what += f" {host[-1]}"
         if self.intent:
             what += f" {self.intent}"
             if self.matched:
@@ -175,6 +193,58 @@ class Trace:
         return line
 
 
+class TranscriptLine(NamedTuple):
+    """One line of a handoff's transcript: who said it and what."""
+
+    role: Literal["user", "bot"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffInfo:
+    """What a person taking over a conversation needs: the turn that handed it off gives
+    it (``TurnResult.handoff``), and so does the engine's ``on_handoff`` hook."""
+
+    session_id: str
+    reason: str
+    """Why (the handoff state's ``reason``; "" when it gives none)."""
+    flow: str
+    state: str
+    """The handoff state."""
+    slots: dict[str, Any]
+    transcript: tuple[TranscriptLine, ...]
+    """The latest turns, oldest first, as the session keeps its history (redacted when
+    the engine runs with ``redact_history=True``)."""
+    turn: int
+    """The turn that handed the conversation off."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """The session's ``meta`` (channel, user id ... as the host gave them)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (a ticket's body, the HTTP API's ``handoff_info``)."""
+        return {
+            "session_id": self.session_id,
+            "reason": self.reason,
+            "flow": self.flow,
+            "state": self.state,
+            "slots": self.slots,
+            "transcript": [line._asdict() for line in self.transcript],
+            "turn": self.turn,
+            "meta": self.meta,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A quick reply offered with the last reply: a button ``label``, and the ``text``
+    a client sends as the user's message when it is chosen (``/NAME`` for an option
+    that means intent ``intent``; the engine takes it as that intent)."""
+
+    label: str
+    text: str
+    intent: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class TurnResult:
     session_id: str
@@ -184,6 +254,14 @@ class TurnResult:
     slots: dict[str, Any]
     ended: bool
     trace: Trace
+    handoff: HandoffInfo | None = None
+    """Set on the turn that handed the conversation to a person."""
+    handed_off: bool = False
+    """A person has the conversation (this turn handed it off, or it was handed off
+    before: the bot did not answer, ``trace.rule == "handed_off"``), until the host
+    resumes it (``Engine.resume``)."""
+    options: tuple[Option, ...] = ()
+    """Quick replies offered with the last reply (empty: none), in the flow's order."""
 
     @property
     def text(self) -> str:
@@ -197,9 +275,10 @@ class TurnResult:
 
 
 _EVENT_NAMES = frozenset(
-    "Entered Moved Asked SlotRejected Reprompted Exhausted NoMatched Escalated IntentMatched "
-    "Classified "
-    "ActionCalled FlowCalled Returned Restarted LanguageSet Ended Event step_line BY_NAME".split()
+    "Entered Moved Asked SlotRejected Reprompted Corrected Exhausted NoMatched Escalated "
+    "IntentMatched Classified HandedOff LLMDecided LLMFailed LanguageSet "
+    "ActionCalled FlowCalled Returned Restarted Ended Event step_line BY_NAME "
+    "EventHandled EventIgnored".split()
 )
 
 

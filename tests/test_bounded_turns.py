@@ -108,7 +108,8 @@ def test_without_offload_the_render_runs_on_the_loop(
 # --------------------------------------------------------------------------- the deadline
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
-NO_MATCH = ["Sorry, I didn't get that. I can track an order, start a return, or get you a person."]
+TROUBLE = ["Sorry, something went wrong on my side. Please try again in a moment."]
+"""The shop's ``failure_reply``: a failed call is an apology, not a no-match."""
 
 
 class FakeTime:
@@ -151,7 +152,7 @@ def test_a_retry_after_past_the_deadline_is_not_waited_for(fake: FakeChatServer,
         r = engine.handle("s", "tell me a joke")
     else:
         r = asyncio.run(engine.ahandle("s", "tell me a joke"))
-    assert r.replies == NO_MATCH  # the failure reply, at once
+    assert r.replies == TROUBLE  # the failure reply, at once
     assert fake_time.waits == []  # 60 s would pass the 15 s deadline: not waited
     assert len(fake.requests) == 1
     assert r.trace.llm is not None and r.trace.llm.outcome == "failed"
@@ -184,7 +185,7 @@ def test_backoff_waits_stop_at_the_deadline(fake: FakeChatServer) -> None:
     # back-off 0.5 s then 1 s fit in 2 s; the next, 2 s, would not
     assert fake_time.waits == [0.5, 1.0]
     assert len(fake.requests) == 3
-    assert r.replies == NO_MATCH
+    assert r.replies == TROUBLE
     engine.close()
 
 

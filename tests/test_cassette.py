@@ -259,8 +259,8 @@ def test_a_miss_degrades_the_turn_and_replay_repeats_the_conversation(
     engine = Engine.from_path(FLOWS / "customer_service.yaml", llm=player)
     engine.start("s")
     r = engine.handle("s", "the thing I bought never came")
-    assert r.state == "menu" and r.trace.rule == "no_match"
-    assert r.replies[0].startswith("Sorry, I didn't get that.")
+    assert r.state == "menu" and r.trace.rule == "llm_failed"  # an apology, no no-match
+    assert r.replies[0].startswith("Sorry, something went wrong on my side.")
     assert r.trace.errors[0].startswith(f"llm cassette_miss: cassette miss: {path} has no")
     with pytest.raises(CassetteMiss, match="message 1 \\(user\\) differs"):
         player.assert_no_misses()

@@ -189,6 +189,9 @@ def test_chat_trace() -> None:
         "note: no LLM configured (set OPENAI_API_KEY, or pass llm=... to the Engine): "
         "rules work as usual; unmatched messages get the flow's no-match replies",
         SHOP_HI,
+        "  [1] Track an order",
+        "  [2] Start a return",
+        "  [3] Talk to a person",
         "     [start] welcome -> menu",
         "     steps: enter welcome > enter menu",
         "you> hello",
@@ -245,6 +248,25 @@ def test_chat_in_a_language_and_switching_it() -> None:
     refused = run("chat", SHOP, "--language", "fr", input="")
     assert refused.exit_code == 1
     assert "error: language 'fr' is not one the flow speaks" in refused.stderr
+
+
+def test_chat_handoff_keeps_quiet_until_resume() -> None:
+    result = run("chat", SHOP, input="agent\nhello?\n/resume\nhello\n")
+    assert result.exit_code == 0
+    out = lines(result.stdout)
+    note = "(handed to a person: asked_for_person; the bot keeps quiet until /resume)"
+    first = out.index(note)
+    assert out[first - 1] == "bot> I'm connecting you to a person now. Please hold on."
+    assert out[first + 1 :] == [
+        "you> hello?",
+        "(handed to a person; the bot keeps quiet until /resume)",
+        "you> /resume",
+        "(the bot has the conversation again)",
+        "you> hello",
+        SHOP_HI,
+        "bot> Hello! Would you like to track an order or start a return?",
+        "you> ",
+    ]
 
 
 def test_chat_chinese_and_sub_flows() -> None:

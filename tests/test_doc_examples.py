@@ -52,7 +52,7 @@ def load(path: Path) -> ModuleType:
 
 
 @pytest.mark.parametrize(
-    "example", ["embed.py", "fastapi_app.py", "queue_worker.py", "key_health.py"]
+    "example", ["embed.py", "fastapi_app.py", "queue_worker.py", "key_health.py", "handoff.py"]
 )
 def test_the_guide_shows_each_example_as_it_is(example: str) -> None:
     guide = (ROOT / "docs" / "embedding.md").read_text(encoding="utf-8")
@@ -70,6 +70,11 @@ def test_the_nlu_guide_shows_its_example_as_it_is() -> None:
     ("script", "said"),
     [
         ("embed.py", "bot> Done: your return number is R2001."),
+        (
+            "handoff.py",
+            "user> hello? are you there?\n bot> (no reply: a person has the conversation)\n",
+        ),
+        ("handoff.py", "[ticket #2: invalid_order_number, 8 lines]"),
         ("key_health.py", "requests sent so far: 1\nhealth: llm_key_rejected\nhealth: ok"),
         ("llm_fake.py", "== a free-text reply (mode respond), streamed"),
         ("nlu.py", "abstained (threshold 0.5)"),

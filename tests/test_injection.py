@@ -535,10 +535,19 @@ def test_attack_never_moves_where_the_state_does_not_allow(
     nowhere(attack.forbidden, requests[0], result.replies, after.to_dict(), result.trace.steps)
 
     static = POSITIONS[attack.at][1]
-    if attack.expect in ("rejected", "nothing", "failed"):
+    declined = llm.failure in ("refusal", "content_filter")  # about the message: a no-match
+    if attack.expect in ("rejected", "nothing") or declined:
         unchanged(before, after)
         assert result.replies == static
         assert result.trace.rule in ("invalid", "no_match")
+        assert result.trace.slot_changes == {}
+    elif attack.expect == "failed":  # an unreadable answer: the apology, no attempt counted
+        unchanged(before, after)
+        assert (
+            result.replies[0]
+            == "Sorry, something went wrong on my side. Please try again in a moment."
+        )
+        assert result.trace.rule == "llm_failed" and after.attempts == before.attempts
         assert result.trace.slot_changes == {}
     elif attack.expect == "reply":
         unchanged(before, after)

@@ -49,9 +49,9 @@ def test_a_rejected_key_stops_requests_logs_once_and_shows_in_health(
     third = engine.handle("t", UNMATCHED)
     assert len(server.requests) == 1  # the second and third turns sent nothing
 
-    for result in (first, second, third):  # each turn gets the no-match failure reply
-        assert result.trace.rule == "no_match" and result.state == "menu"
-        assert result.replies[0].startswith("Sorry, I")
+    for result in (first, second, third):  # each turn gets the failure reply, no no-match
+        assert result.trace.rule == "llm_failed" and result.state == "menu"
+        assert result.replies[0].startswith("Sorry, something went wrong on my side")
         assert result.trace.llm is not None and result.trace.llm.outcome == "failed"
     assert "not sent: the API key was rejected earlier" in second.trace.errors[0]
     assert engine.handle("s", "I want a refund").trace.intent == "return"  # rules still work

@@ -219,3 +219,77 @@ def test_a_conversation_test_names_its_language_and_expects_the_reply_s(tmp_path
     with pytest.raises(FlowErrors) as unknown:
         runner.run(loaded, 3)
     assert "unknown language 'fr'" in str(unknown.value)
+
+
+YES_NO_FLOW = """\
+flow: order
+languages: [en, zh, es, fr, de, ja]
+start: asking
+slots:
+  sure:
+    type: boolean
+    ask: {en: Sure?, zh: 确定吗？, es: ¿Seguro?, fr: Sûr ?, de: Sicher?, ja: 確かですか？}
+    options: auto
+states:
+  asking:
+    collect: [sure]
+    options:
+      - {label: {en: Start, zh: 开始, fr: Commencer}, text: {en: go, fr: allez}}
+    next: done
+  done:
+    final: true
+"""
+
+
+@pytest.mark.parametrize(
+    ("language", "labels"),
+    [
+        ("en", ["Yes", "No"]),
+        ("zh", ["是", "否"]),
+        ("es", ["Sí", "No"]),
+        ("fr", ["Oui", "Non"]),
+        ("de", ["Ja", "Nein"]),
+        ("ja", ["はい", "いいえ"]),
+    ],
+)
+def test_yes_no_quick_replies_in_each_language_fill_the_slot(
+    language: str, labels: list[str]
+) -> None:
+    bot = Engine(compile_flows([parse_flow(YES_NO_FLOW)]))
+    asked = bot.start("s", language=language)
+    assert [o.label for o in asked.options] == labels
+    yes, no = asked.options
+    assert bot.handle("s", yes.text).slots["sure"] is True
+    bot.start("t", language=language)
+    assert bot.handle("t", no.text).slots["sure"] is False
+
+
+def test_an_options_label_and_text_are_given_per_language() -> None:
+    loaded = parse_flow(YES_NO_FLOW, path="f.yaml")
+    [fr] = loaded.in_language("fr").flow.states["asking"].options
+    assert (fr.label, fr.text) == ("Commencer", "allez")
+    [zh] = loaded.in_language("zh").flow.states["asking"].options
+    assert (zh.label, zh.text) == ("开始", "go")  # no zh text: the default language's
+    [es] = loaded.in_language("es").flow.states["asking"].options
+    assert (es.label, es.text) == ("Start", "go")
+
+
+def test_a_conversation_handed_off_and_resumed_keeps_its_language() -> None:
+    shop = Path(__file__).parent.parent / "flows" / "customer_service.yaml"
+    with Engine.from_path(shop, llm=None) as bot:
+        bot.start("s", language="zh")
+        handed = bot.handle("s", "转人工")
+        assert (handed.replies, handed.handoff is not None) == (
+            ["正在为您转接人工客服，请稍候。"],
+            True,
+        )
+        assert bot.handle("s", "还在吗").language == "zh"  # held for the person, still zh
+        bot.resume("s")
+        again = bot.handle("s", "你好")
+        assert again.language == "zh"
+        assert (
+            again.replies[0]
+            == "您好！我是网店小助手，可以帮您查询订单、办理退货，或者转接人工客服。"
+        )
+        shipped = bot.event("s", "parcel_shipped", data={"shipped_order": "ab123456"})
+        assert shipped.replies[0] == "好消息：您的订单 AB123456 已经发货了。"

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dialogue import Engine
 from dialogue.events import LeakBlocked
 from dialogue.llm.openai_client import OpenAIChatClient
-from dialogue.runtime.leak import find_leak, knowledge_parts, units
+from dialogue.runtime.leak import codes_in, find_leak, knowledge_parts, units
 from dialogue.runtime.streaming import Delta
 from dialogue.testing import FakeChatServer, FakeReply
 
@@ -256,3 +259,15 @@ def test_short_overlaps_pass() -> None:
     long = "You are the assistant of the shop. Always answer in English. Today is"
     leak = find_leak(long, system=system, knowledge="")
     assert leak is not None and leak.source == "prompt"
+
+
+@given(st.text(alphabet="ab1_ -\n2Z9é五", max_size=40))
+def test_code_words_are_what_the_lookahead_definition_finds(text: str) -> None:
+    # the definition, with lookaheads (quadratic in a long run without a digit):
+    # a run of 6+ non-spaces that holds a digit and a letter
+    definition = re.compile(r"(?=[^\s]*\d)(?=[^\s]*[^\W\d_])[^\s]{6,}")
+    assert codes_in(text) == definition.findall(text)
+
+
+def test_a_long_private_run_without_digits_holds_no_code_word() -> None:
+    assert codes_in("a" * 200_000 + " STAFF-7731 x9") == ["STAFF-7731"]

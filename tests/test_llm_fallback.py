@@ -13,6 +13,7 @@ import pytest
 
 from dialogue import Engine, compile_flows, parse_flow
 from dialogue.llm.openai_client import OpenAIChatClient
+from dialogue.runtime.builtin_replies import builtin
 from dialogue.testing import FakeChatServer, FakeReply
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
@@ -149,16 +150,24 @@ FAULTS = [
 def test_failures_give_the_static_reply_and_keep_the_session(
     shop: Make, fake: FakeChatServer, reply: FakeReply, kind: str
 ) -> None:
+    """An outage gets the flow's failure reply; a model that declined, the no-match
+    ladder; neither changes the state or the slots."""
     timeout = 0.3 if kind == "timeout" else 30  # only the hang may run out of time
     engine = shop(llm_settings={"retries": 0, "timeout": timeout})
     engine.start("s")
     before = engine.session("s")
     fake.script(reply)
     r = engine.handle("s", "tell me a joke")
-    assert r.replies == [
-        "Sorry, I didn't get that. I can track an order, start a return, or get you a person."
-    ]
+    if kind in ("refusal", "content_filter"):
+        assert r.trace.rule == "no_match" and r.replies == [
+            "Sorry, I didn't get that. I can track an order, start a return, or get you a person."
+        ]
+    else:
+        assert r.trace.rule == "llm_failed" and r.replies == [
+            "Sorry, something went wrong on my side. Please try again in a moment."
+        ]
     assert r.trace.llm is not None and r.trace.llm.outcome == "failed"
+    assert r.trace.llm.failure == kind
     assert r.trace.llm.error.startswith(kind + ":"), r.trace.llm.error
     assert r.trace.errors == [f"llm {r.trace.llm.error}"]
     after = engine.session("s")
@@ -208,7 +217,7 @@ def test_connection_refused(shop: Make) -> None:
     engine.start("s")
     r = engine.handle("s", "tell me a joke")
     assert r.trace.llm is not None and r.trace.llm.error.startswith("connection:")
-    assert r.trace.rule == "no_match"
+    assert r.trace.rule == "llm_failed"
 
 
 def test_retry_after_429_then_success(shop: Make, fake: FakeChatServer) -> None:
@@ -348,7 +357,8 @@ def test_cut_stream_is_replaced_by_the_static_reply(
         return deltas, stream.result
 
     deltas, result = asyncio.run(run())
-    assert result.replies == ["Sorry, I didn't get that."]
-    assert deltas[-1].replace and deltas[-1].text == "Sorry, I didn't get that."
-    assert result.trace.llm.outcome == "failed"
+    trouble = builtin("en", "llm_trouble")[0]  # the apology, not "I didn't get that"
+    assert result.replies == [trouble]
+    assert deltas[-1].replace and deltas[-1].text == trouble
+    assert result.trace.llm.outcome == "failed" and result.trace.rule == "llm_failed"
     assert json.dumps(result.slots) == "{}"

@@ -111,7 +111,7 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
     assert str(exc) == (
         "f.yaml:5:1: unknown key 'zzz' at the top level\n"
         "    hint: allowed keys: flow, description, version, language, languages, start, imports, "
-        "actions_module, settings, slots, intents, states, fallback, llm, nlu"
+        "actions_module, settings, slots, intents, events, states, fallback, llm, nlu"
     )
 
 

@@ -77,8 +77,11 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 def test_every_text_field_may_be_given_per_language() -> None:
     texts = _texts_fields(schema.Flow)
     assert {"say", "ask", "invalid", "keywords", "examples", "no_match", "prompt"} <= texts
-    # ``clear``, ``collect``, ``imports``, ``patterns``, ``redact`` are names or patterns
-    assert texts - schema.LOCALIZED_KEYS <= {"clear", "collect", "imports", "patterns", "redact"}
+    assert {"am_or_pm", "failure_reply", "label", "text"} <= texts  # quick replies, LLM policy
+    # names or patterns: ``clear``, ``collect``, ``correct`` (slots), ``imports``,
+    # ``patterns``, ``redact``, ``slots`` (of a host event)
+    names = {"clear", "collect", "correct", "imports", "patterns", "redact", "slots"}
+    assert texts - schema.LOCALIZED_KEYS <= names
 
 
 def test_each_language_gets_its_texts() -> None:

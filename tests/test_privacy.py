@@ -277,6 +277,7 @@ LOG_CALLS = {
     "runtime/actions.py": 2,  # a failed action (sync, async faces)
     "runtime/llm_step.py": 2,  # a failed LLM call; a withheld (leaking) reply, without its text
     "runtime/results.py": 1,  # a failed turn
+    "runtime/handoff.py": 1,  # a failed on_handoff hook: its type (message with log_user_data)
     "llm/openai_client.py": 1,  # a retry: how long it waits (no text)
     "llm/key_check.py": 1,  # a rejected API key: its HTTP status and a hint (no body)
     "nlu/cache.py": 1,  # a trained model that could not be saved (a folder, an OS error)

@@ -107,6 +107,50 @@ def test_the_history_is_returned(serve: Serve) -> None:
     assert history == ["where is my order", "What's your order number? It looks like AB123456."]
 
 
+def test_a_handoff_over_http_and_the_resume_endpoint(serve: Serve) -> None:
+    seen: list[str] = []
+    engine = Engine.from_path(SHOP, llm=None, on_handoff=lambda info: seen.append(info.reason))
+    client = serve(engine)
+    sid = new_session(client)
+    client.post(f"/v1/sessions/{sid}/messages", json={"text": "where is my order"})
+    out = client.post(f"/v1/sessions/{sid}/messages", json={"text": "a real person please"})
+    body = out.json()
+    assert body["replies"] == ["I'm connecting you to a person now. Please hold on."]
+    assert body["handoff"] is True
+    info = body["handoff_info"]
+    assert (info["reason"], info["state"], info["turn"]) == ("asked_for_person", "handoff", 3)
+    assert info["slots"]["handoff_reason"] == "asked_for_person"
+    assert info["transcript"][:2] == [
+        {"role": "user", "text": "where is my order"},
+        {"role": "bot", "text": "What's your order number? It looks like AB123456."},
+    ]
+    assert seen == ["asked_for_person"]
+
+    held = client.post(f"/v1/sessions/{sid}/messages", json={"text": "hello?"}).json()
+    assert (held["replies"], held["handoff"], held["handoff_info"]) == ([], True, None)
+    got = client.get(f"/v1/sessions/{sid}").json()
+    assert (got["handoff"], got["handoff_reason"]) == (True, "asked_for_person")
+    assert got["history"][-2:] == ["hello?", ""]
+
+    resumed = client.post(f"/v1/sessions/{sid}/resume")
+    assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["handoff"], resumed.json()["handoff_reason"]) == (False, None)
+    again = client.post(f"/v1/sessions/{sid}/messages", json={"text": "track my order"}).json()
+    assert again["replies"][0] == GREETING  # the handoff was final: a new conversation
+    assert again["handoff"] is False
+    assert client.post(f"/v1/sessions/{sid}/resume").status_code == 200  # nothing to do
+    assert seen == ["asked_for_person"]
+
+
+def test_resume_of_an_unknown_session_is_404_and_needs_the_token(serve: Serve) -> None:
+    client = serve(token=TOKEN)
+    missing = client.post("/v1/sessions/" + "x" * 32 + "/resume", headers=AUTH)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "session_not_found"
+    sid = new_session(client, AUTH)
+    assert client.post(f"/v1/sessions/{sid}/resume").status_code == 401
+
+
 def test_debug_mode_returns_the_trace(serve: Serve) -> None:
     client = serve(debug=True)
     sid = new_session(client)
@@ -419,7 +463,8 @@ def test_healthz_is_degraded_when_the_llm_rejected_the_key(serve: Serve) -> None
         assert client.get("/healthz").json() == {"status": "ok"}
         for _ in range(2):
             said = client.post(f"/v1/sessions/{sid}/messages", json={"text": "never showed up"})
-            assert said.status_code == 200 and said.json()["replies"][0].startswith("Sorry, I")
+            reply = said.json()["replies"][0]  # the shop's failure reply: rules still answer
+            assert said.status_code == 200 and reply.startswith("Sorry, something went wrong")
         assert len(fake.requests) == 1
         health = client.get("/healthz")
         assert health.status_code == 200  # rules still answer: not taken out of rotation

@@ -56,9 +56,10 @@ def test_turns_llm_calls_handoffs_and_feedback_are_counted(
 
     got = samples(client)
     assert got[("dialogue_turns_total", (("outcome", "start"),))] == 1
-    # track; the failed LLM call at the order question reprompts (a rule); agent
-    assert got[("dialogue_turns_total", (("outcome", "rule"),))] == 3
+    # track; agent; the failed LLM call at the order question gets the apology
+    assert got[("dialogue_turns_total", (("outcome", "rule"),))] == 2
     assert got[("dialogue_turns_total", (("outcome", "llm"),))] == 1
+    assert got[("dialogue_turns_total", (("outcome", "llm_failed"),))] == 1
     assert ("dialogue_turns_total", (("outcome", "error"),)) not in got
     assert got[("dialogue_turn_seconds_count", ())] == 5
     assert got[("dialogue_handoffs_total", ())] == 1

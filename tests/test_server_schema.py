@@ -52,9 +52,11 @@ def test_the_document_is_served(live: LiveServer) -> None:
         "/metrics",
         "/v1/sessions",
         "/v1/sessions/{session_id}",
+        "/v1/sessions/{session_id}/events",
         "/v1/sessions/{session_id}/feedback",
         "/v1/sessions/{session_id}/messages",
         "/v1/sessions/{session_id}/messages/stream",
+        "/v1/sessions/{session_id}/resume",
     ]
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from dialogue import Engine, Session, compile_flows, parse_flow
 from dialogue.llm.openai_client import OpenAIChatClient
+from dialogue.runtime.builtin_replies import builtin
 from dialogue.server import create_app
 from dialogue.stores import MemoryStore
 from dialogue.testing import FakeChatServer, FakeReply
@@ -104,8 +105,9 @@ def test_a_cut_llm_stream_is_replaced(
     events = stream(client, sid, {"text": "tell me"})
     name, last_delta = events[-2]
     assert name == "delta" and last_delta["replace"] is True
-    assert last_delta["text"] == "Sorry, I didn't get that."
-    assert events[-1][1]["replies"] == ["Sorry, I didn't get that."]
+    trouble = builtin("en", "llm_trouble")[0]  # a failed call: the apology
+    assert last_delta["text"] == trouble
+    assert events[-1][1]["replies"] == [trouble]
 
 
 def test_a_redelivered_message_id_streams_the_first_answer(

@@ -18,6 +18,7 @@ import pytest
 
 from dialogue import Delta, Engine, TurnResult, TurnStream, compile_flows, parse_flow
 from dialogue.llm.openai_client import OpenAIChatClient
+from dialogue.runtime.builtin_replies import builtin
 from dialogue.testing import FakeChatServer, FakeReply
 
 SHOP = """
@@ -288,7 +289,7 @@ def test_an_allowed_move_after_the_reply_replaces_it_with_the_flows_reply(
 
 
 @pytest.mark.parametrize("mode", ["both", "respond"])
-def test_a_stream_cut_mid_reply_is_replaced_by_the_no_match_reply(
+def test_a_stream_cut_mid_reply_is_replaced_by_the_failure_reply(
     client: OpenAIChatClient, fake: FakeChatServer, mode: str
 ) -> None:
     engine = shop(client, mode)
@@ -297,8 +298,9 @@ def test_a_stream_cut_mid_reply_is_replaced_by_the_no_match_reply(
     deltas: list[Delta] = []
     result = run(engine, lambda: drain(engine.astream("s", "when?"), deltas.append))
     assert deltas[:2] == [Delta(0, "We open"), Delta(0, " at")]
-    assert deltas[2:] == [Delta(0, NO_MATCH, replace=True)]
-    assert result.replies == [NO_MATCH] and result.trace.llm.outcome == "failed"  # type: ignore[union-attr]
+    trouble = builtin("en", "llm_trouble")[0]  # a failed call: the apology, not a no-match
+    assert deltas[2:] == [Delta(0, trouble, replace=True)]
+    assert result.replies == [trouble] and result.trace.llm.outcome == "failed"  # type: ignore[union-attr]
 
 
 # -- the stream's result is ahandle's

@@ -148,6 +148,7 @@ def test_finds_the_example_flow_tests() -> None:
     names = [p.name for p in cli_test.find_spec_files(FLOWS)]
     assert names == [
         "test_customer_service.yaml",
+        "test_customer_service_handoff.yaml",
         "test_customer_service_zh.yaml",
         "test_restaurant.yaml",
     ]

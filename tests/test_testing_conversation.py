@@ -10,6 +10,7 @@ import pytest
 
 from dialogue import Engine, compile_flows, parse_flow
 from dialogue.errors import ConfigurationError
+from dialogue.runtime.builtin_replies import builtin
 from dialogue.testing import Conversation, ConversationFailure, FakeLLM, FakeReply
 from dialogue.trace import TurnResult
 
@@ -84,6 +85,55 @@ def test_say_and_expect(flow: Path) -> None:
         )
         assert turn.replies == ["A large pizza, ticket T1.", "Hi! Want a pizza?"]
         assert [e.user for e in conv.transcript] == [None, "a pizza", "large"]
+
+
+def test_the_first_message_can_greet_as_engine_handle_does(flow: Path) -> None:
+    with conversation(flow, greeting="with_first_message", slots={"name": "Ann"}) as conv:
+        first = conv.say("a pizza")
+        first.expect(bot=["Hi Ann! Want a pizza?", "Small or large?"], intent="order")
+        assert first.label == "turn 1"
+        with pytest.raises(ConfigurationError, match="no greeting turn"):
+            conv.start()
+        with pytest.raises(ConversationFailure) as caught:
+            conv.say("large").expect(bot="A large pizza, ticket T1.")
+    assert str(caught.value).startswith(
+        "conversation failed at turn 2\n\n  user> a pizza\n   bot> Hi Ann! Want a pizza?\n"
+    )
+    with conversation(flow) as conv:  # separately: the greeting is a turn of its own
+        conv.say("a pizza").expect(bot="Small or large?")
+
+
+def test_the_first_message_is_not_an_answer_to_the_greeting(tmp_path: Path) -> None:
+    """A host's first message goes to a new session: the greeting's question is asked
+    in the same turn, so the message cannot be its answer; a separate greeting step
+    hides that."""
+    path = tmp_path / "ask.yaml"
+    path.write_text(
+        "flow: ask\nstart: asking\nslots:\n  size: {type: enum, values: [small, large], "
+        "ask: Small or large?}\nstates:\n  asking:\n    collect: [size]\n    next:\n"
+        "      - {say: '{{ size }} it is.', goto: done}\n  done: {final: true}\n"
+    )
+    with Conversation.from_path(path) as conv:
+        conv.say("something else").expect(rule="invalid", bot_contains="Small or large?")
+    with Conversation.from_path(path, greeting="with_first_message") as conv:
+        conv.say("something else").expect(rule="start", bot="Small or large?")
+
+
+def test_bot_contains_is_case_sensitive_and_bot_contains_ci_is_not(flow: Path) -> None:
+    with conversation(flow) as conv:
+        turn = conv.start()
+        turn.expect(bot_contains="Want a pizza", bot_contains_ci=["WANT A PIZZA", "hi!"])
+        with pytest.raises(ConversationFailure) as caught:
+            turn.expect(bot_contains="want a pizza")
+        assert 'expected: a reply containing "want a pizza"' in str(caught.value)
+        with pytest.raises(ConversationFailure) as caught:
+            turn.expect(bot_contains_ci="pasta")
+        assert 'expected: a reply containing "pasta" (any case)' in str(caught.value)
+
+
+def test_an_unknown_greeting_mode_is_refused(flow: Path) -> None:
+    with pytest.raises(ConfigurationError, match="greeting='first'"):
+        conversation(flow, greeting="first")
 
 
 def test_a_failure_reports_the_transcript_and_expected_vs_actual(flow: Path) -> None:
@@ -178,8 +228,10 @@ def test_scripted_llm_answers(flow: Path) -> None:
             bot="Yes, within 5 km.", rule="llm", llm_called=True, llm_outcome="reply"
         )
         conv.say("I am starving", llm={"intent": "order"}).expect(intent="order")
-        conv.say("hmm", llm=FakeReply.error(429)).expect(
-            bot="Please say small or large.", rule="invalid", llm_outcome="failed"
+        conv.say("hmm", llm=FakeReply.error(429)).expect(  # an outage: the apology
+            bot=[builtin("en", "llm_trouble")[0], "Small or large?"],
+            rule="llm_failed",
+            llm_outcome="failed",
         )
 
 
@@ -210,7 +262,7 @@ def test_an_unscripted_llm_call_fails_the_turn(flow: Path) -> None:
     assert str(caught.value).endswith(
         "user\n"
         "    expected: no LLM call (no answer is scripted for this turn)\n"
-        """    actual:   the LLM was asked (rule "no_match"); script its answer: 'llm:'"""
+        """    actual:   the LLM was asked (rule "llm_failed"); script its answer: 'llm:'"""
     )
 
 
@@ -240,3 +292,15 @@ def test_a_given_engine_and_fake_llm(flow: Path) -> None:
         assert fake.calls == 1
         engine.close()
     assert [r.session_id for r in seen] == ["s9", "s9"]
+
+
+def test_a_handoff_and_resume_from_python() -> None:
+    shop = Path(__file__).resolve().parent.parent / "flows" / "customer_service.yaml"
+    with Conversation.from_path(shop) as conv:
+        conv.say("agent").expect(handed_off=True, handoff_reason="asked_for_person")
+        conv.say("anyone?").expect(bot=[], rule="handed_off", handed_off=True)
+        with pytest.raises(ConversationFailure) as caught:
+            conv.say("still there?").expect(handoff_reason="asked_for_person")
+        assert "actual:   no handoff this turn" in str(caught.value)
+        conv.resume()
+        conv.say("track").expect(handed_off=False, state="tracking")

@@ -251,14 +251,14 @@ conversations:
     steps:
       - user: hmm
         llm: {fault: 503}
-        bot: "Sorry?"
+        bot_contains: "Sorry, something went wrong on my side"
         llm_outcome: failed
-        rule: no_match
+        rule: llm_failed
   - name: the endpoint times out
     steps:
       - user: hmm
         llm: {fault: timeout}
-        bot: "Sorry?"
+        bot_contains: "Sorry, something went wrong on my side"
         llm_called: true
         llm_outcome: failed
   - name: offline when nothing is scripted
@@ -308,7 +308,7 @@ conversations:
         [
             "test_llm_misuse.yaml:13: user",
             "    expected: no LLM call (no answer is scripted for this turn)",
-            """    actual:   the LLM was asked (rule "no_match"); script its answer: 'llm:'""",
+            """    actual:   the LLM was asked (rule "llm_failed"); script its answer: 'llm:'""",
         ]
     )
 

@@ -120,7 +120,8 @@ ERRORS = [
         HEAD + "      - user: hi\n        rule: no_mach\n",
         "t.yaml:6:15: 'rule' in step 1 of conversation 'c': 'no_mach' is not one of 'start', "
         "'intent', 'intent_blocked', 'slot', 'invalid', 'no_match', 'no_input', 'llm', "
-        "'too_long', 'error'\n    hint: did you mean 'no_match'?",
+        "'too_long', 'error', 'handed_off', 'llm_failed', 'event', 'event_ignored'\n"
+        "    hint: did you mean 'no_match'?",
     ),
     (
         HEAD + "      - user: hi\n        llm: {fault: timeot}\n",
@@ -175,6 +176,22 @@ ERRORS = [
         HEAD + "      - user: hi\n      - bot: hello\n",
         "t.yaml:6:9: step 2 of conversation 'c' has no 'user' message\n"
         "    hint: only the first step may leave 'user' out: it then checks the greeting",
+    ),
+    (
+        "flow: shop.yaml\nconversations:\n  - name: c\n    greeting: with_first_message\n"
+        "    steps:\n      - bot: hello\n",
+        "t.yaml:6:9: step 1 of conversation 'c' has no 'user' message\n"
+        "    hint: with 'greeting: with_first_message' the greeting is in the first step's "
+        "reply: every step needs 'user'",
+    ),
+    (
+        "flow: shop.yaml\ngreeting: together\nconversations: [{name: c, steps: [{user: hi}]}]\n",
+        "t.yaml:2:11: 'greeting' at the top level: 'together' is not one of 'separate', "
+        "'with_first_message'",
+    ),
+    (
+        HEAD + "      - resume: true\n",
+        "t.yaml:5:17: 'resume' needs a 'user' message: the bot answers it after resuming",
     ),
     (
         HEAD + "      - llm: {reply: hi}\n",

@@ -15,6 +15,7 @@ from dialogue.trace import (
     Escalated,
     FlowCalled,
     IntentMatched,
+    LLMDecided,
     Moved,
     NoMatched,
     Reprompted,
@@ -56,10 +57,11 @@ def test_a_refused_value_and_the_ladders_are_events(restaurant: Engine) -> None:
     assert SlotRejected("restaurant", "menu", "party_size", "13") in big.events
     assert big.events[-2:] == [
         Asked("restaurant", "booking", "date"),
-        Reprompted("restaurant", "booking", "party_size", 1),
+        Reprompted("restaurant", "booking", "party_size", 1, "above_max"),
     ]
     assert restaurant.handle("s", "20").trace.events == [
-        Reprompted("restaurant", "booking", "date", 1)
+        LLMDecided("restaurant", "booking", "date", "implausible", False, "shaped like a value"),
+        Reprompted("restaurant", "booking", "date", 1, "no_match"),
     ]
     restaurant.handle("s", "cancel")
     assert [restaurant.handle("s", "blah").trace.events for _ in range(2)] == [

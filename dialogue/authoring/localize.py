@@ -36,9 +36,9 @@ LITERAL_KEYS = frozenset({"set", "with"})
 _ABSENT = object()
 """A text with neither this language's nor the default language's version."""
 
-NAMED: frozenset[Loc] = frozenset({("states",), ("slots",), ("intents",)})
+NAMED: frozenset[Loc] = frozenset({("states",), ("slots",), ("intents",), ("events",)})
 """Mappings keyed by the designer's names (with each state's ``on``): a state named
-``ask`` is not a text."""
+``ask`` or an event named ``say`` is not a text."""
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def _headline(report: Report) -> list[str]:
     n_oos = report.oos_recall.total
     how = "rules only"
     if t.classifier is not None:
-        how = f"rules, then the classifier at threshold {t.flow.definition.nlu.threshold:g}"
+        how = f"rules, then the classifier at threshold {t.flow.definition.nlu.cutoff:g}"
     lines = [
         f"flow {t.flow.name} ({where}: {_count(len(t.intents), 'intent')}, "
         f"{_count(len(t.slots), 'slot')}; {how})",
@@ -247,7 +247,7 @@ def render_sweep(report: Report, rows: Sequence[SweepRow]) -> str:
     if report.target.classifier is None:
         return "  no classifier: the flow's intents have no examples (or [nlu] is missing)\n"
     lines = ["", "  classifier threshold  in-scope accuracy  out-of-scope recall  accuracy"]
-    current = report.target.flow.definition.nlu.threshold
+    current = report.target.flow.definition.nlu.cutoff
     for r in rows:
         mark = "  <- the flow's" if abs(r.threshold - current) < 1e-9 else ""
         lines.append(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from dialogue.runtime.actions import ActionRunner
 
 if TYPE_CHECKING:
     from dialogue.engine import Engine
+    from dialogue.trace import Option, TurnResult
 
 
 @click.group()
@@ -132,7 +134,9 @@ def chat(
     language: str | None,
 ) -> None:
     """Talk to a flow in the terminal. /reset starts over, /lang CODE switches the
-    language (as a host would), /quit leaves."""
+    language (as a host would), /resume takes the conversation back after a handoff,
+    /quit leaves; a number picks a quick reply; /event NAME {"slot": "value"} sends an
+    event from the host."""
     from dialogue.engine import Engine
 
     try:
@@ -151,11 +155,12 @@ def chat(
     _notes(engine)
     with engine:
         try:
-            _show(engine.start(sid, language=language), trace)
+            greeting = engine.start(sid, language=language)
         except DialogueError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        _talk(engine, sid, trace, language)
+        _show(greeting, trace)
+        _talk(engine, sid, trace, language, greeting.options)
 
 
 def _notes(engine: Engine) -> None:
@@ -170,28 +175,46 @@ def _notes(engine: Engine) -> None:
             break
 
 
-def _talk(engine: Engine, sid: str, trace: bool, language: str | None) -> None:
-    """The terminal chat's loop, after the greeting."""
+def _talk(
+    engine: Engine, sid: str, trace: bool, language: str | None, options: Sequence[Option]
+) -> None:
+    """The terminal chat's loop, after the greeting (which offered ``options``)."""
+    from dialogue.cli.chat_input import send_line
+
     while True:
         try:
             text = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
         except (EOFError, click.Abort):
             click.echo()
             break
-        if text.strip() in ("/quit", "/exit"):
+        command = text.strip()
+        if command in ("/quit", "/exit"):
             break
-        if text.strip() == "/reset":
-            engine.reset(sid)
-            _show(engine.start(sid, language=language), trace)
+        if command in ("/reset", "/resume"):
+            result = _command(engine, sid, command, trace, language)
+            options = options if result is None else result.options
             continue
-        if text.strip().startswith("/lang"):
-            code = text.strip().removeprefix("/lang").strip()
-            language = _switch(engine, sid, code) or language
+        if command.startswith("/lang"):
+            language = _switch(engine, sid, command.removeprefix("/lang").strip()) or language
             continue
-        result = engine.handle(sid, text)
+        answer = send_line(engine, sid, text, options)
+        if answer is not None:  # None: nothing was sent
+            options = answer.options
+            _show(answer, trace)
+
+
+def _command(
+    engine: Engine, sid: str, command: str, trace: bool, language: str | None
+) -> TurnResult | None:
+    """``/reset`` (the greeting's result) or ``/resume`` (None: no turn ran)."""
+    if command == "/reset":
+        engine.reset(sid)
+        result = engine.start(sid, language=language)
         _show(result, trace)
-        if result.ended:
-            click.echo("(conversation ended; type to start again, /quit to leave)")
+        return result
+    engine.resume(sid)
+    click.echo("(the bot has the conversation again)")
+    return None
 
 
 def _switch(engine: Engine, sid: str, code: str) -> str | None:
@@ -212,13 +235,23 @@ def _show(result: object, trace: bool) -> None:
     from dialogue.trace import TurnResult
 
     assert isinstance(result, TurnResult)
+    from dialogue.cli.chat_input import option_lines
+
     for reply in result.replies:
         click.echo(f"bot> {reply}")
+    for line in option_lines(result.options):
+        click.echo(line)
     if trace:
         click.secho(f"     {result.trace.summary()}", fg="cyan")
         steps = result.trace.steps
         if steps:
             click.secho(f"     steps: {' > '.join(steps)}", fg="cyan")
+    if result.handed_off:
+        handoff = result.handoff
+        why = f": {handoff.reason}" if handoff and handoff.reason else ""
+        click.echo(f"(handed to a person{why}; the bot keeps quiet until /resume)")
+    elif result.ended and result.trace.rule != "start":
+        click.echo("(conversation ended; type to start again, /quit to leave)")
 
 
 def _register() -> None:

@@ -21,9 +21,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from dialogue import schema
 from dialogue.authoring.loader import LoadedFlow
 from dialogue.compiler.cycles import input_cycles
+from dialogue.compiler.escalations import escalation, handoff
 from dialogue.compiler.examples import attach_classifiers, example_warnings
+from dialogue.compiler.host_events import compile_events, compile_options, event_moves
 from dialogue.compiler.languages import with_translations
 from dialogue.compiler.lint import check_flow
+from dialogue.compiler.llm_policy import flow_failure, slot_asks, state_failure
 from dialogue.compiler.moves import flow_moves, machine_moves
 from dialogue.compiler.resolve import References
 from dialogue.errors import ConfigurationError, Diagnostic, FlowErrors, Loc
@@ -34,6 +37,8 @@ from dialogue.runtime.compiled import (
     EXTRACTABLE,
     Bot,
     CCall,
+    CEscalation,
+    CFailure,
     CFallback,
     CGlobal,
     CNoMatch,
@@ -52,6 +57,7 @@ from dialogue.runtime.llm_contract import (
     make_prompt_environment,
 )
 from dialogue.runtime.machine import FlowMachine
+from dialogue.runtime.options import COption
 from dialogue.runtime.rules import IntentMatcher
 from dialogue.runtime.slots import compile_slot
 from dialogue.runtime.templates import (
@@ -135,6 +141,8 @@ class _Builder:
         self.prompts: dict[str, Text | None] = {}
         self.reported: set[Loc] = set()
         self.fallback_say: tuple[Text, ...] = ()  # set by build, before the states
+        self.failure = CFailure((), 3, None)  # the flow's, set by build, before the states
+        self.fallback_escalation: tuple[str | None, CEscalation | None] = (None, None)
 
     # -- templates ---------------------------------------------------------
 
@@ -207,17 +215,17 @@ class _Builder:
             call=self.call(t.call, loc + ("call",), what),
             say=self.texts(t.say, loc + ("say",), what),
             goto=t.goto,
+            options=self.options(t.options, loc + ("options",), what),
         )
 
     def no_match(self, state: schema.State, loc: Loc) -> CNoMatch:
         fb, nm = self.flow.fallback, state.no_match
         if nm is None:
-            return CNoMatch(self.fallback_say, fb.max_no_match, fb.on_exhausted)
+            return CNoMatch(self.fallback_say, fb.max_no_match, *self.fallback_escalation)
         what = f"state '{loc[-1]}'"
-        if nm.goto is not None:
-            self.refs.state(nm.goto, loc + ("no_match", "goto"), what)
+        goto, then = escalation(self, nm.goto, loc + ("no_match", "goto"), what)
         say = self.texts(nm.say, loc + ("no_match", "say"), what) if nm.say else self.fallback_say
-        return CNoMatch(say, nm.max, nm.goto)
+        return CNoMatch(say, nm.max, goto, then)
 
     def state(
         self, name: str, st: schema.State, globals_: list[tuple[str, schema.Intent]]
@@ -228,10 +236,15 @@ class _Builder:
             self.refs.collectable(slot, loc + ("collect", i), what)
         for i, slot in enumerate(st.clear):
             self.refs.slot(slot, loc + ("clear", i), what)
+        for i, slot in enumerate(st.correct):
+            self.refs.correctable(slot, loc + ("correct", i), what)
         on: dict[str, tuple[CTransition, ...]] = {}
         local: list[tuple[str, schema.Intent]] = []
         for intent, transitions in st.on.items():
-            self.refs.intent(intent, loc + ("on", intent), what)
+            if intent in self.flow.events:
+                self.refs.event(intent, loc + ("on", intent), what)
+            else:
+                self.refs.intent(intent, loc + ("on", intent), what)
             on[intent] = tuple(
                 self.transition(t, loc + ("on", intent, i), f"{name}.on.{intent}[{i}]", what, "on")
                 for i, t in enumerate(transitions)
@@ -262,6 +275,9 @@ class _Builder:
             matcher=IntentMatcher(local + globals_),
             extract=extract,
             fallback=self.fallback(name, st, local + globals_),
+            handoff=handoff(self, st.handoff, loc + ("handoff",), what),
+            options=self.options(st.options, loc + ("options",), what),
+            correct=st.correct,
         )
 
     def prompt(self, name: str, loc: Loc) -> Text | None:
@@ -340,7 +356,11 @@ class _Builder:
         )
         if prompt is None:
             return None
-        draft = CFallback(mode, own.prompt or fb.prompt, prompt, knowledge, names, info, slots, {})
+        draft = CFallback(
+            mode, own.prompt or fb.prompt, prompt, knowledge, names, info, slots, {},
+            failure=state_failure(self, self.failure, name, own),
+            asks=slot_asks(self.flow, own, st.collect),
+        )  # fmt: skip
         schemas = {
             pending: answer_schema(names, draft.open(pending), mode=mode)
             for pending in (None, *(o.name for o in slots))
@@ -350,15 +370,48 @@ class _Builder:
     def slot(self, name: str, slot: schema.Slot) -> CSlot:
         loc: Loc = ("slots", name)
         what = f"slot '{name}'"
-        if slot.on_exhausted is not None:
-            self.refs.state(slot.on_exhausted, loc + ("on_exhausted",), what)
+        goto, then = escalation(self, slot.on_exhausted, loc + ("on_exhausted",), what)
+        flow = self.flow
+        phrases = [p for i in flow.intents.values() for p in (*i.keywords, *i.examples)]
+        am_or_pm: Sequence[str] = ()
+        if isinstance(slot, schema.TimeSlot):
+            am_or_pm = slot.am_or_pm or builtin(flow.language, "am_or_pm")
         return CSlot(
             name=name,
-            parser=compile_slot(name, slot, language=self.flow.language),
+            parser=compile_slot(
+                name,
+                slot,
+                language=flow.language,
+                date_order=flow.settings.date_order,
+                intent_phrases=phrases,
+            ),
             ask=self.texts(slot.ask, loc + ("ask",), what),
             invalid=self.texts(slot.invalid, loc + ("invalid",), what),
             max_attempts=slot.max_attempts,
-            on_exhausted=slot.on_exhausted,
+            on_exhausted=goto,
+            exhausted=then,
+            options=self.options(slot.options, loc + ("options",), what, slot=slot),
+            am_or_pm=self.texts(am_or_pm, loc + ("am_or_pm",), what),
+        )
+
+    def options(
+        self,
+        options: Sequence[schema.Option] | Literal["auto"],
+        loc: Loc,
+        what: str,
+        *,
+        slot: schema.Slot | None = None,
+    ) -> tuple[COption, ...]:
+        if not options:
+            return ()
+        return compile_options(
+            options,
+            loc,
+            what,
+            texts=self.texts,
+            refs=self.refs,
+            slot=slot,
+            language=self.flow.language,
         )
 
     def global_intent(self, name: str, intent: schema.Intent) -> CGlobal:
@@ -378,14 +431,16 @@ class _Builder:
             intent.goto,
             intent.flow,
             intent.clear,
+            self.assignments(intent.set, loc + ("set",), what),
+            self.options(intent.options, loc + ("options",), what),
             intent.language,
         )
 
     def flow_fallback(self) -> tuple[Text, ...]:
         """Check the flow's no-match fallback once; its ladder is shared by the states."""
         fb, what = self.flow.fallback, "the fallback"
-        if fb.on_exhausted is not None:
-            self.refs.state(fb.on_exhausted, ("fallback", "on_exhausted"), what)
+        where: Loc = ("fallback", "on_exhausted")
+        self.fallback_escalation = escalation(self, fb.on_exhausted, where, what)
         say = fb.no_match or builtin(self.flow.language, "no_match")
         return self.texts(say, ("fallback", "no_match"), what)
 
@@ -393,6 +448,7 @@ class _Builder:
         flow = self.flow
         self.refs.start()
         self.fallback_say = self.flow_fallback()
+        self.failure = flow_failure(self, flow)
         if flow.fallback.mode != "off":  # checked even when every state uses its own
             self.prompt(flow.fallback.prompt, ("fallback", "prompt"))
         for name, intent in flow.intents.items():
@@ -401,7 +457,8 @@ class _Builder:
         slots = {name: self.slot(name, slot) for name, slot in flow.slots.items()}
         states = {name: self.state(name, st, globals_) for name, st in flow.states.items()}
         cglobals = {n: self.global_intent(n, i) for n, i in globals_}
-        moves = flow_moves(states, slots, cglobals, start=flow.start)
+        events = compile_events(flow, texts=self.texts, refs=self.refs)
+        moves = flow_moves(states, slots, cglobals, start=flow.start) + event_moves(events)
         settings = flow.settings
         lang = flow.language
         return CompiledFlow(
@@ -448,6 +505,7 @@ class _Builder:
             definition=flow,
             fingerprint=hashlib.sha256(flow.model_dump_json().encode()).hexdigest()[:16],
             source=self.lf,
+            events=MappingProxyType(events),
         )
 
 

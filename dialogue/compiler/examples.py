@@ -44,7 +44,8 @@ def training_set(flow: schema.Flow) -> TrainingSet | None:
 
         own = {text for _, texts in intents for text in texts}
         background = tuple(t for t in map(fold, BY_LANGUAGE.get(flow.language, ())) if t not in own)
-    return TrainingSet(intents, background)
+    embeddings = "" if flow.nlu.embeddings == "none" else flow.nlu.embeddings
+    return TrainingSet(intents, background, embeddings=embeddings)
 
 
 @functools.lru_cache(maxsize=16)
@@ -78,14 +79,14 @@ def attach_classifiers(
         model = (trainer or _default_trainer)(data)
     except MissingExtra as exc:
         message = (
-            "intents have examples but scikit-learn is not installed: "
+            f"intents have examples but {exc.missing} is not installed: "
             "matching by keywords and patterns only"
         )
         return compiled, [
             lf.source.diagnostic(first, "nlu_not_installed", message, exc.hint, severity="warning")
         ]
     thresholds = {
-        name: i.threshold if i.threshold is not None else flow.nlu.threshold
+        name: i.threshold if i.threshold is not None else flow.nlu.cutoff
         for name, i in flow.intents.items()
     }
     states = {

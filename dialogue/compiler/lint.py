@@ -52,6 +52,14 @@ def check_flow(
                 f"intent '{name}' is not used by any state",
                 "add it to a state's 'on', make it 'scope: global', or remove it",
             )
+    for name, event in flow.events.items():
+        if event.scope == "local" and name not in refs.used_events:
+            yield warn(
+                ("events", name),
+                "unused_event",
+                f"event '{name}' is not handled by any state",
+                "add it to a state's 'on', make it 'scope: global', or remove it",
+            )
     for name, st in flow.states.items():
         yield from _shadowed(st.next, ("states", name, "next"), warn)
         for on, ts in st.on.items():

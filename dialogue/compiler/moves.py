@@ -46,6 +46,10 @@ def _state_moves(name: str, st: CState, slots: Mapping[str, CSlot], start: str) 
     if st.no_match.goto is not None and st.waits_idle:
         label = f"{st.no_match.max} no-matches"
         yield Move(name, st.no_match.goto, "no_match", f"{name}.no_match.goto", label)
+    failure = st.fallback.failure if st.fallback is not None else None
+    if failure is not None and failure.goto is not None and st.receives_messages:
+        label = f"{failure.max} LLM failures"
+        yield Move(name, failure.goto, "on_failure", f"{name}.fallback.on_failure", label)
 
 
 def machine_moves(moves: tuple[Move, ...], states: Mapping[str, CState]) -> list[tuple[str, str]]:

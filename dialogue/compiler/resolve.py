@@ -44,6 +44,7 @@ class References:
         self.reads: dict[str, Loc] = {}
         self.filled: set[str] = set(self.into)
         self.used_intents: set[str] = set()
+        self.used_events: set[str] = set()
         self.actions: list[tuple[str, Loc]] = []
 
     # -- reporting -----------------------------------------------------------
@@ -107,11 +108,34 @@ class References:
         else:
             self.filled.add(name)
 
+    def correctable(self, name: str, loc: Loc, what: str) -> None:
+        """A slot of a state's ``correct``: one whose values identify themselves in a message."""
+        slot = self.flow.slots.get(name)
+        if slot is None:
+            self._unknown("slot", name, self.flow.slots, loc, what)
+        elif slot.type not in ("pattern", "enum", "email", "phone", "date", "time"):
+            self.error(
+                loc,
+                "not_correctable",
+                f"slot '{name}' of type '{slot.type}' cannot be corrected in {what}",
+                "only slots that identify themselves in a message (pattern, enum, email, "
+                "phone, date, time) can be corrected; ask it again with 'clear' instead",
+            )
+
     def intent(self, name: str, loc: Loc, what: str) -> None:
         if name not in self.flow.intents:
             self._unknown("intent", name, self.flow.intents, loc, what, at_key=True)
         else:
             self.used_intents.add(name)
+
+    def option_intent(self, name: str, loc: Loc, what: str) -> None:
+        """An intent a quick reply sends (it does not make the intent used)."""
+        if name not in self.flow.intents:
+            self._unknown("intent", name, self.flow.intents, loc, what)
+
+    def event(self, name: str, loc: Loc, what: str) -> None:
+        """An event a state's ``on`` handles."""
+        self.used_events.add(name)
 
     def flow_name(self, name: str, loc: Loc, what: str) -> None:
         if name not in self.flows:

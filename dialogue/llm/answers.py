@@ -77,6 +77,8 @@ def finish(
     finish_reason: str | None,
     usage: object,
     model: str | None,
+    ident: object = None,
+    created: object = None,
 ) -> LLMResponse:
     """The response for a complete answer (from one body or an assembled stream)."""
     data, failure = judge(content, refusal, finish_reason, request)
@@ -88,7 +90,16 @@ def finish(
         model=model or request.settings.model,
         seconds=time.perf_counter() - started,
         finish_reason=finish_reason,
+        id=ident if isinstance(ident, str) else "",
+        created=_seconds(created),
     )
+
+
+def _seconds(value: object) -> int | None:
+    """A reported ``created`` as whole seconds (a bool or a non-number is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if value == value and abs(value) < 2**53 else None
 
 
 def snippet(value: object) -> str:
@@ -126,6 +137,8 @@ def from_completion(completion: object, request: LLMRequest, started: float) -> 
         finish_reason=finish_reason,
         usage=getattr(completion, "usage", None),
         model=model if isinstance(model, str) else None,
+        ident=getattr(completion, "id", None),
+        created=getattr(completion, "created", None),
     )
 
 
@@ -153,11 +166,15 @@ class Assembly:
     finish_reason: str | None = None
     usage: object = None
     model: str | None = None
+    ident: object = None
+    created: object = None
     chunks: int = 0
 
     def add(self, chunk: Any) -> str:
         self.chunks += 1
         self.model = getattr(chunk, "model", None) or self.model
+        self.ident = getattr(chunk, "id", None) or self.ident
+        self.created = getattr(chunk, "created", None) or self.created
         self.usage = getattr(chunk, "usage", None) or self.usage
         piece = ""
         for choice in getattr(chunk, "choices", None) or ():
@@ -189,4 +206,6 @@ class Assembly:
             finish_reason=self.finish_reason,
             usage=self.usage,
             model=self.model,
+            ident=self.ident,
+            created=self.created,
         )

@@ -117,6 +117,33 @@ async def _asyncio_sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+_DEADLINE = object()
+"""What ``_until`` yields, last, when the turn's deadline came before the stream ended."""
+
+
+async def _until(
+    stream: AsyncIterator[Any], end: float | None, clock: Callable[[], float]
+) -> AsyncIterator[Any]:
+    """``stream``'s items, each waited for no later than ``end`` (``clock``'s time);
+    then ``_DEADLINE`` if that came first."""
+    if end is None:
+        async for item in stream:
+            yield item
+        return
+    import asyncio  # not at ``import dialogue``
+
+    items = aiter(stream)
+    while True:
+        try:
+            item = await asyncio.wait_for(anext(items), max(end - clock(), 0.0))
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            yield _DEADLINE
+            return
+        yield item
+
+
 def _log_retry(wait: float, attempt: int) -> None:
     log.info("Retrying request to /chat/completions in %g seconds (attempt %d)", wait, attempt + 2)
 
@@ -316,6 +343,10 @@ class OpenAIChatClient:
         return LLMStream(self._stream_events(request))
 
     async def _stream_events(self, request: LLMRequest) -> AsyncIterator[str | LLMResponse]:
+        """The pieces as they arrive, then the whole answer. Attempts as ``acomplete``'s,
+        but only until the first piece: what was shown cannot be taken back, so a
+        stream that breaks later fails (with the text so far). Waiting for each piece
+        stops at the turn's deadline (``request.budget``)."""
         started = time.perf_counter()
         if self._api_key is None:
             yield self._offline(request, started)
@@ -324,23 +355,42 @@ class OpenAIChatClient:
         if blocked is not None:
             yield blocked
             return
-        assembly = Assembly()
-        try:
-            client = await self._async_client(request.settings.retries)
-            started = time.perf_counter()  # time the call, not the SDK's first import
-            stream = await client.chat.completions.create(
-                **create_args(request), stream=True, stream_options={"include_usage": True}
-            )
+        end = None if request.budget is None else self._clock() + request.budget
+        attempt = 0
+        while True:
+            left = None if end is None else end - self._clock()
+            if left is not None and left < retry.MIN_ATTEMPT:
+                yield failed(request, started, retry.deadline_failure(request.budget or 0))
+                return
+            assembly = Assembly()
             try:
-                async for chunk in stream:
-                    yield assembly.add(chunk)
-            finally:
-                await stream.close()
-        except Exception as exc:  # every failure becomes an LLMResponse
-            failure = _failure(exc, self._where, request.settings)
-            yield self._key_check.seen(failed(request, started, failure, assembly.text))
+                client = await self._async_client(0)  # the attempts are ours
+                started = time.perf_counter()  # time the call, not the SDK's first import
+                stream = await client.chat.completions.create(
+                    **_args(request, left, attempt),
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                try:
+                    async for chunk in _until(stream, end, self._clock):
+                        if chunk is _DEADLINE:
+                            failure = retry.deadline_failure(request.budget or 0)
+                            yield failed(request, started, failure, assembly.text)
+                            return
+                        yield assembly.add(chunk)
+                finally:
+                    await stream.close()
+            except Exception as exc:  # every failure becomes an LLMResponse
+                wait, failure = self._next(exc, request, attempt, end)
+                if wait is None or assembly.chunks:
+                    yield self._key_check.seen(failed(request, started, failure, assembly.text))
+                    return
+                _log_retry(wait, attempt)
+                await (self._asleep or _asyncio_sleep)(wait)
+                attempt += 1
+                continue
+            yield self._key_check.seen(assembly.result(request, started, self._where))
             return
-        yield assembly.result(request, started, self._where)
 
     def close(self) -> None:
         """Close the sync client's connections (async ones need ``aclose``)."""

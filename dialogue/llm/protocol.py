@@ -104,6 +104,11 @@ class LLMResponse:
     seconds: float
     finish_reason: str | None
     cached: bool = False  # set by a caching layer that answered without asking the endpoint
+    id: str = ""
+    """The answer's ``id`` as the endpoint reported it (``chatcmpl-...``): how the
+    provider's logs name the call; empty when there was no answer to read it from."""
+    created: int | None = None
+    """The answer's ``created`` (Unix seconds, the provider's clock), when reported."""
 
     @property
     def ok(self) -> bool:

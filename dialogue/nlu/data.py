@@ -15,7 +15,7 @@ from typing import Protocol
 
 from dialogue.errors import MissingExtra
 
-FORMAT = 1
+FORMAT = 2
 """Bumped whenever features, training or the saved layout change: old caches retrain."""
 
 
@@ -39,6 +39,8 @@ class TrainingSet:
     """Messages of no intent: trained as one more class (``background.NONE``) when given."""
     c: float = 10.0
     """Inverse regularisation strength of the logistic regression."""
+    embeddings: str = ""
+    """Word embeddings appended to the n-grams (``dialogue.nlu.embeddings``), or none."""
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -55,7 +57,9 @@ class TrainingSet:
 
     def key(self) -> str:
         """A hash of everything that decides the trained model: same key, same model."""
-        blob = json.dumps([FORMAT, self.c, self.intents, self.background], ensure_ascii=False)
+        blob = json.dumps(
+            [FORMAT, self.c, self.intents, self.background, self.embeddings], ensure_ascii=False
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

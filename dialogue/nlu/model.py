@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from dialogue.nlu.embeddings import Embedder, embedder
 from dialogue.nlu.features import features
 
 
@@ -28,11 +29,15 @@ class IntentModel:
     vocabulary: Mapping[str, int]
     """Feature (n-gram) -> column."""
     idf: Any
-    """``(n_features,)`` float64: the inverse document frequency of each column."""
+    """``(n_features,)`` float32: the inverse document frequency of each column."""
     weights: Any
-    """``(n_features, n_classes)`` float64: one row per feature, so a message reads few rows."""
+    """``(n_features, n_classes)`` float32: one row per feature, so a message reads few rows."""
     bias: Any
-    """``(n_classes,)`` float64."""
+    """``(n_classes,)`` float32."""
+    embedder: Embedder | None = None
+    """Word embeddings appended to the n-grams (``nlu.embeddings``), if the flow asked."""
+    embedding_weights: Any = None
+    """``(dims, n_classes)`` float32: the coefficients of the embedding's columns."""
 
     def probabilities(self, folded: str) -> Any:
         """The softmax over every class for a prepared (case-folded) message."""
@@ -45,12 +50,20 @@ class IntentModel:
             values = (1.0 + np.log(tf)) * self.idf[index]
             values /= np.sqrt(values @ values)
             scores = values @ self.weights[index] + scores
+        if self.embedder is not None:
+            scores = self.embedder((folded,))[0] @ self.embedding_weights + scores
         exp = np.exp(scores - scores.max())
         return exp / exp.sum()
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model to ``path`` (an ``.npz`` file; plain arrays, no pickle)."""
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        extra = {}
+        if self.embedder is not None:
+            extra = {
+                "embeddings": np.array(self.embedder.name, dtype=str),
+                "embedding_weights": self.embedding_weights,
+            }
         with open(path, "wb") as out:
             np.savez(
                 out,
@@ -59,21 +72,31 @@ class IntentModel:
                 idf=self.idf,
                 weights=self.weights,
                 bias=self.bias,
+                **extra,
             )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> IntentModel:
-        """Read a model written by :meth:`save` (``ValueError``/``OSError`` if it is not one)."""
+        """Read a model written by :meth:`save` (``ValueError``/``OSError`` if it is not one;
+        :class:`~dialogue.errors.MissingExtra` if it needs embeddings not installed)."""
         with np.load(path, allow_pickle=False) as data:
             terms = [str(t) for t in data["terms"]]
+            embed, embedding_weights = None, None
+            if "embeddings" in data:
+                embed = embedder(str(data["embeddings"]))
+                embedding_weights = data["embedding_weights"]
             model = cls(
                 classes=tuple(str(c) for c in data["classes"]),
                 vocabulary={t: i for i, t in enumerate(terms)},
                 idf=data["idf"],
                 weights=data["weights"],
                 bias=data["bias"],
+                embedder=embed,
+                embedding_weights=embedding_weights,
             )
         n_features, n_classes = len(terms), len(model.classes)
         if model.weights.shape != (n_features, n_classes) or model.bias.shape != (n_classes,):
+            raise ValueError(f"{os.fspath(path)}: arrays of the wrong shape")
+        if embedding_weights is not None and embedding_weights.shape[1:] != (n_classes,):
             raise ValueError(f"{os.fspath(path)}: arrays of the wrong shape")
         return model

@@ -21,6 +21,7 @@ from dialogue.errors import Diagnostic, Loc
 from dialogue.llm.openai_client import LLMSettings
 from dialogue.runtime.llm_contract import OpenSlot
 from dialogue.runtime.machine import FlowMachine
+from dialogue.runtime.options import COption
 from dialogue.runtime.rules import IntentMatcher
 from dialogue.runtime.slots import SlotParser
 from dialogue.runtime.templates import Expression, Text
@@ -89,6 +90,23 @@ class CTransition:
     call: CCall | None
     say: tuple[Text, ...]
     goto: str | None
+    options: tuple[COption, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CEscalation:
+    """What an escalation says and sets on its way to its ``goto`` (``schema.Escalation``)."""
+
+    say: tuple[Text, ...] = ()
+    set: tuple[tuple[str, Value], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CHandoff:
+    """A state where a person takes over (``schema.Handoff``)."""
+
+    reason: Value
+    transcript: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +114,8 @@ class CNoMatch:
     say: tuple[Text, ...]
     max: int
     goto: str | None
+    escalation: CEscalation | None = None
+    """What the escalation to ``goto`` says and sets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +126,27 @@ class CSlot:
     invalid: tuple[Text, ...]
     max_attempts: int
     on_exhausted: str | None
+    exhausted: CEscalation | None = None
+    """What the escalation to ``on_exhausted`` says and sets."""
+    options: tuple[COption, ...] = ()
+    """Quick replies offered with ``ask``."""
+    am_or_pm: tuple[Text, ...] = ()
+    """Time slots: said when an answer could be morning or evening (reason ``am_or_pm``)."""
 
 
 EXTRACTABLE = frozenset({"pattern", "enum", "email", "phone", "date", "time"})
 """Slot types whose values identify themselves in any message (so any message may fill them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CFailure:
+    """What a failed LLM call does in a state (``fallback.failure_reply`` ...)."""
+
+    say: tuple[Text, ...]
+    max: int
+    goto: str | None
+    escalation: CEscalation | None = None
+    """What ``on_failure`` says and sets on its way (``{goto, say, set}``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +162,10 @@ class CFallback:
     """Every slot the state collects."""
     schemas: Mapping[str | None, Mapping[str, Any] | None]
     """The answer schema for each pending slot (``None``: no question pending)."""
+    failure: CFailure = CFailure((), 3, None)
+    """What a failed call does here (``runtime/llm_gate.py``)."""
+    asks: Mapping[str, schema.LLMWhen] = field(default_factory=dict)
+    """Slot -> when an unparsed answer to its question goes to the LLM (its ``llm``)."""
 
     def open(self, pending: str | None) -> tuple[OpenSlot, ...]:
         """The slots the LLM may fill now: as with the rules, a slot whose values do not
@@ -155,6 +196,12 @@ class CState:
     """The LLM fallback here (``None``: mode ``off``)."""
     classifier: StateClassifier | None = None
     """The example-trained matcher over the intents allowed here (``None``: no examples)."""
+    handoff: CHandoff | None = None
+    """Entering the state hands the conversation to a person."""
+    options: tuple[COption, ...] = ()
+    """Quick replies offered with ``say`` (and after a no-match here)."""
+    correct: tuple[str, ...] = ()
+    """Filled slots of ``collect`` a message may replace while a question here waits."""
 
     @property
     def waits_idle(self) -> bool:
@@ -207,8 +254,25 @@ class CGlobal:
     goto: str | None
     flow: str | None
     clear: tuple[str, ...]
+    set: tuple[tuple[str, Value], ...] = ()
+    options: tuple[COption, ...] = ()
     language: str | None = None
     """The language the session switches to (``language:`` of the intent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CEvent:
+    """An event the host may send (``events:``); a local one only names its slots."""
+
+    name: str
+    scope: Literal["local", "global"]
+    slots: tuple[str, ...]
+    """Slots its data may fill."""
+    say: tuple[Text, ...] = ()
+    options: tuple[COption, ...] = ()
+    goto: str | None = None
+    flow: str | None = None
+    clear: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,6 +310,8 @@ class CompiledFlow:
     each global intent (from ``ANY``)."""
     action_refs: tuple[tuple[str, Loc], ...] = field(default=())
     """Every action the flow calls, with where: the engine checks them against its registry."""
+    events: Mapping[str, CEvent] = field(default_factory=dict)
+    """The events the host may send (``events:``), by name."""
 
 
 @dataclass(frozen=True)

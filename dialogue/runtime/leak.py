@@ -40,7 +40,15 @@ _UNIT = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
 _PRIVATE = re.compile(
     r"<!--\s*private\s*-->(.*?)(?:<!--\s*/\s*private\s*-->|\Z)", re.DOTALL | re.IGNORECASE
 )
-_CODE = re.compile(r"(?=[^\s]*\d)(?=[^\s]*[^\W\d_])[^\s]{6,}")
+_WORD6 = re.compile(r"\S{6,}")
+_DIGIT = re.compile(r"\d").search
+_LETTER = re.compile(r"[^\W\d_]").search
+
+
+def codes_in(text: str) -> list[str]:
+    """The code words of ``text``: runs of 6 or more non-spaces with a digit and a letter
+    (one pass: lookaheads here took time quadratic in a long run without a digit)."""
+    return [w for w in _WORD6.findall(text) if _DIGIT(w) and _LETTER(w)]
 
 
 def system_message(request: LLMRequest) -> str:
@@ -109,7 +117,7 @@ def knowledge_parts(knowledge: str) -> KnowledgeParts:
     codes = {
         " ".join(units(code))
         for section in sections
-        for code in _CODE.findall(unicodedata.normalize("NFKC", section))
+        for code in codes_in(unicodedata.normalize("NFKC", section))
     }
     return KnowledgeParts(
         _joined(public), tuple(_joined(s) for s in sections), frozenset(c for c in codes if c)

@@ -145,7 +145,7 @@ def ask(
     assert isinstance(response, LLMResponse)
     _account(session, llm, request, response)
     if response.failure is not None:
-        llm.outcome = "failed"
+        llm.outcome, llm.failure = "failed", response.failure.kind
         llm.error = f"{response.failure.kind}: {response.failure.message}"
         trace.errors.append(f"llm {llm.error}")
         failed = logged(response.failure, access.privacy)
@@ -186,6 +186,7 @@ def _account(session: Session, llm: LLMTrace, request: LLMRequest, response: LLM
     """Charge the call to the session: what the server reported, within bounds, or an
     estimate (``runtime/token_budget.py``); a cached answer is free."""
     llm.model, llm.seconds = response.model, response.seconds
+    llm.response_id, llm.created = response.id, response.created
     llm.cached = getattr(response, "cached", False)
     usage = charge(request, response)
     if usage is not None:

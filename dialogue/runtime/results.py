@@ -8,6 +8,7 @@ import time
 from dialogue.errors import RenderError
 from dialogue.redact import Privacy, Redactor
 from dialogue.runtime.compiled import Bot, CompiledFlow
+from dialogue.runtime.handoff import info
 from dialogue.runtime.templates import Text
 from dialogue.runtime.turn import Turn
 from dialogue.session import Session
@@ -53,7 +54,21 @@ def finish(
         s.history = s.history[-2 * history_turns :]
     trace.flow_after, trace.state_after = s.flow, s.state
     trace.seconds = time.perf_counter() - started
-    return TurnResult(s.id, turn.replies, s.flow, s.state, dict(s.slots), s.ended, trace)
+    handed = None
+    if s.handoff is not None and any(raw[0] == "HandedOff" for raw in trace.raw_events):
+        handed = info(turn.bot, s)
+    return TurnResult(
+        s.id,
+        turn.replies,
+        s.flow,
+        s.state,
+        dict(s.slots),
+        s.ended,
+        trace,
+        handoff=handed,
+        handed_off=s.handoff is not None,
+        options=turn.options,
+    )
 
 
 def degraded(
@@ -98,6 +113,7 @@ def degraded(
         dict(session.slots),
         session.ended,
         trace,
+        handed_off=session.handoff is not None,
     )
 
 
@@ -122,9 +138,19 @@ def duplicate(session: Session, replies: tuple[str, ...], started: float) -> Tur
     return _unchanged(session, list(replies), "duplicate", started)
 
 
+def event_ignored(session: Session, event: str, started: float) -> TurnResult:
+    """An event nothing handles where the conversation would start (no session, or an
+    ended one): nothing runs, nothing is saved; the trace says it was ignored."""
+    result = _unchanged(session, [], "event_ignored", started)
+    result.trace.raw_events.append(("EventIgnored", session.flow, session.state, event))
+    return result
+
+
 def _unchanged(session: Session, replies: list[str], rule: Rule, started: float) -> TurnResult:
     """A result that ran no turn: the session as stored, ``replies`` said."""
     s = session
     seconds = time.perf_counter() - started
     trace = Trace(s.id, s.turn, s.flow, s.state, s.flow, s.state, rule=rule, seconds=seconds)
-    return TurnResult(s.id, replies, s.flow, s.state, dict(s.slots), s.ended, trace)
+    return TurnResult(
+        s.id, replies, s.flow, s.state, dict(s.slots), s.ended, trace, handed_off=bool(s.handoff)
+    )

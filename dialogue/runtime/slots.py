@@ -22,119 +22,86 @@ import datetime
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import ClassVar
 
 from dialogue import schema
 from dialogue.regex import compile_pattern
-from dialogue.runtime import dates as _dates
+from dialogue.runtime.dates import DateOrder
+from dialogue.runtime.numerals import find_numbers
 from dialogue.runtime.rules import WORD, KeywordIndex, Prepared, prepare
+from dialogue.runtime.slot_base import FAIL, REASONS, ParseResult, SlotParser, single
+from dialogue.runtime.slot_calendar import DateParser, TimeParser
+from dialogue.runtime.yes_no import yes_no
 
-REASONS = (
-    "above_max", "ambiguous", "below_min", "in_future", "in_past", "invalid_date",
-    "invalid_time", "no_match", "not_a_number", "not_an_integer", "not_from_text",
-    "not_json", "too_long", "too_short", "uncertain", "wrong_type",
-)  # fmt: skip
-"""Every ``ParseResult.reason`` a parser gives."""
-
-
-@dataclass(frozen=True, slots=True)
-class ParseResult:
-    """The outcome of reading a slot value: ``ok`` and ``value``, or why not."""
-
-    ok: bool
-    value: object = None
-    """JSON data: ``str``, ``int``, ``float``, ``bool`` or ``None`` (any JSON for ``any``)."""
-    reason: str = ""
-    """Why not, when not ``ok``: one of :data:`REASONS`."""
-
-
-_FAIL = {reason: ParseResult(False, None, reason) for reason in REASONS}
-
-_NORMALIZE: dict[str, Callable[[str], str]] = {
-    "none": lambda s: s,
-    "upper": str.upper,
-    "lower": str.lower,
-    "title": str.title,
-    "strip_spaces": lambda s: "".join(s.split()),
-}
-
-
-class SlotParser:
-    """Reads one slot's values. Subclasses set ``type`` and ``extractable``.
-
-    Subclasses implement ``_read`` (a whole answer), optionally ``_find`` (a value
-    inside any message; default ``_read``) and ``_check`` (a typed value). Each
-    returns the value, or a failed :class:`ParseResult`.
-    """
-
-    type: ClassVar[str] = ""
-    extractable: ClassVar[bool] = False
-    __slots__ = ("_normalize", "name")
-
-    def __init__(self, name: str, slot: schema.Slot) -> None:
-        self.name = name
-        self._normalize = _NORMALIZE[slot.normalize]
-
-    def parse(self, text: Prepared, *, today: datetime.date) -> ParseResult:
-        """Interpret the whole of ``text`` as the answer to this slot's question."""
-        return _result(self._read(text, today))
-
-    def extract(self, text: Prepared, *, today: datetime.date) -> object | None:
-        """A value for this slot found inside ``text``, or ``None``."""
-        if not self.extractable:
-            return None
-        found = self._find(text, today)
-        return None if isinstance(found, ParseResult) else found
-
-    def validate(self, value: object, *, today: datetime.date) -> ParseResult:
-        """Check and normalise a value: strings are parsed as text, typed values checked."""
-        if isinstance(value, str):
-            return self.parse(prepare(value), today=today)
-        return _result(self._check(value, today))
-
-    def _read(self, text: Prepared, today: datetime.date) -> object:
-        raise NotImplementedError
-
-    def _find(self, text: Prepared, today: datetime.date) -> object:
-        return self._read(text, today)
-
-    def _check(self, value: object, today: datetime.date) -> object:
-        return _FAIL["wrong_type"]
-
-    def _norm(self, value: object) -> object:
-        return self._normalize(value) if isinstance(value, str) else value
-
-
-def _result(read: object) -> ParseResult:
-    return read if isinstance(read, ParseResult) else ParseResult(True, read)
-
-
-def _single(values: Iterable[object], none: str) -> object:
-    """The one distinct value among ``values``; else a failure: ``ambiguous`` or ``none``."""
-    distinct = set(values)
-    if len(distinct) == 1:
-        return distinct.pop()
-    return _FAIL["ambiguous" if distinct else none]
-
+__all__ = [
+    "REASONS", "AnyParser", "BooleanParser", "DateParser", "EmailParser", "EnumParser",
+    "IntegerParser", "NumberParser", "ParseResult", "PatternParser", "PhoneParser",
+    "SlotParser", "TextParser", "TimeParser", "compile_slot",
+]  # fmt: skip
 
 # --------------------------------------------------------------------------- text and numbers
 
 
-class TextParser(SlotParser):
-    type = "text"
-    __slots__ = ("_max", "_min")
+_GREETINGS = (
+    "hi|hello|hey|hiya|howdy|yo|hi there|hello there|hey there|good morning|good afternoon|"
+    "good evening|good day|greetings|"
+    "你好|您好|嗨|哈喽|哈啰|早上好|上午好|下午好|晚上好|早|在吗|在不在"
+)
+_FILLERS = (
+    "please|i want to|i'd like to|i would like to|i want|i need to|i need|can you|could you|"
+    "can i|could i|help me|me|my|a|an|the|to|for|there|again|ok|okay|um|uh|well|so|just|"
+    "thanks|thank you|我想|我要|想|要|请|请问|帮我|麻烦|一下|可以|吗|呢|吧|啊|呀|的|了"
+)
+_TEXT_PUNCTUATION = re.compile(r"[^\w\s']+")
 
-    def __init__(self, name: str, slot: schema.TextSlot) -> None:
+
+class TextParser(SlotParser):
+    """Any text; unless the slot says otherwise, not a message made only of greetings,
+    the flow's intent keywords and examples, and filler words (``hi``, ``track my
+    order please``, ``我想退货``): those are not a name or an address."""
+
+    type = "text"
+    __slots__ = ("_max", "_min", "_refuse")
+
+    def __init__(
+        self, name: str, slot: schema.TextSlot, *, intent_phrases: Iterable[str] = ()
+    ) -> None:
         super().__init__(name, slot)
         self._min, self._max = slot.min_length, slot.max_length
+        entries: list[tuple[str, str]] = []
+        if "greetings" in slot.refuse:
+            entries += [(g, "greeting") for g in _GREETINGS.split("|")]
+        if "intents" in slot.refuse:
+            entries += [(p, "intent_phrase") for p in intent_phrases if p.strip()]
+        if entries:
+            entries += [(f, "") for f in _FILLERS.split("|")]
+        self._refuse = KeywordIndex(entries) if entries else None
 
     def _read(self, text: Prepared, today: datetime.date) -> object:
         value = self._normalize(text.raw.strip())
         if len(value) < self._min:
-            return _FAIL["too_short"]
-        return _FAIL["too_long"] if len(value) > self._max else value
+            return FAIL["too_short"]
+        if len(value) > self._max:
+            return FAIL["too_long"]
+        refused = self._refused(text.folded)
+        return value if refused is None else FAIL[refused]
+
+    def _refused(self, folded: str) -> str | None:
+        """``greeting`` or ``intent_phrase`` when the message is only those and fillers."""
+        if self._refuse is None:
+            return None
+        words = " ".join(_TEXT_PUNCTUATION.sub(" ", folded).split())
+        hits = self._refuse.scan(words)
+        kinds = {hit.value for hit in hits} - {""}
+        rest, end = [], 0
+        for hit in hits:
+            rest.append(words[end : hit.start])
+            end = hit.end
+        rest.append(words[end:])
+        if not kinds or any(c.isalnum() for c in "".join(rest)):
+            return None
+        return "intent_phrase" if "intent_phrase" in kinds else "greeting"
 
 
 class _NumericParser(SlotParser):
@@ -146,24 +113,24 @@ class _NumericParser(SlotParser):
         self._min, self._max = slot.min, slot.max
 
     def _read(self, text: Prepared, today: datetime.date) -> object:
-        value = _single(_dates.find_numbers(text.folded), "not_a_number")
+        value = single(find_numbers(text.folded), "not_a_number")
         if value is None:  # a vague amount: 两三个
-            return _FAIL["ambiguous"]
+            return FAIL["ambiguous"]
         return value if isinstance(value, ParseResult) else self._check(value, today)
 
     def _check(self, value: object, today: datetime.date) -> object:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return _FAIL["wrong_type"]
+            return FAIL["wrong_type"]
         if not math.isfinite(value):
-            return _FAIL["wrong_type"]
+            return FAIL["wrong_type"]
         if self.integer:
             if value != int(value):
-                return _FAIL["not_an_integer"]
+                return FAIL["not_an_integer"]
             value = int(value)
         if self._min is not None and value < self._min:
-            return _FAIL["below_min"]
+            return FAIL["below_min"]
         if self._max is not None and value > self._max:
-            return _FAIL["above_max"]
+            return FAIL["above_max"]
         return value
 
 
@@ -187,11 +154,11 @@ class BooleanParser(SlotParser):
     __slots__ = ()
 
     def _read(self, text: Prepared, today: datetime.date) -> object:
-        answer = _dates.yes_no(text.folded)
-        return _FAIL[answer] if isinstance(answer, str) else answer
+        answer = yes_no(text.folded)
+        return FAIL[answer] if isinstance(answer, str) else answer
 
     def _check(self, value: object, today: datetime.date) -> object:
-        return value if isinstance(value, bool) else _FAIL["wrong_type"]
+        return value if isinstance(value, bool) else FAIL["wrong_type"]
 
 
 class EnumParser(SlotParser):
@@ -207,12 +174,12 @@ class EnumParser(SlotParser):
 
     def _read(self, text: Prepared, today: datetime.date) -> object:
         hit = self._index.best(text.folded)
-        return _FAIL["no_match"] if hit is None else self._normalize(hit.value)
+        return FAIL["no_match"] if hit is None else self._normalize(hit.value)
 
     def _check(self, value: object, today: datetime.date) -> object:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return self._read(prepare(str(value)), today)
-        return _FAIL["wrong_type"]
+        return FAIL["wrong_type"]
 
 
 # --------------------------------------------------------------------------- self-identifying
@@ -237,10 +204,10 @@ class PatternParser(SlotParser):
     def _read(self, text: Prepared, today: datetime.date) -> object:
         found = self._search(text.nfkc)
         if found is None:
-            return _FAIL["no_match"]
+            return FAIL["no_match"]
         value = found.group(self._group)
         value = found.group() if value is None else value  # group 'value' did not take part
-        return self._normalize(value) if value else _FAIL["no_match"]
+        return self._normalize(value) if value else FAIL["no_match"]
 
 
 _EMAIL_RE = re.compile(
@@ -257,9 +224,9 @@ class EmailParser(SlotParser):
 
     def _read(self, text: Prepared, today: datetime.date) -> object:
         if "@" not in text.nfkc:
-            return _FAIL["no_match"]
+            return FAIL["no_match"]
         found = [f"{m['local']}@{m['domain'].lower()}" for m in _EMAIL_RE.finditer(text.nfkc)]
-        return self._norm(_single(found, "no_match"))
+        return self._norm(single(found, "no_match"))
 
 
 _PHONE_START = re.compile(r"[+(\d]").search
@@ -288,58 +255,10 @@ class PhoneParser(SlotParser):
                 not strict or _SHAPED_PHONE(m.group()) or _CN_MOBILE(digits)
             ):
                 found.append("+" + digits if m.group().startswith("+") else digits)
-        return self._norm(_single(found, "no_match"))
+        return self._norm(single(found, "no_match"))
 
     def _find(self, text: Prepared, today: datetime.date) -> object:
         return self._read(text, today, strict=True)
-
-
-class DateParser(SlotParser):
-    type = "date"
-    extractable = True
-    __slots__ = ("_future", "_past")
-
-    def __init__(self, name: str, slot: schema.DateSlot) -> None:
-        super().__init__(name, slot)
-        self._past, self._future = slot.allow_past, slot.allow_future
-
-    def _read(self, text: Prepared, today: datetime.date) -> object:
-        found = _dates.find_dates(text.folded, today)
-        none = "invalid_date" if found else "no_match"
-        value = _single((d for d in found if d is not None), none)
-        return value if isinstance(value, ParseResult) else self._check(value, today)
-
-    def _check(self, value: object, today: datetime.date) -> object:
-        if isinstance(value, datetime.datetime):
-            value = value.date()
-        if not isinstance(value, datetime.date):
-            return _FAIL["wrong_type"]
-        if value < today and not self._past:
-            return _FAIL["in_past"]
-        if value > today and not self._future:
-            return _FAIL["in_future"]
-        return self._normalize(value.isoformat())
-
-
-class TimeParser(SlotParser):
-    type = "time"
-    extractable = True
-    __slots__ = ()
-
-    def _read(self, text: Prepared, today: datetime.date, *, strict: bool = False) -> object:
-        found: list[str | None] = _dates.find_times(text.folded, strict=strict)
-        if not found and not strict and (bare := _dates.bare_hour(text.folded)):
-            found = [bare]
-        none = "invalid_time" if found else "no_match"
-        return self._norm(_single((t for t in found if t is not None), none))
-
-    def _find(self, text: Prepared, today: datetime.date) -> object:
-        return self._read(text, today, strict=True)
-
-    def _check(self, value: object, today: datetime.date) -> object:
-        if isinstance(value, datetime.time):
-            return self._normalize(f"{value.hour:02d}:{value.minute:02d}")
-        return _FAIL["wrong_type"]
 
 
 class AnyParser(SlotParser):
@@ -347,13 +266,13 @@ class AnyParser(SlotParser):
     __slots__ = ()
 
     def _read(self, text: Prepared, today: datetime.date) -> object:
-        return _FAIL["not_from_text"]
+        return FAIL["not_from_text"]
 
     def validate(self, value: object, *, today: datetime.date) -> ParseResult:
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
-            return _FAIL["not_json"]
+            return FAIL["not_json"]
         return ParseResult(True, self._norm(value))
 
 
@@ -366,13 +285,39 @@ _PARSERS: dict[str, type[SlotParser]] = {
 }  # fmt: skip
 
 
-def compile_slot(name: str, slot: schema.Slot, *, language: str) -> SlotParser:
+_ORDERS: dict[str, DateOrder] = {"dmy": "dmy", "mdy": "mdy", "ymd": "ymd"}
+
+_DEFAULT_ORDER: dict[str, DateOrder] = {"en": "mdy", "zh": "ymd", "ja": "ymd", "ko": "ymd"}
+"""How ``1/2`` reads by default, per language (base code); other languages: ``dmy``."""
+
+
+def compile_slot(
+    name: str,
+    slot: schema.Slot,
+    *,
+    language: str,
+    date_order: str | None = None,
+    intent_phrases: Iterable[str] = (),
+) -> SlotParser:
     """The parser of slot ``name``; ``language`` is the flow's (any code).
 
     English and Chinese words (numbers, dates, times, yes/no) are understood in
     every language; other languages get the language-neutral forms (digits, ISO
     dates, ``HH:MM``), and enum synonyms as the designer wrote them.
+    ``date_order`` (``dmy``, ``mdy`` or ``ymd``; default ``mdy`` in English, ``ymd``
+    in Chinese, Japanese and Korean, else ``dmy``) reads dates such as ``1/2``;
+    ``intent_phrases`` (the flow's intent keywords and examples) are what a ``text``
+    slot refuses as its value.
     Raises ``ValueError`` for a pattern that matches the empty string.
     """
-    del language  # the same parsers for every language (see above)
+    if isinstance(slot, schema.DateSlot):
+        default = _DEFAULT_ORDER.get(language.split("-")[0], "dmy")
+        order = _ORDERS.get(date_order or default)
+        if order is None:
+            raise ValueError(
+                f"slot {name!r}: unknown date order {date_order!r}; use dmy, mdy or ymd"
+            )
+        return DateParser(name, slot, order=order)
+    if isinstance(slot, schema.TextSlot):
+        return TextParser(name, slot, intent_phrases=intent_phrases)
     return _PARSERS[slot.type](name, slot)

@@ -19,6 +19,10 @@ Order of a user message, in the current state:
    state's ``collect`` that identifies itself (pattern, enum, email, ...);
 3. otherwise, if a question was pending, its reprompt ladder (``invalid``);
 4. otherwise the no-match ladder, then escalation.
+
+Before 3 and 4 the LLM fallback is asked, unless the pending slot's ``llm`` setting
+says the message is an attempted value (``runtime/llm_gate.py``); a failed call is
+answered by the flow's ``failure_reply`` and counts as no attempt.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from dialogue.runtime.corrections import corrections
 from dialogue.runtime.llm_contract import Interpretation
+from dialogue.runtime.llm_gate import decide, is_outage, when_for
 from dialogue.runtime.llm_step import ask
+from dialogue.runtime.options import payload_intent
 from dialogue.runtime.rules import IntentMatch, Prepared
 from dialogue.runtime.walker import FlowWalker, Moves, Steps
 
@@ -43,6 +50,9 @@ class Turn(FlowWalker):
     def match(self, text: Prepared) -> tuple[IntentMatch | None, str]:
         """The intent that fires, and the flow it belongs to."""
         s = self.session
+        chosen = self.chosen_option(text)
+        if chosen is not None:
+            return chosen
         found, owner = self.state.matcher.match(text), s.flow
         for frame in reversed(s.stack):
             if found is not None:
@@ -51,6 +61,20 @@ class Turn(FlowWalker):
         if found is not None and self.answers_pending(found.intent, owner, text):
             return None, s.flow
         return found, owner
+
+    def chosen_option(self, text: Prepared) -> tuple[IntentMatch, str] | None:
+        """A quick reply's payload (``/track``) naming an intent allowed here: that intent,
+        and its flow (an intent not allowed here is an ordinary message)."""
+        name = payload_intent(text.raw)
+        if name is None:
+            return None
+        s = self.session
+        owners = [(self.flow, s.flow), *((self.bot.flows[f[0]], f[0]) for f in reversed(s.stack))]
+        for index, (flow, owner) in enumerate(owners):
+            local = index == 0 and name in self.state.on and name in flow.definition.intents
+            if local or name in flow.globals:
+                return IntentMatch(name, "option", text.raw, {}, (0, len(text.nfkc))), owner
+        return None
 
     def classify(self, text: Prepared) -> tuple[Classification | None, str]:
         """The example-trained classifier's best guess when no rule fired, and the flow
@@ -105,6 +129,7 @@ class Turn(FlowWalker):
         Rules first; only when none applies is the LLM asked, and a checked answer
         of the LLM is applied through the same methods as a rule's match.
         """
+        failures, self.session.llm_failures = self.session.llm_failures, 0
         found, owner = self.match(text)
         if found is not None:
             trace = self.trace
@@ -113,6 +138,8 @@ class Turn(FlowWalker):
             self.record(("IntentMatched", s.flow, s.state, found.intent, owner, "rule"))
             if (yield from self.take_intent(found.intent, owner, text, groups=found.groups)):
                 return
+        if (yield from self.corrected(text)):
+            return
         guess = None
         if found is None:
             guess, owner = self.classify(text)
@@ -134,6 +161,17 @@ class Turn(FlowWalker):
         if first:
             self.trace.rule = self.trace.rule or "start"
             return
+        yield from self.unmatched(text, guess, invalid, failures)
+
+    def unmatched(
+        self, text: Prepared, guess: Classification | None, invalid: bool, failures: int
+    ) -> Steps:
+        """No rule understood the message: the LLM (unless the pending slot's ``llm``
+        setting says no), then the reprompt or no-match ladder."""
+        if invalid and not self.llm_wanted(text):
+            self.trace.rule = "invalid"
+            yield from self.reprompt()
+            return
         answer = yield from ask(
             text,
             session=self.session,
@@ -146,6 +184,10 @@ class Turn(FlowWalker):
         )
         if answer is not None and (yield from self.take_answer(answer, text)):
             return
+        llm = self.trace.llm
+        if llm is not None and llm.outcome == "failed" and is_outage(llm.failure):
+            yield from self.llm_failed(failures + 1, llm.failure)
+            return
         if self.trace.llm is not None and self.trace.llm.outcome == "budget" and not invalid:
             self.trace.rule = "no_match"
             self.over_budget()
@@ -156,6 +198,61 @@ class Turn(FlowWalker):
         else:
             self.trace.rule = "no_match"
             yield from self.no_match()
+
+    def corrected(self, text: Prepared) -> Moves:
+        """A new value for a filled slot of the state's ``correct`` (``actually it's
+        CD654321``): replace it, then ask the waiting question again. A message that
+        answers a waiting question of a type not picked out of messages (a bare ``no``
+        to a yes/no question) is that answer, not a correction."""
+        s = self.session
+        if s.pending is None or not self.state.correct:
+            return False
+        if not self.flow.slots[s.pending].parser.extractable and self.read_pending(text).ok:
+            return False  # "不需要" answers the confirmation; it is not a new reason
+        changes = corrections(self.flow, self.state, s.slots, text, today=self.today)
+        if not changes:
+            return False
+        for name, old, new in changes:
+            self.record(("Corrected", s.flow, s.state, name, old, new))
+            self.set_slot(name, new)
+            self.taken.add(name)
+        self.trace.rule = "slot"
+        s.attempts = s.no_match = 0
+        self.extract(text)
+        yield from self.settle()
+        return True
+
+    def llm_wanted(self, text: Prepared) -> bool:
+        """Whether the unparsed answer to the pending question goes to the LLM, by the
+        slot's ``llm`` setting; the decision is an ``LLMDecided`` event."""
+        s, fb = self.session, self.state.fallback
+        if fb is None or s.pending is None:
+            return True
+        when = when_for(fb.asks, s.pending)
+        slot_type = self.flow.slots[s.pending].parser.type
+        asked, why = decide(when, slot_type, self.read_pending(text), text)
+        self.record(("LLMDecided", s.flow, s.state, s.pending, when, asked, why))
+        return asked
+
+    def llm_failed(self, n: int, kind: str) -> Steps:
+        """The LLM call failed: the failure reply, then the question again, with no
+        attempt or no-match counted; the ``n``th failure in a row escalates at the
+        state's ``max_failures`` when it has an ``on_failure``."""
+        s, fb = self.session, self.state.fallback
+        assert fb is not None
+        s.llm_failures = n
+        self.trace.rule = "llm_failed"
+        self.record(("LLMFailed", s.flow, s.state, kind, n))
+        self.say(fb.failure.say, nth=n - 1)
+        if n >= fb.failure.max and fb.failure.goto is not None:
+            s.llm_failures = 0
+            self.moved("on_failure", f"{s.state}.fallback.on_failure", fb.failure.goto)
+            self.escalate(fb.failure.escalation)
+            self.goto(fb.failure.goto)
+            yield from self.settle()
+            return
+        if s.pending is not None:
+            self.ask(s.pending)
 
     def take_intent(
         self,
@@ -216,13 +313,13 @@ class Turn(FlowWalker):
         values: Mapping[str, Any],
     ) -> Moves:
         before = dict(self.session.slots)
-        refused = set()
+        refused: dict[str, str] = {}
         for name, raw in groups.items():
             result = self.flow.slots[name].parser.validate(raw, today=self.today)
             if result.ok:
                 self.set_slot(name, result.value)
             else:
-                refused.add(name)
+                refused[name] = result.reason
                 self.record(("SlotRejected", self.session.flow, self.session.state, name, raw))
         for name, value in values.items():
             self.set_slot(name, value)
@@ -239,7 +336,7 @@ class Turn(FlowWalker):
         self.refused_answer(refused)
         return True
 
-    def refused_answer(self, refused: set[str]) -> None:
+    def refused_answer(self, refused: Mapping[str, str]) -> None:
         """ "A table for 13" when 12 is the most: say why the value was not taken (the
         slot's first reprompt) before the question that follows, instead of silence."""
         s = self.session
@@ -249,11 +346,13 @@ class Turn(FlowWalker):
                 continue
             if s.pending == name:
                 s.attempts = 1
-            self.record(("Reprompted", s.flow, s.state, name, 1))
+            self.record(("Reprompted", s.flow, s.state, name, 1, refused[name]))
+            offered = self.options
             question = self.replies.pop() if self.replies else None
             self.say(slot.invalid, nth=0)
             if question is not None:
                 self.replies.append(question)
+                self.offered = (len(self.replies) - 1, offered) if offered else self.offered
 
     def global_intent(
         self,
@@ -281,19 +380,26 @@ class Turn(FlowWalker):
                 self.record(("SlotRejected", s.flow, s.state, slot, raw))
         for slot in intent.clear:
             s.slots.pop(slot, None)
+        if intent.set:
+            ctx = self.context()
+            for slot, value in [(n, v.evaluate(ctx)) for n, v in intent.set]:
+                self.set_slot(slot, value)
         if intent.goto is not None:
             while s.flow != owner and s.stack:
                 s.flow, s.state = s.stack[-1][:2]
                 self._moved()
                 s.stack = s.stack[:-1]
             self.say(intent.say)
+            self.offer(intent.options)
             self.moved("global", f"intents.{name}.goto", intent.goto)
             self.goto(intent.goto, carry=text)
         elif intent.flow is not None:
             self.say(intent.say)
+            self.offer(intent.options)
             self.push(intent.flow)
         else:
             self.say(intent.say)
+            self.offer(intent.options)
         yield from self.settle()
 
     def switch_language(self, language: str) -> None:
@@ -314,12 +420,18 @@ class Turn(FlowWalker):
             self.record(("Exhausted", s.flow, s.state, s.pending))
             key = f"{s.state}.collect.{s.pending}.on_exhausted"
             self.moved("on_exhausted", key, slot.on_exhausted)
+            self.escalate(slot.exhausted)
             self.goto(slot.on_exhausted)
             yield from self.settle()
             return
-        self.record(("Reprompted", s.flow, s.state, s.pending, s.attempts))
-        if slot.invalid:
+        last = self._answer
+        reason = last[3].reason if last is not None and last[:2] == (s.flow, s.pending) else ""
+        self.record(("Reprompted", s.flow, s.state, s.pending, s.attempts, reason))
+        if reason == "am_or_pm" and slot.am_or_pm:
+            self.say(slot.am_or_pm, nth=0)
+        elif slot.invalid:
             self.say(slot.invalid, nth=s.attempts - 1)
+            self.offer(slot.options)
         else:
             self.say(self.flow.invalid_default, nth=0)
             self.ask(s.pending)
@@ -332,6 +444,7 @@ class Turn(FlowWalker):
         if s.no_match >= policy.max and policy.goto is not None:
             self.record(("Escalated", s.flow, s.state))
             self.moved("no_match", f"{s.state}.no_match.goto", policy.goto)
+            self.escalate(policy.escalation)
             self.goto(policy.goto)
             yield from self.settle()
             return
@@ -339,6 +452,8 @@ class Turn(FlowWalker):
         self.say(policy.say, nth=s.no_match - 1)
         if s.pending is not None:
             self.ask(s.pending)
+        else:
+            self.offer(self.state.options)
 
     def over_budget(self) -> None:
         """The token budget is spent: the flow's budget reply, not a no-match rung (the

@@ -16,9 +16,10 @@ from typing import Any
 
 from dialogue.redact import Privacy
 from dialogue.runtime.compiled import Bot
+from dialogue.runtime.events_in import EventIn, event_steps, handled_at_start
 from dialogue.runtime.language import set_language
 from dialogue.runtime.llm_step import LLMAccess
-from dialogue.runtime.results import degraded, duplicate, status
+from dialogue.runtime.results import degraded, duplicate, event_ignored, status
 from dialogue.runtime.rules import prepare
 from dialogue.runtime.turn import Turn
 from dialogue.runtime.walker import Steps
@@ -29,6 +30,9 @@ log = logging.getLogger("dialogue")
 
 ANSWERED = 32
 """Message ids a session remembers (``handle(..., message_id=)``)."""
+
+Incoming = str | EventIn | None
+"""What a turn answers: a message, an event from the host, or nothing (a start)."""
 
 Seed = tuple[dict[str, Any], dict[str, Any]] | None
 """Initial slots and meta of a new session (``Engine.start(..., slots=, meta=)``)."""
@@ -72,24 +76,30 @@ class TurnSetup:
         self,
         session_id: str,
         stored: Session | None,
-        text: str | None,
+        text: Incoming,
         message_id: str | None,
         started: float,
         max_text_length: int,
         language: str | None = None,
     ) -> TurnResult | None:
-        """The answer when no turn runs: a status, a redelivery, a message too long."""
-        if text is None and stored is not None and not stored.ended:
-            if language is None or language == stored.language:
+        """The answer when no turn runs: a status, a redelivery, a message too long, an
+        event that would start a conversation only to be ignored."""
+        held = stored is not None and stored.handoff is not None
+        if text is None and stored is not None and (not stored.ended or held):
+            if held or language is None or language == stored.language:
                 return self._spoken(status(stored, started), stored)
         if message_id is not None and stored is not None:
             for seen, replies in stored.answered:
                 if seen == message_id:
                     return self._spoken(duplicate(stored, replies, started), stored)
-        if text is not None and len(text) > max_text_length:
+        if isinstance(text, str) and len(text) > max_text_length and not held:
             too_long = ValueError("too long")
             bot = self.bot.in_language(language or (stored.language if stored else None))
             return degraded(bot, session_id, stored, too_long, started, "too_long")
+        if isinstance(text, EventIn) and (stored is None or stored.ended):
+            if not handled_at_start(self.bot, text.name):
+                session = stored or self.new_session(session_id)
+                return self._spoken(event_ignored(session, text.name, started), session)
         return None
 
     def _spoken(self, result: TurnResult, stored: Session) -> TurnResult:
@@ -101,13 +111,15 @@ class TurnSetup:
         self,
         session_id: str,
         stored: Session | None,
-        text: str | None,
+        text: Incoming,
         seed: Seed = None,
         restarted: str | None = None,
         language: str | None = None,
     ) -> tuple[Turn, Steps]:
         """The turn over a copy of the session, and the generator of its steps;
         ``language`` (the host's) sets the session's language first."""
+        if stored is not None and stored.handoff is not None:
+            return self._held(stored, restarted)
         fresh = stored is None or stored.ended or restarted is not None
         if stored is None:
             session = self.new_session(session_id)
@@ -127,7 +139,7 @@ class TurnSetup:
             if meta:
                 session.meta = {**(session.meta or {}), **meta}
         trace = Trace(session_id, session.turn + 1, session.flow, session.state)
-        set_language(self.bot, session, trace, language, text)
+        set_language(self.bot, session, trace, language, text if isinstance(text, str) else None)
         bot = self.bot.in_language(session.language)
         trace.language = bot.language
         clock = self._clock
@@ -137,8 +149,24 @@ class TurnSetup:
             log.warning("session %s restarted: %s", self._privacy.ident(session_id), restarted)
         return turn, _steps(turn, text, fresh)
 
+    def _held(self, session: Session, restarted: str | None) -> tuple[Turn, Steps]:
+        """A person has the conversation: a turn that answers nothing (the message is
+        kept in the history for them, by ``finish``)."""
+        trace = Trace(session.id, session.turn + 1, session.flow, session.state)
+        trace.rule = "handed_off"
+        bot = self.bot.in_language(session.language)
+        trace.language = bot.language
+        clock = self._clock
+        turn = Turn(bot, session, trace, today=lambda: clock().date(), llm=self._llm)
+        if restarted is not None:
+            trace.raw_events.append(("Restarted", session.flow, session.state, restarted))
+        return turn, _nothing()
 
-def _steps(turn: Turn, text: str | None, fresh: bool) -> Steps:
+
+def _steps(turn: Turn, text: Incoming, fresh: bool) -> Steps:
+    if isinstance(text, EventIn):
+        yield from event_steps(turn, text, fresh=fresh)
+        return
     if fresh:
         turn.trace.rule = "start"
         turn.enter()
@@ -152,6 +180,10 @@ def _steps(turn: Turn, text: str | None, fresh: bool) -> Steps:
             turn.no_input()
         return
     yield from turn.respond(prepared, first=fresh)
+
+
+def _nothing() -> Steps:
+    yield from ()
 
 
 def remember(session: Session, message_id: str | None, replies: list[str]) -> None:

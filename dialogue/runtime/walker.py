@@ -16,14 +16,23 @@ from typing import Any
 
 from dialogue.errors import FlowLoopError
 from dialogue.runtime.actions import ActionCall, ActionOutcome
-from dialogue.runtime.compiled import Bot, CCall, CompiledFlow, CState, CTransition
+from dialogue.runtime.compiled import (
+    Bot,
+    CCall,
+    CEscalation,
+    CompiledFlow,
+    CState,
+    CTransition,
+    Value,
+)
 from dialogue.runtime.llm_contract import LLMCall
 from dialogue.runtime.llm_step import LLMAccess
+from dialogue.runtime.options import COption, render
 from dialogue.runtime.rules import Prepared
 from dialogue.runtime.slots import ParseResult
 from dialogue.runtime.templates import Text
-from dialogue.session import Frame, Session
-from dialogue.trace import ActionTrace, MoveKind, RawEvent, Trace
+from dialogue.session import Frame, HandoffMark, Session
+from dialogue.trace import ActionTrace, MoveKind, Option, RawEvent, Trace
 
 MAX_STEPS = 64
 """Moves within one turn before the flow is declared to loop forever."""
@@ -65,6 +74,8 @@ class FlowWalker:
         """Slots already read from this turn's message, not read from it again."""
         self._answer: tuple[str, str, Prepared, ParseResult] | None = None
         """The last `read_pending`: flow, slot, message and what it read."""
+        self.offered: tuple[int, tuple[Option, ...]] | None = None
+        """The latest quick replies offered, with the index of the reply they go with."""
 
     # -- small helpers -----------------------------------------------------
 
@@ -91,6 +102,19 @@ class FlowWalker:
         index = self.session.turn if nth is None else min(nth, len(texts) - 1)
         text = texts[index % len(texts)]
         self.replies.append(text.source if text.static else text.render(self.context()))
+
+    def offer(self, options: Sequence[COption]) -> None:
+        """Offer quick replies with the reply just said."""
+        if options:
+            self.offered = (len(self.replies) - 1, render(options, self.context()))
+
+    @property
+    def options(self) -> tuple[Option, ...]:
+        """The quick replies of the turn's last reply (none if it offered none)."""
+        offered = self.offered
+        if offered is None or offered[0] != len(self.replies) - 1:
+            return ()
+        return offered[1]
 
     def set_slot(self, name: str, value: Any) -> None:
         self.session.slots[name] = value
@@ -126,9 +150,31 @@ class FlowWalker:
             for name, value in [(n, v.evaluate(ctx)) for n, v in st.set]:
                 self.set_slot(name, value)
         self.say(st.say)
+        self.offer(st.options)
+        if st.handoff is not None:
+            self.hand_off(st.handoff.reason)
         self.carry = carry
         if carry is not None:
             self.extract(carry, pending=False)
+
+    def hand_off(self, reason: Value) -> None:
+        """A person takes over: mark the session (the engine holds its messages from now
+        on) and record why."""
+        s = self.session
+        value = reason.evaluate(self.context())
+        why = "" if value is None else str(value)
+        s.handoff = HandoffMark(why, s.flow, s.state, s.turn + 1)
+        self.record(("HandedOff", s.flow, s.state, why))
+
+    def escalate(self, then: CEscalation | None) -> None:
+        """What an escalation sets and says on its way to its target state."""
+        if then is None:
+            return
+        if then.set:
+            ctx = self.context()
+            for name, value in [(n, v.evaluate(ctx)) for n, v in then.set]:
+                self.set_slot(name, value)
+        self.say(then.say)
 
     def push(self, flow: str) -> None:
         """Call a sub-flow; it returns here when it reaches a final state."""
@@ -194,7 +240,9 @@ class FlowWalker:
     def ask(self, slot: str) -> None:
         s = self.session
         self.trace.raw_events.append(("Asked", s.flow, s.state, slot))
-        self.say(self.flow.slots[slot].ask)
+        spec = self.flow.slots[slot]
+        self.say(spec.ask)
+        self.offer(spec.options)
 
     def choose(self, transitions: Sequence[CTransition]) -> CTransition | None:
         if not transitions:
@@ -216,6 +264,7 @@ class FlowWalker:
         if t.call is not None and (yield from self.call(t.call)):
             return True
         self.say(t.say)
+        self.offer(t.options)
         for name in t.clear:
             s.slots.pop(name, None)
         if t.goto is None:

@@ -61,7 +61,12 @@ def create_app(
     """
     if token is not None and not token:
         raise ConfigurationError("token is empty", hint="give a token, or None for no token")
-    metrics = Metrics(handoff_states=handoff_states, multiprocess_dir=multiprocess_dir)
+    # a state the flows mark with `handoff` is answered by the session's mark (until resume)
+    # and counted when reached; `handoff_states` names the others
+    flows = engine.bot.flows.values()
+    marked = {name for f in flows for name, st in f.states.items() if st.handoff is not None}
+    legacy = frozenset(handoff_states) - marked
+    metrics = Metrics(handoff_states=legacy, multiprocess_dir=multiprocess_dir)
     limit = None if rate_limit is None else RateLimit(*rate_limit)
     chars = engine.max_text_length if max_text_chars is None else max_text_chars
 
@@ -82,7 +87,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.dialogue = Service(
-        engine, metrics, token, chars, limit, debug, count_sessions, frozenset(handoff_states)
+        engine, metrics, token, chars, limit, debug, count_sessions, legacy
     )
     install(app)
     app.include_router(api)

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from dialogue.observe import (
     ActionRun,
     ConversationEnded,
+    ConversationHandedOff,
     Event,
     FeedbackGiven,
     LLMCalled,
@@ -85,6 +86,7 @@ class Metrics:
             LLMCalled: self._llm,
             ActionRun: self._action,
             ConversationEnded: self._ended,
+            ConversationHandedOff: self._handed_off,
             FeedbackGiven: self._feedback,
         }
 
@@ -117,6 +119,9 @@ class Metrics:
         self.ended.labels(e.state).inc()
         if e.state in self.handoff_states:
             self.handoffs.inc()
+
+    def _handed_off(self, e: ConversationHandedOff) -> None:
+        self.handoffs.inc()
 
     def _feedback(self, e: FeedbackGiven) -> None:
         self.feedback.labels(str(e.rating)).inc()

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dialogue.session import Feedback, Session
-from dialogue.trace import TurnResult
+from dialogue.trace import HandoffInfo, Option, TurnResult
 
 MAX_MESSAGE_ID = 200
 MAX_COMMENT = 2000
@@ -37,6 +37,20 @@ class MessageIn(_In):
     )
 
 
+class EventIn(_In):
+    name: str = Field(
+        min_length=1, max_length=100, description="The event, as the flow declares it (events:)."
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Slot values the event carries (its 'slots'), checked by each slot's type.",
+    )
+    message_id: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_ID)] | None = Field(
+        default=None,
+        description="The host's id for this event: sent again, it gets the first answer.",
+    )
+
+
 Stars = Annotated[int, Field(ge=1, le=5)]
 
 
@@ -46,19 +60,68 @@ class FeedbackIn(_In):
     comment: str = Field(default="", max_length=MAX_COMMENT)
 
 
+class LineOut(BaseModel):
+    role: Literal["user", "bot"]
+    text: str
+
+
+class HandoffOut(BaseModel):
+    """What a person taking the conversation over needs (``dialogue.HandoffInfo``)."""
+
+    reason: str = Field(description="Why (the handoff state's ``reason``; empty if none).")
+    flow: str
+    state: str = Field(description="The handoff state.")
+    slots: dict[str, Any]
+    transcript: list[LineOut] = Field(
+        description="The latest turns, oldest first, as the session keeps its history "
+        "(redacted when the engine runs with ``redact_history``)."
+    )
+    turn: int = Field(description="The turn that handed the conversation off.")
+    meta: dict[str, Any]
+
+    @classmethod
+    def of(cls, info: HandoffInfo) -> HandoffOut:
+        return cls.model_validate(info.to_dict(), from_attributes=False)
+
+
+class OptionOut(BaseModel):
+    """A quick reply offered with the last reply: show ``label``, send ``text``."""
+
+    label: str
+    text: str = Field(description="The message to send when it is chosen (as typed).")
+    intent: str | None = Field(
+        default=None, description="The intent it means, when it names one (text: /intent)."
+    )
+
+    @classmethod
+    def of(cls, option: Option) -> OptionOut:
+        return cls(label=option.label, text=option.text, intent=option.intent)
+
+
 class TurnOut(BaseModel):
     """What one turn said and where the conversation is now."""
 
     session_id: str
     turn: int = Field(description="This turn's number: rate it with the feedback endpoint.")
     replies: list[str]
+    options: list[OptionOut] = Field(
+        default_factory=list,
+        description="Quick replies (buttons) offered with the last reply; empty: none.",
+    )
     flow: str
     state: str
     slots: dict[str, Any]
     ended: bool = Field(description="The conversation reached a final state (a handoff ...).")
     handoff: bool = Field(
-        description="It ended in a state the app counts as a handoff to a person "
-        "(``handoff_states``, default ``handoff``)."
+        description="A person has the conversation: it reached a state with ``handoff`` "
+        "(the bot answers no message until ``POST /v1/sessions/{id}/resume``), or it "
+        "ended in a state the app counts as a handoff (``handoff_states``, default "
+        "``handoff``)."
+    )
+    handoff_info: HandoffOut | None = Field(
+        default=None,
+        description="On the turn that handed the conversation off: the reason, the slots "
+        "and a short transcript, for the person taking over.",
     )
     duplicate: bool = Field(description="A redelivered message_id: the first answer again.")
     language: str = Field(default="", description="The language of the replies.")
@@ -75,11 +138,13 @@ class TurnOut(BaseModel):
             session_id=result.session_id,
             turn=t.turn,
             replies=result.replies,
+            options=[OptionOut.of(o) for o in result.options],
             flow=result.flow,
             state=result.state,
             slots=result.slots,
             ended=result.ended,
-            handoff=result.ended and result.state in handoff_states,
+            handoff=result.handed_off or (result.ended and result.state in handoff_states),
+            handoff_info=None if result.handoff is None else HandoffOut.of(result.handoff),
             duplicate=t.rule == "duplicate",
             language=result.language,
             trace=trace_data(result) if debug else None,
@@ -105,7 +170,10 @@ class SessionOut(BaseModel):
     state: str
     slots: dict[str, Any]
     ended: bool
-    handoff: bool = Field(description="Ended in a handoff state (as in ``TurnOut``).")
+    handoff: bool = Field(description="A person has it (as in ``TurnOut``).")
+    handoff_reason: str | None = Field(
+        default=None, description="Why it was handed off, while a person has it."
+    )
     turns: int = Field(description="How many turns it has had (the greeting is turn 1).")
     history: list[str] = Field(
         description="Alternating user text and bot reply, newest last, as far as the "
@@ -121,7 +189,9 @@ class SessionOut(BaseModel):
             state=session.state,
             slots=session.slots,
             ended=session.ended,
-            handoff=session.ended and session.state in handoff_states,
+            handoff=session.handoff is not None
+            or (session.ended and session.state in handoff_states),
+            handoff_reason=None if session.handoff is None else session.handoff.reason,
             turns=session.turn,
             history=list(session.history),
             feedback=[FeedbackOut.of(f) for f in session.feedback],
@@ -169,6 +239,8 @@ def trace_data(result: TurnResult) -> dict[str, Any]:
             "mode": llm.mode,
             "outcome": llm.outcome,
             "model": llm.model,
+            "response_id": llm.response_id,
+            "created": llm.created,
             "prompt_tokens": llm.prompt_tokens,
             "completion_tokens": llm.completion_tokens,
             "error": llm.error,

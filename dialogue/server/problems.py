@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dialogue.errors import (
     ConflictError,
     DialogueError,
+    EventError,
     FeedbackError,
     LeaseTimeout,
     LLMKeyRejected,
@@ -35,6 +36,7 @@ log = logging.getLogger("dialogue.server")
 STATUS: list[tuple[type[DialogueError], int]] = [
     (SessionNotFound, 404),
     (FeedbackError, 422),
+    (EventError, 422),
     (ConflictError, 409),
     (LeaseTimeout, 503),
     (StoreError, 503),

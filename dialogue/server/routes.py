@@ -15,6 +15,7 @@ from dialogue.errors import ConfigurationError, SessionNotFound, StoreError
 from dialogue.server.metrics import CONTENT_TYPE
 from dialogue.server.models import (
     ErrorOut,
+    EventIn,
     FeedbackIn,
     FeedbackOut,
     Health,
@@ -149,6 +150,28 @@ async def stream_message(svc: Svc, session_id: str, message: MessageIn) -> Strea
         media_type="text/event-stream",
         headers=HEADERS,
     )
+
+
+@api.post("/sessions/{session_id}/resume", response_model=SessionOut)
+async def resume_session(svc: Svc, session_id: str) -> SessionOut:
+    """Give a conversation handed to a person back to the bot: its next message is
+    answered again (a session not handed off is left as it is)."""
+    await stored(svc, session_id)
+    session = await svc.engine.aresume(session_id)
+    return SessionOut.of(session, handoff_states=svc.handoff_states)
+
+
+@api.post("/sessions/{session_id}/events", response_model=TurnOut)
+async def send_event(svc: Svc, session_id: str, event: EventIn) -> TurnOut:
+    """Tell the conversation that something happened (a timeout, a payment, a parcel
+    shipped): the flow reacts as it declares (``events:``), and the replies are the
+    host's to deliver. An event the current state does not handle changes nothing
+    (``replies`` empty); one no flow declares, or data it does not carry, is a 422."""
+    await stored(svc, session_id)
+    result = await svc.engine.aevent(
+        session_id, event.name, data=event.data, message_id=event.message_id
+    )
+    return TurnOut.of(result, debug=svc.debug, handoff_states=svc.handoff_states)
 
 
 @api.post("/sessions/{session_id}/feedback", status_code=201, response_model=FeedbackOut)

@@ -44,10 +44,11 @@ from dialogue.testing.fake_llm import (
     load_bot,
     make_actions,
     make_engine,
+    seeded_first,
     seeded_start,
 )
-from dialogue.testing.spec import Expect, LLMFault
-from dialogue.trace import TurnResult
+from dialogue.testing.spec import Expect, Greeting, LLMFault
+from dialogue.trace import Option, TurnResult
 
 
 class Exchange:
@@ -69,7 +70,10 @@ class Exchange:
 
     @property
     def label(self) -> str:
-        return "the greeting" if self.user is None else f"turn {self.index}"
+        if self.user is None:
+            return "the greeting"
+        separate = self.conversation.greeting == "separate"
+        return f"turn {self.index if separate else self.index + 1}"
 
     def expect(self, **expectations: Any) -> Exchange:
         """Check this turn; raises `ConversationFailure` listing every failed expectation."""
@@ -90,8 +94,10 @@ class Conversation:
 
     ``slots`` and ``meta`` seed the session before the greeting, ``language`` sets its
     language (one the flow speaks; default: the first); ``on_turn`` sees
-    every `TurnResult` (coverage). The greeting turn runs on the first `say`, or
-    on `start`, which returns it to check.
+    every `TurnResult` (coverage). With ``greeting="separate"`` (the default) the
+    greeting turn runs on the first `say`, or on `start`, which returns it to check;
+    with ``greeting="with_first_message"`` the first `say` goes to a new session, as
+    a host's first message does, and its reply holds the greeting and the answer.
     """
 
     def __init__(
@@ -105,8 +111,14 @@ class Conversation:
         name: str = "",
         on_turn: Callable[[TurnResult], object] | None = None,
         language: str | None = None,
+        greeting: Greeting = "separate",
     ) -> None:
+        if greeting not in ("separate", "with_first_message"):
+            raise ConfigurationError(
+                f"greeting={greeting!r}", hint="'separate' or 'with_first_message'"
+            )
         self.engine = engine
+        self.greeting: Greeting = greeting
         self.llm = llm
         self.session_id = session_id
         self.name = name
@@ -148,10 +160,20 @@ class Conversation:
 
     def start(self) -> Exchange:
         """The greeting turn (run once; later calls return it again)."""
+        if self.greeting == "with_first_message":
+            raise ConfigurationError(
+                "this conversation greets with its first message: there is no greeting turn",
+                hint="check the first say()'s reply, or use greeting='separate'",
+            )
         if self.transcript:
             return self.transcript[0]
         result = seeded_start(self.engine, self.session_id, self._slots, self._meta, self._language)
         return self._record(None, result)
+
+    def resume(self) -> None:
+        """Give the conversation back to the bot after a handoff, as a host does
+        (``Engine.resume``)."""
+        self.engine.resume(self.session_id)
 
     def say(self, text: str, *, llm: Answer | Mapping[str, Any] | None = None) -> Exchange:
         """Send a user message; ``llm`` scripts the LLM's answer for this turn."""
@@ -162,7 +184,8 @@ class Conversation:
 
     def turn(self, text: str, *, llm: Answer | Mapping[str, Any] | None = None) -> Exchange:
         """Like `say`, but problems with the scripted LLM answer are only recorded."""
-        self.start()
+        if self.greeting == "separate":
+            self.start()
         answer = None if llm is None else as_answer(llm)
         fake = self.llm
         if answer is not None and fake is None:
@@ -179,15 +202,45 @@ class Conversation:
             exchange.problems = _llm_problems(fake, answer, result, calls, unscripted)
         return exchange
 
+    def event(self, name: str, data: Mapping[str, Any] | None = None) -> Exchange:
+        """Send an event from the host (``Engine.event``) instead of a user message; the
+        transcript shows it as ``(event NAME)``."""
+        self.start()
+        result = self.engine.event(self.session_id, name, data=data)
+        return self._record(f"(event {name})", result)
+
+    def option(self, label: str) -> Option | None:
+        """The quick reply labelled ``label`` the last turn offered, if it offered one."""
+        last = self.transcript[-1] if self.transcript else self.start()
+        return next((o for o in last.result.options if o.label == label), None)
+
+    def choose(self, label: str, *, llm: Answer | Mapping[str, Any] | None = None) -> Exchange:
+        """Choose the quick reply labelled ``label`` (as a user taps a button): its text is
+        sent. Raises `ConversationFailure` when the last turn did not offer it."""
+        option = self.option(label)
+        if option is None:
+            last = self.transcript[-1]
+            have = [o.label for o in last.result.options]
+            problem = Mismatch(("choose",), f"an option {show(label)}", f"options {show(have)}")
+            raise self.failure(last, [("", problem)])
+        return self.say(option.text, llm=llm)
+
     def _handle(self, text: str, *, slow: bool) -> TurnResult:
         if not slow:
-            return self.engine.handle(self.session_id, text)
+            return self._send(text)
         settings = self.engine.llm_settings
         self.engine.llm_settings = {**settings, "timeout": FAULT_TIMEOUT}
         try:
-            return self.engine.handle(self.session_id, text)
+            return self._send(text)
         finally:
             self.engine.llm_settings = settings
+
+    def _send(self, text: str) -> TurnResult:
+        if self.transcript:
+            return self.engine.handle(self.session_id, text)
+        return seeded_first(
+            self.engine, self.session_id, text, self._slots, self._meta, self._language
+        )
 
     def _record(self, text: str | None, result: TurnResult) -> Exchange:
         if self._on_turn is not None:
@@ -255,5 +308,9 @@ def _not_asked(result: TurnResult) -> str:
     trace = result.trace
     if trace.llm is not None and not llm_called(result):
         return f"the LLM was not asked: it is {trace.llm.outcome} (rule {show(trace.rule)})"
+    skipped = [e for e in trace.raw_events if e[0] == "LLMDecided" and not e[5]]
+    if skipped:  # the slot's llm setting kept the message from the LLM
+        _, _, _, slot, when, _, why = skipped[-1]
+        return f"the LLM was not asked: slot {show(slot)} has llm: {when} ({why})"
     what = f"intent {show(trace.intent)}" if trace.intent else f"rule {show(trace.rule)}"
     return f"the LLM was not asked: {what} answered"

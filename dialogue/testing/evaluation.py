@@ -120,7 +120,7 @@ def _whole_flow(flow: CompiledFlow, names: Sequence[str]) -> StateClassifier | N
         return None
     nlu, intents = flow.definition.nlu, flow.definition.intents
     thresholds = {
-        n: i.threshold if i.threshold is not None else nlu.threshold for n, i in intents.items()
+        n: i.threshold if i.threshold is not None else nlu.cutoff for n, i in intents.items()
     }
     return StateClassifier(some.scorer, names, thresholds)
 

@@ -88,6 +88,19 @@ def _bot_contains(want: tuple[str, ...], r: TurnResult) -> list[Mismatch]:
     ]
 
 
+def _bot_contains_ci(want: tuple[str, ...], r: TurnResult) -> list[Mismatch]:
+    text = "\n".join(r.replies).casefold()
+    return [
+        Mismatch(
+            _key("bot_contains_ci", i, want),
+            f"a reply containing {show(part)} (any case)",
+            _replies(r.replies),
+        )
+        for i, part in enumerate(want)
+        if part.casefold() not in text
+    ]
+
+
 def _bot_matches(want: tuple[str, ...], r: TurnResult) -> list[Mismatch]:
     text = "\n".join(r.replies)
     return [
@@ -190,9 +203,27 @@ def _language(want: str, r: TurnResult) -> list[Mismatch]:
     return [] if want == have else [Mismatch(("language",), show(want), show(have))]
 
 
+def _handed_off(want: bool, r: TurnResult) -> list[Mismatch]:
+    have = r.handed_off
+    return [] if want == have else [Mismatch(("handed_off",), show(want), show(have))]
+
+
+def _handoff_reason(want: str, r: TurnResult) -> list[Mismatch]:
+    if r.handoff is not None and r.handoff.reason == want:
+        return []
+    have = "no handoff this turn" if r.handoff is None else show(r.handoff.reason)
+    return [Mismatch(("handoff_reason",), show(want), have)]
+
+
+def _options(want: tuple[str, ...], r: TurnResult) -> list[Mismatch]:
+    have = [o.label for o in r.options]
+    return [] if list(want) == have else [Mismatch(("options",), show(list(want)), show(have))]
+
+
 _CHECKS: dict[str, Check] = {
     "bot": _bot,
     "bot_contains": _bot_contains,
+    "bot_contains_ci": _bot_contains_ci,
     "bot_matches": _bot_matches,
     "bot_one_of": _bot_one_of,
     "state": _state,
@@ -207,6 +238,9 @@ _CHECKS: dict[str, Check] = {
     "calls": _calls,
     "ended": _ended,
     "language": _language,
+    "handed_off": _handed_off,
+    "handoff_reason": _handoff_reason,
+    "options": _options,
 }
 
 

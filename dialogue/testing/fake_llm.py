@@ -210,3 +210,20 @@ def seeded_start(
 ) -> TurnResult:
     """Greet a new session that starts with ``slots`` and ``meta``, in ``language``."""
     return engine.start(session_id, slots=slots, meta=meta, language=language)
+
+
+def seeded_first(
+    engine: Engine,
+    session_id: str,
+    text: str,
+    slots: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    language: str | None = None,
+) -> TurnResult:
+    """A new session's first message, as a host sends it (the reply greets too), the
+    session starting with ``slots`` and ``meta``, in ``language``."""
+    if not slots and not meta:
+        return engine.handle(session_id, text, language=language)
+    checked = engine._check_text(text)  # the one turn that seeds a session and answers
+    seed = (dict(slots), dict(meta))
+    return engine._handle(session_id, checked, seed, language=language)

@@ -21,7 +21,7 @@ from dialogue.errors import Diagnostic, FlowErrors, Loc, did_you_mean
 from dialogue.runtime.actions import Action
 from dialogue.runtime.compiled import Bot, CCall, CState
 from dialogue.testing.conversation import Conversation
-from dialogue.testing.expectations import check
+from dialogue.testing.expectations import Mismatch, check, show
 from dialogue.testing.fake_llm import FakeLLM, load_bot, make_engine, stub_action
 from dialogue.testing.spec import LoadedSpec, StepSpec
 from dialogue.trace import TurnResult
@@ -153,6 +153,7 @@ class Runner:
             language=conv.language or spec.language,
             name=conv.name,
             on_turn=self._recorder(key, bot),
+            greeting=spec.greeting_of(conv),
         )
         try:
             for j, step in enumerate(conv.steps):
@@ -162,18 +163,34 @@ class Runner:
 
 
 def _step(loaded: LoadedSpec, loc: Loc, conversation: Conversation, step: StepSpec) -> None:
-    if step.user is None:
+    mismatches: list[Mismatch] = []
+    if step.event is not None:
+        exchange = conversation.event(step.event, step.data)
+    elif step.choose is not None:
+        option = conversation.option(step.choose)
+        exchange = conversation.transcript[-1]
+        if option is None:
+            have = [o.label for o in exchange.result.options]
+            mismatches.append(
+                Mismatch(("choose",), f"an option {show(step.choose)}", f"options {show(have)}")
+            )
+        else:
+            exchange = conversation.turn(option.text, llm=step.llm)
+    elif step.user is None:
         exchange = conversation.start()
     else:
+        if step.resume:
+            conversation.resume()
         exchange = conversation.turn(step.user, llm=step.llm)
-    mismatches = exchange.problems + check(step, exchange.result)
+    if not mismatches:
+        mismatches = exchange.problems + check(step, exchange.result)
     if not mismatches:
         return
     path = loaded.source.path
     lines = sorted((loaded.line(loc + m.key), n) for n, m in enumerate(mismatches))
     failures = [(f"{path}:{line}", mismatches[n]) for line, n in lines]
     where = f"{path}:{loaded.line(loc)}"
-    label = f"step {int(loc[-1]) + 1}" + (" (the greeting)" if step.user is None else "")
+    label = f"step {int(loc[-1]) + 1}" + ("" if step.sends else " (the greeting)")
     raise conversation.failure(exchange, failures, label=label, where=where)
 
 
@@ -223,6 +240,7 @@ def check_names(loaded: LoadedSpec, index: int, bot: Bot) -> list[Diagnostic]:
         "intent": {i for f in bot.flows.values() for i in f.definition.intents},
         "action": {name for f in bot.flows.values() for name, _ in f.action_refs},
         "language": set(bot.languages),
+        "event": {e for f in bot.flows.values() for e in f.events},
     }
     base: Loc = ("conversations", index)
     found = (
@@ -253,7 +271,7 @@ def _step_names(loc: Loc, step: StepSpec) -> list[tuple[Loc, str, str, bool]]:
         names = getattr(step, key) or ()
         found += [(loc + (key, i), "slot", name, False) for i, name in enumerate(names)]
     found += [(loc + ("calls", i), "action", n, False) for i, n in enumerate(step.calls or ())]
-    for key in ("state", "flow", "intent"):
+    for key in ("state", "flow", "intent", "event"):
         value = getattr(step, key)
         if value is not None:
             found.append((loc + (key,), key, value, False))

@@ -48,13 +48,18 @@ DEFAULT_TODAY = datetime.date(2026, 6, 1)
 
 Rule = Literal[
     "start", "intent", "intent_blocked", "slot", "invalid", "no_match", "no_input", "llm",
-    "too_long", "error",
+    "too_long", "error", "handed_off", "llm_failed", "event", "event_ignored",
 ]  # fmt: skip
 """What can answer a message (``Trace.rule``)."""
 LLMOutcome = Literal[
     "intent", "slots", "reply", "nothing", "rejected", "failed", "budget", "offline", "leaked"
 ]  # fmt: skip
 """What the LLM fallback did (``LLMTrace.outcome``)."""
+Greeting = Literal["separate", "with_first_message"]
+"""How a conversation under test starts: the bot greets in a step of its own
+(``separate``, as ``dialogue chat`` shows it), or the first user message goes to a
+new session and its reply holds the greeting and the answer (``with_first_message``,
+as ``Engine.handle`` answers a host's first message)."""
 FAULTS = ("timeout", "malformed", "refusal")
 """Named LLM faults; an HTTP status (400-599) is a fault too."""
 
@@ -175,7 +180,9 @@ class Expect(_Model):
     bot: Texts | None = None
     """The replies, exactly (one string: the turn has exactly that one reply)."""
     bot_contains: Texts | None = None
-    """Each text appears somewhere in the replies."""
+    """Each text appears somewhere in the replies (case matters)."""
+    bot_contains_ci: Texts | None = None
+    """Each text appears somewhere in the replies, ignoring case (``casefold``)."""
     bot_matches: Regexes | None = None
     """Each regular expression matches somewhere in the replies (``re.search``)."""
     bot_one_of: tuple[str, ...] | None = Field(None, min_length=1)
@@ -204,6 +211,12 @@ class Expect(_Model):
     """The conversation reached a final state."""
     language: str | None = None
     """The language the bot answered in (``TurnResult.language``)."""
+    handed_off: bool | None = None
+    """A person has the conversation (a handoff state was reached, not resumed)."""
+    handoff_reason: str | None = None
+    """This turn handed the conversation to a person, for this reason."""
+    options: Texts | None = None
+    """The labels of the quick replies offered with the last reply, in order (``[]``: none)."""
 
     def given(self) -> list[str]:
         """The expectation keys that were written."""
@@ -213,12 +226,28 @@ class Expect(_Model):
 class StepSpec(Expect):
     """One turn: what the user says (and the LLM answers, if asked), and the expectations.
 
-    Without ``user`` (first step only) the step checks the bot's greeting.
+    Instead of ``user``, ``choose`` picks a quick reply the last turn offered (by its
+    label) and ``event`` sends an event from the host (with ``data``). Without any of
+    them (first step only) the step checks the bot's greeting.
     """
 
     user: str | None = None
+    resume: bool = False
+    """Before this step's message, the host gives a conversation handed to a person back
+    to the bot (``Engine.resume``)."""
+    choose: str | None = None
+    """The label of a quick reply the previous turn offered: its text is sent."""
+    event: Name | None = None
+    """An event from the host (``events:`` of the flow) instead of a user message."""
+    data: dict[Name, Any] | None = None
+    """The event's data: slot values."""
     llm: LLMScript | None = None
     """The LLM's answer this turn (the conversation then runs with a fake LLM)."""
+
+    @property
+    def sends(self) -> list[str]:
+        """What the step sends, of ``user``, ``choose`` and ``event``."""
+        return [k for k in ("user", "choose", "event") if getattr(self, k) is not None]
 
 
 class ConversationSpec(_Model):
@@ -235,6 +264,10 @@ class ConversationSpec(_Model):
     """The language the session starts in (default: the file's ``language``)."""
     actions: Stubs = Field(default_factory=dict)
     """Stubbed business actions, over the file's ``actions``."""
+    greeting: Greeting | None = None
+    """``separate`` (the bot greets in a step of its own) or ``with_first_message`` (the
+    first step's reply holds the greeting, as ``Engine.handle`` gives it); default:
+    the file's."""
     steps: tuple[StepSpec, ...] = Field(min_length=1)
 
     @property
@@ -256,7 +289,12 @@ class SpecFile(_Model):
     first); the host sets it, as ``Engine.start(..., language=)`` does."""
     actions: Stubs = Field(default_factory=dict)
     """Stubbed business actions of every conversation; the others are the flow's own."""
+    greeting: Greeting = "separate"
+    """How every conversation starts (a conversation may say otherwise)."""
     conversations: tuple[ConversationSpec, ...] = Field(min_length=1)
+
+    def greeting_of(self, conversation: ConversationSpec) -> Greeting:
+        return conversation.greeting or self.greeting
 
     @field_validator("flow")
     @classmethod
@@ -357,16 +395,45 @@ def _check(spec: SpecFile, source: SourceMap) -> list[Diagnostic]:
             hint = "give each conversation its own name: it is the test's id"
             problems.append(source.diagnostic(loc + ("name",), "duplicate_name", message, hint))
         first.setdefault(conv.name, i)
+        joined = spec.greeting_of(conv) == "with_first_message"
         for j, step in enumerate(conv.steps):
-            where = loc + ("steps", j)
-            if step.user is None and j > 0:
-                message = f"step {j + 1} of conversation '{conv.name}' has no 'user' message"
-                hint = "only the first step may leave 'user' out: it then checks the greeting"
-                problems.append(source.diagnostic(where, "missing_key", message, hint))
-            elif step.user is None and step.llm is not None:
-                message = "'llm' needs a 'user' message: the greeting never asks the LLM"
-                problems.append(source.diagnostic(where + ("llm",), "invalid", message))
+            problems += _check_step(source, loc + ("steps", j), j, conv.name, step, joined)
     return problems
+
+
+def _check_step(
+    source: SourceMap, where: Loc, j: int, name: str, step: StepSpec, joined: bool
+) -> list[Diagnostic]:
+    """``joined``: the conversation's greeting comes with its first message's reply."""
+    sends = step.sends
+    if len(sends) > 1:
+        message = f"a step sends one thing: '{sends[0]}' or '{sends[1]}', not both"
+        hint = "split it into two steps"
+        return [source.diagnostic(where + (sends[1],), "invalid", message, hint)]
+    if not sends and joined:
+        message = f"step {j + 1} of conversation '{name}' has no 'user' message"
+        hint = (
+            "with 'greeting: with_first_message' the greeting is in the first "
+            "step's reply: every step needs 'user'"
+        )
+        return [source.diagnostic(where, "missing_key", message, hint)]
+    if not sends and step.resume:
+        message = "'resume' needs a 'user' message: the bot answers it after resuming"
+        return [source.diagnostic(where + ("resume",), "invalid", message)]
+    if not sends and j > 0:
+        message = f"step {j + 1} of conversation '{name}' has no 'user' message"
+        hint = "only the first step may leave 'user' out: it then checks the greeting"
+        return [source.diagnostic(where, "missing_key", message, hint)]
+    if step.data is not None and step.event is None:
+        message = "'data' goes with an 'event': it is the event's slot values"
+        return [source.diagnostic(where + ("data",), "invalid", message)]
+    if step.llm is not None and step.event is not None:
+        message = "'llm' needs a 'user' message: an event never asks the LLM"
+        return [source.diagnostic(where + ("llm",), "invalid", message)]
+    if step.llm is not None and not sends:
+        message = "'llm' needs a 'user' message: the greeting never asks the LLM"
+        return [source.diagnostic(where + ("llm",), "invalid", message)]
+    return []
 
 
 def _place(loc: Loc, data: Any) -> tuple[str, Loc]:

@@ -91,6 +91,7 @@
     const closed = busy || state.ended || !state.session || !ui.auth.hidden;
     ui.text.disabled = closed;
     ui.send.disabled = closed;
+    for (const button of ui.log.querySelectorAll(".options button")) button.disabled = closed;
     ui.chat.setAttribute("aria-busy", busy ? "true" : "false");
   }
 
@@ -131,8 +132,8 @@
     return li;
   }
 
-  // The one place a bot reply becomes page content. Quick-reply buttons (choices a
-  // reply offers) belong here once the API's answers carry them.
+  // The one place a bot reply becomes page content; quick replies (the choices the
+  // last reply offers) are buttons under it (renderOptions).
   function renderReply(li, text) {
     let bubble = li.querySelector(".bubble");
     if (!bubble) {
@@ -144,8 +145,33 @@
     return li;
   }
 
-  // A bot turn on screen: one bubble per reply index, then the rating buttons and
-  // (with ?debug=1) the trace.
+  // Quick replies: one button per option, its label as text. Only the latest turn's
+  // are shown: choosing one (or sending anything) takes them away.
+  function renderOptions(li, options) {
+    clearOptions();
+    if (!Array.isArray(options) || options.length === 0) return;
+    const box = document.createElement("div");
+    box.className = "options";
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", "Quick replies");
+    for (const option of options) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "option";
+      button.textContent = String(option.label);
+      button.addEventListener("click", guarded(() => choose(option)));
+      box.appendChild(button);
+    }
+    li.appendChild(box);
+    setBusy(state.busy);
+  }
+
+  function clearOptions() {
+    for (const box of ui.log.querySelectorAll(".options")) box.remove();
+  }
+
+  // A bot turn on screen: one bubble per reply index, then the quick replies, the
+  // rating buttons and (with ?debug=1) the trace.
   function turnView() {
     const bubbles = [];
     const view = {
@@ -172,6 +198,9 @@
         });
         bubbles.slice(turn.replies.length).forEach((li) => li && li.remove());
         const last = bubbles[turn.replies.length - 1];
+        if (turn.options && turn.options.length) {
+          renderOptions(last || item("msg bot"), turn.options);
+        }
         if (last) addTools(last, turn.turn, turn.rating || null);
         if (debug) addTrace(last || item("msg bot"), turn.trace);
         scrollDown();
@@ -268,7 +297,9 @@
   }
 
   function botEntry(out) {
-    const entry = { who: "bot", turn: out.turn, replies: out.replies, rating: null };
+    const entry = {
+      who: "bot", turn: out.turn, replies: out.replies, options: out.options || [], rating: null,
+    };
     if (debug) entry.trace = out.trace;
     return entry;
   }
@@ -398,13 +429,17 @@
       return showNotice("The answer was cut off.", true);
     }
     state.pending = null;
-    answered(out, view, pending.text);
+    answered(out, view, pending.shown);
   }
 
-  async function send(text) {
+  // Send a message; ``shown`` is what the conversation shows the user said (a quick
+  // reply's label, where ``text`` is what it sends).
+  async function send(text, shown) {
     clearNotice();
-    const li = renderUser(text);
-    state.pending = { text, id: messageId(), li };
+    clearOptions();
+    const said = shown || text;
+    const li = renderUser(said);
+    state.pending = { text, shown: said, id: messageId(), li };
     setBusy(true);
     try {
       await streamTurn(state.pending);
@@ -423,6 +458,11 @@
     } finally {
       setBusy(false);
     }
+  }
+
+  async function choose(option) {
+    if (state.busy || state.ended || !state.session) return;
+    await send(String(option.text), String(option.label));
   }
 
   async function rate(tools, turn, rating) {
