@@ -153,3 +153,15 @@ def test_a_json_report_keeps_readable_text_unless_it_cannot() -> None:
         == '{\n  "a": "caf\u00e9 \u4f60\u597d \x85"\n}\n'
     )
     assert json_text({"a": "\ud800"}) == '{\n  "a": "\\ud800"\n}\n'
+
+
+@pytest.mark.parametrize("text", ["1e3", "0o17", "+.5E2", ".inf", "null", "True", "42"])
+def test_a_recorded_text_that_reads_as_a_number_replays_as_text(tmp_path: Path, text: str) -> None:
+    # PyYAML's YAML 1.1 dumper writes '1e3' and '0o17' unquoted; this package reads
+    # YAML 1.2, where they are numbers: they must be quoted to come back as text
+    path = tmp_path / "c.yaml"
+    request, response = _exchange(text, text)
+    path.write_text(dump_cassette({"k": _record(request, response)}), encoding="utf-8")
+    (interaction,) = load_cassette(path)[0].values()
+    assert interaction.request.messages[1]["content"] == text
+    assert interaction.response.content == text

@@ -318,8 +318,19 @@ def _not_a_mapping(root: Node | None, path: str) -> Diagnostic:
     )
 
 
+_NOT_TEXT: list[re.Pattern[str]] = []
+
+
 def _add(tag: str, regexp: str, first: list[str]) -> None:
     _Guarded.add_implicit_resolver(_TAG + tag, re.compile(regexp), first)
+    _NOT_TEXT.append(re.compile(regexp))
+
+
+def plain_is_text(value: str) -> bool:
+    """Whether ``value`` written as a plain (unquoted) scalar reads back as a string here
+    (YAML 1.2 core: ``1e3`` and ``0o17`` are numbers, which PyYAML's YAML 1.1 dumper
+    writes unquoted)."""
+    return not any(p.match(value) for p in _NOT_TEXT)
 
 
 _add("bool", r"^(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$", list("tTfF"))

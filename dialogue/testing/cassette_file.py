@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dialogue.authoring.yaml_source import SourceMap, load_yaml
+from dialogue.authoring.yaml_source import SourceMap, load_yaml, plain_is_text
 from dialogue.errors import CassetteError, ConfigurationError, FlowError
 from dialogue.llm.protocol import (
     FailureKind,
@@ -151,8 +151,10 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     """A string written so it reads back exactly: escaped (``"..."``) when it must be."""
     if _ESCAPE.search(value) is not None:
         style: str | None = '"'
-    else:
-        style = "|" if "\n" in value else None
+    elif "\n" in value:
+        style = "|"
+    else:  # quoted when this package's YAML 1.2 reader would take it as a number
+        style = None if plain_is_text(value) else "'"
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
