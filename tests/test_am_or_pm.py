@@ -7,7 +7,7 @@ import datetime
 from pathlib import Path
 
 from dialogue import Engine
-from dialogue.trace import Reprompted
+from dialogue.trace import LLMDecided, Reprompted
 
 
 def tuesday() -> datetime.datetime:
@@ -46,7 +46,11 @@ def test_a_time_that_could_be_morning_or_evening_is_asked_about(tmp_path: Path) 
     assert asked.replies == [
         "In the morning or in the evening? Please say it with am or pm, like 7pm."
     ]
-    assert asked.trace.events == [Reprompted("pizza", "asking", "time", 1, "am_or_pm")]
+    # a time is a typed slot: "7" is shaped like a value, so no LLM call (llm: implausible)
+    assert asked.trace.events == [
+        LLMDecided("pizza", "asking", "time", "implausible", False, "shaped like a value"),
+        Reprompted("pizza", "asking", "time", 1, "am_or_pm"),
+    ]
     assert engine.handle("s", "7 or 8pm").replies == ["Please give a time such as 7pm."]
     assert engine.handle("s", "7pm").replies == ["And the late snack?"]
     assert engine.handle("s", "half past one").slots["late"] == "01:30"  # spans midnight
