@@ -22,7 +22,8 @@ pytest.importorskip("redis")
 
 REDIS_URL = os.environ.get("DIALOGUE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
-PLAN = SoakPlan(sessions=10, messages=6, rounds=3, concurrency=10, seed=13)
+PLAN = SoakPlan(sessions=10, messages=6, rounds=3, concurrency=10, seed=13, llm_timeout=3.0)
+"""A generous LLM timeout: on a loaded machine a good answer must not time out."""
 
 
 def test_a_short_soak_keeps_every_message_once_and_memory_flat(

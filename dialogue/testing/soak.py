@@ -6,9 +6,10 @@ prefix) serve ``flows/customer_service.yaml``. For each session a client sends
 ``messages`` messages one after the other, each with a message id; some are
 delivered twice at once (the redelivery goes to the other worker). Faults:
 
-* the LLM (a ``FakeChatServer`` on loopback) answers at random: a good answer, an
-  HTTP 500, a slow answer, one past the client's timeout, garbage, the system
-  prompt itself (a leak), an intent or state the conversation may not take;
+* the LLM (a ``FakeChatServer`` on loopback) answers badly at random (the kinds of
+  fault in turn): an HTTP 500, a slow answer, one past the client's timeout,
+  garbage, the system prompt itself (a leak), an intent or state the conversation
+  may not take; else a good answer;
 * a worker's save is dropped now and then (the store's connection resets:
   ``StoreError(retryable=True)``), after any action of the turn ran; the client
   sends the message again, as a queue would.
@@ -91,6 +92,8 @@ class SoakPlan:
     save_fault_rate: float = 0.05
     redelivery_rate: float = 0.2
     seed: int = 0
+    llm_timeout: float = 0.3
+    """The LLM client's timeout (a ``timeout`` fault hangs 0.7 s longer)."""
 
 
 @dataclass
@@ -129,6 +132,8 @@ class _Faults:
     def __init__(self, plan: SoakPlan, report: SoakReport) -> None:
         self.random = random.Random(plan.seed)
         self.rate = plan.llm_fault_rate
+        self.hang = plan.llm_timeout + 0.7
+        self.turn = 0
         self.report = report
         self.prompts: set[str] = set()
         """The opening of every system prompt sent (a reply holding one leaked it)."""
@@ -149,7 +154,7 @@ class _Faults:
         if kind == "slow":
             return FakeReply.json(answer, delay=delay)
         if kind == "timeout":
-            return FakeReply.hang(1.0)
+            return FakeReply.hang(self.hang)
         if kind == "garbage":
             return FakeReply.raw("<html>502 Bad Gateway</html>", content_type="text/html")
         if kind == "leak":
@@ -318,7 +323,7 @@ async def soak(plan: SoakPlan, *, redis_url: str, server: FakeChatServer) -> Soa
             SHOP,
             actions=run.actions(),
             llm=OpenAIChatClient(api_key="soak", base_url=server.url),
-            llm_settings={"retries": 0, "timeout": 0.3},
+            llm_settings={"retries": 0, "timeout": plan.llm_timeout},
             store=_failing_store(redis_url, prefix, plan.save_fault_rate, plan.seed + w),
             history_turns=plan.messages + 1,
             nlu_cache=False,
