@@ -35,6 +35,7 @@ from dialogue.runtime.language import spoken
 from dialogue.runtime.leak import StreamGuard, system_message
 from dialogue.runtime.llm_contract import LLMCall
 from dialogue.runtime.llm_step import LLMAccess
+from dialogue.runtime.once import Ledger
 from dialogue.runtime.reply_stream import reply_reader
 from dialogue.runtime.results import degraded, finish
 from dialogue.runtime.session_locks import SessionLocks
@@ -341,9 +342,11 @@ class Engine:
         lease = None
         try:
             lease, stored = self._store.begin(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
+            ledger = Ledger(session_id, message_id)
             for attempt in range(CONFLICT_RETRIES + 1):
                 if attempt:  # the lease is still held: load again
                     stored = self._store.load(session_id)
+                    ledger.restart()
                 restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
@@ -363,7 +366,7 @@ class Engine:
                     turn, steps = self._setup.begin(
                         session_id, stored, text, seed, restarted, language
                     )
-                    self._drive(steps, started + self.turn_deadline)
+                    self._drive(steps, started + self.turn_deadline, ledger)
                     result = finish(
                         turn,
                         text if isinstance(text, str) else None,
@@ -394,12 +397,12 @@ class Engine:
                 self._store.release(session_id, lease)
             self._locks.release(session_id, lock)
 
-    def _drive(self, steps: Steps, deadline: float) -> None:
+    def _drive(self, steps: Steps, deadline: float, ledger: Ledger) -> None:
         try:
             effect = next(steps)
             while True:
                 if isinstance(effect, ActionCall):
-                    effect = steps.send(self._actions.outcome(effect))
+                    effect = steps.send(ledger.outcome(effect, self._actions))
                 else:
                     effect = steps.send(self._llm.complete(_budgeted(effect.request, deadline)))
         except StopIteration:
@@ -490,9 +493,11 @@ class Engine:
             lease, stored = await self._store.abegin(
                 session_id, ttl=self.lease_ttl, wait=self.lease_wait
             )
+            ledger = Ledger(session_id, message_id)
             for attempt in range(CONFLICT_RETRIES + 1):
                 if attempt:  # the lease is still held: load again
                     stored = await self._store.aload(session_id)
+                    ledger.restart()
                 restarted = None
                 if stored is not None and stored.fingerprint != self._fingerprint:
                     restarted = self._setup.fit(stored)
@@ -513,7 +518,7 @@ class Engine:
                         session_id, stored, text, seed, restarted, language
                     )
                     on_text = None if sink is None else functools.partial(sink, turn.replies)
-                    await self._adrive(steps, on_text, started + self.turn_deadline)
+                    await self._adrive(steps, on_text, started + self.turn_deadline, ledger)
                     result = finish(
                         turn,
                         text if isinstance(text, str) else None,
@@ -544,7 +549,11 @@ class Engine:
             self._locks.release(session_id, lock)
 
     async def _adrive(
-        self, steps: Steps, on_text: Callable[[str], Any] | None, deadline: float
+        self,
+        steps: Steps,
+        on_text: Callable[[str], Any] | None,
+        deadline: float,
+        ledger: Ledger,
     ) -> None:
         """Run a turn's effects; its own work (matching, rendering) runs in a worker thread
         (``offload``), so a slow template never stalls the other sessions' turns. With
@@ -556,7 +565,7 @@ class Engine:
             if on_text is not None:
                 on_text("")  # "Let me check..." reaches the client before the wait
             if isinstance(effect, ActionCall):
-                effect = await advance(steps, await self._actions.aoutcome(effect))
+                effect = await advance(steps, await ledger.aoutcome(effect, self._actions))
             else:
                 effect = await advance(steps, await self._aask(effect, on_text, deadline))
 

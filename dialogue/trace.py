@@ -50,6 +50,12 @@ class ActionTrace:
     ok: bool
     seconds: float
     error: str = ""
+    key: str = ""
+    """The call's idempotency key: the same each time this call is made for one message
+    (``runtime/once.py``)."""
+    reused: bool = False
+    """The turn ran again after a conflict and took the outcome of the action's first
+    run: the action did not run again."""
 
 
 @dataclass(slots=True)

@@ -52,7 +52,15 @@ def load(path: Path) -> ModuleType:
 
 
 @pytest.mark.parametrize(
-    "example", ["embed.py", "fastapi_app.py", "queue_worker.py", "key_health.py", "handoff.py"]
+    "example",
+    [
+        "embed.py",
+        "fastapi_app.py",
+        "queue_worker.py",
+        "key_health.py",
+        "handoff.py",
+        "idempotent_actions.py",
+    ],
 )
 def test_the_guide_shows_each_example_as_it_is(example: str) -> None:
     guide = (ROOT / "docs" / "embedding.md").read_text(encoding="utf-8")
@@ -77,6 +85,11 @@ def test_the_nlu_guide_shows_its_example_as_it_is() -> None:
         ("handoff.py", "[ticket #2: invalid_order_number, 8 lines]"),
         ("key_health.py", "requests sent so far: 1\nhealth: llm_key_rejected\nhealth: ok"),
         ("llm_fake.py", "== a free-text reply (mode respond), streamed"),
+        (
+            "idempotent_actions.py",
+            "save failed; retryable: True\nbot> Return R1 filed for AB123456.\n"
+            "action runs: 2, keys: 1, returns filed: 1",
+        ),
         ("nlu.py", "abstained (threshold 0.5)"),
         ("streaming.py", "     delta 0: 'll free!'\n     delta 0: \"Sorry, I didn't get that."),
     ],

@@ -264,6 +264,15 @@ def test_an_unreachable_server_is_a_store_error_at_construction() -> None:
     assert "secret" not in message
 
 
+def test_a_wrong_password_is_a_store_error_that_waiting_will_not_fix() -> None:
+    """redis-py makes a refused login a ``ConnectionError``; retrying it would not help."""
+    with pytest.raises(StoreError) as refused:
+        open_store("redis://nobody:wrong-secret@127.0.0.1:6379/0")
+    assert not refused.value.retryable
+    assert isinstance(refused.value.__cause__, redis.exceptions.AuthenticationError)
+    assert "wrong-secret" not in str(refused.value)
+
+
 def test_a_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)  # import redis now fails
     monkeypatch.delitem(sys.modules, "dialogue.stores.redis")

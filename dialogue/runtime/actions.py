@@ -45,6 +45,11 @@ class ActionCall:
     name: str
     arguments: Mapping[str, Any]
     timeout: float
+    flow: str = ""
+    state: str = ""
+    """Where the flow calls it (part of its idempotency key)."""
+    key: str = ""
+    """The call's idempotency key (``runtime/once.py``), given to an action that asks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,40 @@ class ActionOutcome:
     value: Any = None
     error: ActionError | None = None
     seconds: float = 0.0
+    key: str = ""
+    reused: bool = False
+    """The outcome of an earlier run of the same call in this ``handle`` call (the turn
+    ran again after a conflict): the action did not run again."""
+
+    @property
+    def keyed(self) -> tuple[str, bool]:
+        """``key`` and ``reused``, as the trace shows them."""
+        return self.key, self.reused
+
+
+KEY_ARGUMENT = "idempotency_key"
+"""The keyword an action names in its signature to be given the call's key."""
+
+
+def wants_key(fn: Callable[..., Any]) -> bool:
+    """True if ``fn`` names the ``idempotency_key`` parameter (``**kwargs`` is not enough:
+    an action that forwards its keywords would pass it on to what does not expect it)."""
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    found = parameters.get(KEY_ARGUMENT)
+    return found is not None and found.kind in (
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    )
+
+
+def with_key(arguments: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """The keyword arguments of an action that wants its key."""
+    if not key or KEY_ARGUMENT in arguments:
+        return arguments
+    return {**arguments, KEY_ARGUMENT: key}
 
 
 def check_result(name: str, value: Any) -> Any:
@@ -85,6 +124,8 @@ class ActionRunner:
             if not callable(fn):
                 raise ConfigurationError(f"action {name!r} is not callable: {fn!r}")
             self._actions[name] = fn
+        self._keyed = frozenset(name for name, fn in self._actions.items() if wants_key(fn))
+        """Actions whose signature asks for ``idempotency_key``."""
         self._max_workers = max_workers
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -114,18 +155,23 @@ class ActionRunner:
             raise ActionError(name, "is not registered with the engine")
         return fn
 
+    def _arguments(self, call: ActionCall) -> Mapping[str, Any]:
+        """The call's keyword arguments, with its key if the action asks for it."""
+        return with_key(call.arguments, call.key) if call.name in self._keyed else call.arguments
+
     def run(self, call: ActionCall) -> Any:
         """Run an action from synchronous code; raises ActionError / ActionTimeout."""
         import asyncio
 
         fn = self._get(call.name)
+        arguments = self._arguments(call)
         if not self.threads and not inspect.iscoroutinefunction(fn):
-            return self._inline(fn, call)
+            return self._inline(fn, call, arguments)
         target: Callable[[], Any]
         if inspect.iscoroutinefunction(fn):
-            target = lambda: asyncio.run(fn(**call.arguments))  # noqa: E731
+            target = lambda: asyncio.run(fn(**arguments))  # noqa: E731
         else:
-            target = lambda: fn(**call.arguments)  # noqa: E731
+            target = lambda: fn(**arguments)  # noqa: E731
         future = self._pool().submit(target)
         try:
             value = future.result(timeout=call.timeout)
@@ -136,10 +182,10 @@ class ActionRunner:
             raise ActionError(call.name, f"raised {type(exc).__name__}: {exc}") from exc
         return check_result(call.name, value)
 
-    def _inline(self, fn: Action, call: ActionCall) -> Any:
+    def _inline(self, fn: Action, call: ActionCall, arguments: Mapping[str, Any]) -> Any:
         started = time.perf_counter()
         try:
-            value = fn(**call.arguments)
+            value = fn(**arguments)
         except Exception as exc:  # the action's own failure, whatever it is
             raise ActionError(call.name, f"raised {type(exc).__name__}: {exc}") from exc
         if time.perf_counter() - started > call.timeout:
@@ -178,10 +224,11 @@ class ActionRunner:
         import asyncio
 
         fn = self._get(call.name)
+        arguments = self._arguments(call)
         if inspect.iscoroutinefunction(fn):
-            pending = fn(**call.arguments)
+            pending = fn(**arguments)
         else:
-            pending = asyncio.to_thread(fn, **call.arguments)
+            pending = asyncio.to_thread(fn, **arguments)
         try:
             value = await asyncio.wait_for(pending, call.timeout)
         except asyncio.TimeoutError:

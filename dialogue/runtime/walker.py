@@ -276,12 +276,13 @@ class FlowWalker:
         """Run a business action; True if its failure moved the conversation."""
         ctx = self.context()
         arguments = {name: value.evaluate(ctx) for name, value in call.arguments}
-        outcome = yield ActionCall(call.action, arguments, call.timeout)
-        assert isinstance(outcome, ActionOutcome)
         s = self.session
+        outcome = yield ActionCall(call.action, arguments, call.timeout, s.flow, s.state)
+        assert isinstance(outcome, ActionOutcome)
         self.record(("ActionCalled", s.flow, s.state, call.action, outcome.ok))
         error = "" if outcome.error is None else str(outcome.error)
-        self.trace.actions.append(ActionTrace(call.action, outcome.ok, outcome.seconds, error))
+        ran = ActionTrace(call.action, outcome.ok, outcome.seconds, error, *outcome.keyed)
+        self.trace.actions.append(ran)
         if outcome.ok:
             if call.into is not None:
                 self.set_slot(call.into, outcome.value)

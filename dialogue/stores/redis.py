@@ -66,6 +66,19 @@ _TRANSIENT = (
 )
 """Redis errors that pass by themselves: a ``StoreError`` from them is ``retryable``."""
 
+_REFUSED = (
+    redis.exceptions.AuthenticationError,
+    redis.exceptions.AuthorizationError,
+    redis.exceptions.ExternalAuthProviderError,
+)
+"""Connection errors that waiting will not fix: a wrong password or user (redis-py
+makes them ``ConnectionError`` subclasses)."""
+
+
+def _transient(exc: Exception) -> bool:
+    """Whether the same call may work later (``StoreError.retryable``)."""
+    return isinstance(exc, _TRANSIENT) and not isinstance(exc, _REFUSED)
+
 
 def _run(client: Any, script: Lua, key: str, *args: object) -> Any:
     try:
@@ -170,7 +183,8 @@ class RedisStore:
             self.close()
             raise StoreError(
                 f"cannot reach Redis at {self.where}: {exc}\n    hint: start a server "
-                f"(redis-server --port {port}) or fix the store URL (redis://host:port/db)"
+                f"(redis-server --port {port}) or fix the store URL (redis://host:port/db)",
+                retryable=_transient(exc),
             ) from exc
 
     def _key(self, session_id: str) -> str:
@@ -191,7 +205,7 @@ class RedisStore:
             raise StoreError(
                 f"could not {doing} in Redis at {self.where}: {type(exc).__name__}: {exc}",
                 session_id=session_id,
-                retryable=isinstance(exc, _TRANSIENT),
+                retryable=_transient(exc),
             ) from exc
 
     # -- sessions
