@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from dialogue.assemble import NLUCache, check_actions, flow_actions, load_bot, worst_turn
 from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
@@ -67,6 +67,11 @@ class _FromEnv(enum.Enum):
 FROM_ENV = _FromEnv.FROM_ENV
 
 CONFLICT_RETRIES = 3
+
+R = TypeVar("R")
+Change = Callable[[Session | None], tuple[Session | None, R]]
+"""A change of one stored session (None: there is none): the session to save (None:
+nothing to save) and what the caller gets."""
 """A turn whose save finds the session saved meanwhile runs again from a fresh load."""
 
 
@@ -648,55 +653,12 @@ class Engine:
         answered again (where it was; after a final handoff state, a new conversation
         starts). Under the session's lock and lease, like a turn; returns the session
         saved (unchanged if it was not handed off); ``SessionNotFound`` if there is none."""
-        lock = self._locks.acquire(session_id)
-        lease = None
-        try:
-            if self._leasing:
-                lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
-            for attempt in range(CONFLICT_RETRIES + 1):
-                stored = self._store.load(session_id)
-                if stored is not None and stored.handoff is None:
-                    return stored
-                back = released(stored, session_id)
-                try:
-                    self._store.save(back)
-                except ConflictError:
-                    if attempt == CONFLICT_RETRIES:
-                        raise
-                    continue
-                return back.copy()  # the memory store keeps what it saved
-            raise AssertionError("unreachable")  # pragma: no cover
-        finally:
-            if lease is not None:
-                self._store.release(session_id, lease)
-            self._locks.release(session_id, lock)
+        return self._update(session_id, lambda stored: _released(stored, session_id)).copy()
 
     async def aresume(self, session_id: str) -> Session:
         """``resume`` for coroutines."""
-        lock = await self._locks.aacquire(session_id)
-        lease = None
-        try:
-            if self._leasing:
-                lease = await self._store.aacquire(
-                    session_id, ttl=self.lease_ttl, wait=self.lease_wait
-                )
-            for attempt in range(CONFLICT_RETRIES + 1):
-                stored = await self._store.aload(session_id)
-                if stored is not None and stored.handoff is None:
-                    return stored
-                back = released(stored, session_id)
-                try:
-                    await self._store.asave(back)
-                except ConflictError:
-                    if attempt == CONFLICT_RETRIES:
-                        raise
-                    continue
-                return back.copy()  # the memory store keeps what it saved
-            raise AssertionError("unreachable")  # pragma: no cover
-        finally:
-            if lease is not None:
-                await self._store.arelease(session_id, lease)
-            self._locks.release(session_id, lock)
+        back = await self._aupdate(session_id, lambda stored: _released(stored, session_id))
+        return back.copy()
 
     # -- feedback and observers ---------------------------------------------
 
@@ -707,26 +669,10 @@ class Engine:
         session, under its lock and lease like a turn; a later rating of the same turn
         replaces it. ``SessionNotFound`` when there is no such session,
         ``FeedbackError`` for a turn it has not had or a bad rating."""
-        lock = self._locks.acquire(session_id)
-        lease = None
-        try:
-            if self._leasing:
-                lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
-            for attempt in range(CONFLICT_RETRIES + 1):
-                stored, entry = rated(
-                    self._store.load(session_id), session_id, turn, rating, comment, self._clock()
-                )
-                try:
-                    self._store.save(stored)
-                except ConflictError:
-                    if attempt == CONFLICT_RETRIES:
-                        raise
-                    continue
-                break
-        finally:
-            if lease is not None:
-                self._store.release(session_id, lease)
-            self._locks.release(session_id, lock)
+        now = self._clock()
+        entry = self._update(
+            session_id, lambda loaded: rated(loaded, session_id, turn, rating, comment, now)
+        )
         self._tell_feedback(session_id, entry)
         return entry
 
@@ -734,6 +680,41 @@ class Engine:
         self, session_id: str, turn: int, rating: str | int, comment: str = ""
     ) -> Feedback:
         """``feedback`` for coroutines."""
+        now = self._clock()
+        entry = await self._aupdate(
+            session_id, lambda loaded: rated(loaded, session_id, turn, rating, comment, now)
+        )
+        self._tell_feedback(session_id, entry)
+        return entry
+
+    def _update(self, session_id: str, change: Change[R]) -> R:
+        """Load, change and save one session under its lock and lease, as a turn does: a
+        conflict changes a fresh load again. ``change`` gives the session to save (None:
+        nothing to save) and what to return."""
+        lock = self._locks.acquire(session_id)
+        lease = None
+        try:
+            if self._leasing:
+                lease = self._store.acquire(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
+            for attempt in range(CONFLICT_RETRIES + 1):
+                changed, out = change(self._store.load(session_id))
+                if changed is None:
+                    return out
+                try:
+                    self._store.save(changed)
+                except ConflictError:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    continue
+                return out
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            if lease is not None:
+                self._store.release(session_id, lease)
+            self._locks.release(session_id, lock)
+
+    async def _aupdate(self, session_id: str, change: Change[R]) -> R:
+        """``_update`` for coroutines."""
         lock = await self._locks.aacquire(session_id)
         lease = None
         try:
@@ -742,21 +723,21 @@ class Engine:
                     session_id, ttl=self.lease_ttl, wait=self.lease_wait
                 )
             for attempt in range(CONFLICT_RETRIES + 1):
-                loaded = await self._store.aload(session_id)
-                stored, entry = rated(loaded, session_id, turn, rating, comment, self._clock())
+                changed, out = change(await self._store.aload(session_id))
+                if changed is None:
+                    return out
                 try:
-                    await self._store.asave(stored)
+                    await self._store.asave(changed)
                 except ConflictError:
                     if attempt == CONFLICT_RETRIES:
                         raise
                     continue
-                break
+                return out
+            raise AssertionError("unreachable")  # pragma: no cover
         finally:
             if lease is not None:
                 await self._store.arelease(session_id, lease)
             self._locks.release(session_id, lock)
-        self._tell_feedback(session_id, entry)
-        return entry
 
     def _tell_feedback(self, session_id: str, entry: Feedback) -> None:
         if self._observers:
@@ -826,3 +807,11 @@ def _send(steps: Steps, value: Any) -> Any:
         return steps.send(value)
     except StopIteration:
         return _DONE
+
+
+def _released(stored: Session | None, session_id: str) -> tuple[Session | None, Session]:
+    """``resume``'s change: a handed-off session given back (``SessionNotFound`` for none)."""
+    if stored is not None and stored.handoff is None:
+        return None, stored
+    back = released(stored, session_id)
+    return back, back
