@@ -73,7 +73,10 @@ def serve_bare(port: int) -> None:
         state="returning",
         slots={"order_id": "AB123456"},
         ended=False,
+        handoff=False,
         duplicate=False,
+        options=[],
+        language="en",
     )
 
     @app.get("/healthz")
