@@ -37,16 +37,16 @@ no session of ours."""
 bearer = HTTPBearer(auto_error=False, description="Needed when the app has a token.")
 
 
-def service(request: Request) -> Service:
+async def service(request: Request) -> Service:
     found: Service = request.app.state.dialogue
     return found
 
 
-def authorized(
+async def authorized(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> None:
-    token = service(request).token
+    token = (await service(request)).token
     if token is not None and not token_matches(request.headers.get("authorization"), token):
         raise HTTPException(
             401,
