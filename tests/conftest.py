@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +23,25 @@ SDK_RETRY = re.compile(r"^Retrying request.* in ([0-9.]+) seconds")
 # loaded 2-core machine or `pytest -n` would turn into flaky failures.
 settings.register_profile("dialogue", deadline=None)
 settings.load_profile("dialogue")
+
+
+@contextlib.contextmanager
+def redis_prefix(url: str, label: str) -> Iterator[str]:
+    """A key prefix of its own in the Redis db at ``url``, every key under it removed
+    afterwards; skips the test when ``DIALOGUE_SKIP_REDIS=1``."""
+    if os.environ.get("DIALOGUE_SKIP_REDIS") == "1":
+        pytest.skip("DIALOGUE_SKIP_REDIS=1")
+    import redis
+
+    name = f"dialogue-test-{label}:{secrets.token_hex(6)}:"
+    try:
+        yield name
+    finally:
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(match=name + "*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 @pytest.fixture

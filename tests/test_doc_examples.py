@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from conftest import redis_prefix
 
 from dialogue import Engine
 
@@ -177,19 +178,8 @@ def test_the_fastapi_app_checks_the_request(fastapi_env: Path) -> None:
 @pytest.fixture
 def prefix() -> Iterator[str]:
     """A key prefix of its own in Redis DB 9, and every key under it removed afterwards."""
-    if os.environ.get("DIALOGUE_SKIP_REDIS") == "1":
-        pytest.skip("DIALOGUE_SKIP_REDIS=1")
-    import redis
-
-    client = redis.Redis.from_url(REDIS)
-    name = f"dialogue-test:{secrets.token_hex(8)}:"
-    try:
+    with redis_prefix(REDIS, "docs") as name:
         yield name
-    finally:
-        keys = list(client.scan_iter(match=name + "*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 SCRIPT = ["where is my order", "AB123456", "where is my order CD654321", "help", "agent"]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import redis_prefix
 
 from dialogue import Engine
 from dialogue.errors import FeedbackError, SessionNotFound
@@ -88,17 +87,8 @@ def test_sessions_saved_before_feedback_existed_still_load() -> None:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    if os.environ.get("DIALOGUE_SKIP_REDIS") == "1":
-        pytest.skip("DIALOGUE_SKIP_REDIS=1")
-    import redis
-
-    prefix = f"dialogue-test-server:{secrets.token_hex(6)}:"
-    yield f"redis://127.0.0.1:6379/11?prefix={prefix}"
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/11")
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with redis_prefix("redis://127.0.0.1:6379/11", "server") as prefix:
+        yield f"redis://127.0.0.1:6379/11?prefix={prefix}"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])

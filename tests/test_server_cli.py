@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import signal
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import redis_prefix
 from prometheus_client.parser import text_string_to_metric_families
 
 from dialogue import Engine
@@ -154,17 +154,8 @@ def test_the_default_store_is_a_file_beside_the_flow(tmp_path: Path) -> None:
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    if os.environ.get("DIALOGUE_SKIP_REDIS") == "1":
-        pytest.skip("DIALOGUE_SKIP_REDIS=1")
-    import redis
-
-    name = f"dialogue-test-serve:{secrets.token_hex(6)}:"
-    yield name
-    client = redis.Redis.from_url(REDIS_DB)
-    keys = list(client.scan_iter(match=name + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with redis_prefix(REDIS_DB, "serve") as name:
+        yield name
 
 
 SCRIPT = ["where is my order", "AB123456", "I want to return it", "CD654321", "help"]

@@ -10,8 +10,6 @@ may have failed. The full-size run (5,000 requests) is ``bench/server_load.py``.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import redis_prefix
 
 from dialogue.testing.live_server import clean_environment, free_port
 from dialogue.testing.load import Answer, Plan, history_problems, run, sse_result, write_flow
@@ -36,17 +35,8 @@ messages per session, under the server's default rate limit of 30 a minute."""
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    if os.environ.get("DIALOGUE_SKIP_REDIS") == "1":
-        pytest.skip("DIALOGUE_SKIP_REDIS=1")
-    import redis
-
-    name = f"dialogue-test-load:{secrets.token_hex(6)}:"
-    yield name
-    client = redis.Redis.from_url(REDIS_DB)
-    keys = list(client.scan_iter(match=name + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with redis_prefix(REDIS_DB, "load") as name:
+        yield name
 
 
 @pytest.fixture
