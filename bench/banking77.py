@@ -66,8 +66,8 @@ def held_out(categories: list[str], start: int = 0) -> set[str]:
     return set(sorted(categories)[start::8][:10])
 
 
-def flow_of(rows: Rows, threshold: float | None = None) -> StateClassifier:
-    """Compile a one-state flow whose intents are the categories of ``rows``."""
+def flow_text(rows: Rows, threshold: float | None = None) -> str:
+    """A one-state flow (JSON) whose intents are the categories of ``rows``."""
     intents: dict[str, list[str]] = {}
     for text, category in rows:
         intents.setdefault(category, []).append(text)
@@ -76,9 +76,14 @@ def flow_of(rows: Rows, threshold: float | None = None) -> StateClassifier:
         "start": "menu",
         "intents": {name: {"examples": texts} for name, texts in intents.items()},
         "states": {"menu": {"on": dict.fromkeys(intents, "menu")}},
+        "nlu": nlu_settings() | ({} if threshold is None else {"threshold": threshold}),
     }
-    flow["nlu"] = nlu_settings() | ({} if threshold is None else {"threshold": threshold})
-    bot = compile_flows([parse_flow(json.dumps(flow), path="banking77.yaml")])
+    return json.dumps(flow)
+
+
+def flow_of(rows: Rows, threshold: float | None = None) -> StateClassifier:
+    """Compile the flow of ``rows``; its classifier."""
+    bot = compile_flows([parse_flow(flow_text(rows, threshold), path="banking77.yaml")])
     classifier = bot.flows["banking77"].states["menu"].classifier
     assert classifier is not None
     return classifier
@@ -86,17 +91,7 @@ def flow_of(rows: Rows, threshold: float | None = None) -> StateClassifier:
 
 def fit_seconds(rows: Rows) -> tuple[float, float]:
     """Wall-clock and CPU seconds of training the model (the machine may be shared)."""
-    intents: dict[str, list[str]] = {}
-    for text, category in rows:
-        intents.setdefault(category, []).append(text)
-    flow = {
-        "flow": "banking77",
-        "start": "menu",
-        "intents": {name: {"examples": texts} for name, texts in intents.items()},
-        "states": {"menu": {"on": dict.fromkeys(intents, "menu")}},
-        "nlu": nlu_settings(),
-    }
-    data = training_set(parse_flow(json.dumps(flow), path="b.yaml").flow)
+    data = training_set(parse_flow(flow_text(rows), path="banking77.yaml").flow)
     assert data is not None
     start, cpu = time.perf_counter(), time.process_time()
     train(data)
