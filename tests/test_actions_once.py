@@ -4,7 +4,8 @@ for one message carries the same idempotency key (``runtime/once.py``).
 With real stores (memory, SQLite, Redis at 127.0.0.1:6379): a save that fails after
 the action ran (the message is delivered again: the action runs again, same key),
 a save that finds the session saved meanwhile (the turn runs again from a fresh
-load: the action's first result is re-used, it does not run again), and a
+load: the action's first result is re-used, it does not run again), a turn that
+fails after its action ran (sent again: run again, same key), and a
 redelivery after a saved turn (the first answer, the action not run).
 """
 
@@ -227,6 +228,35 @@ def test_a_conflict_and_a_failed_save_in_one_message_keep_one_key(store: Any) ->
     engine.handle("s", "AB123456", message_id="m2")
     keys = {key for _, key in orders.runs}
     assert len(orders.runs) == 2 and len(keys) == 1
+    engine.close()
+
+
+def test_a_turn_failing_after_its_action_keeps_the_session_and_the_redelivery_keeps_the_key(
+    store: Any, face: str
+) -> None:
+    # the reply after the action names a field the action's first answer lacks: the
+    # turn fails (the error reply, nothing saved), as a save that failed would
+    orders = Orders()
+    answers = iter([{"id": "C1"}, {"number": "C2"}])
+
+    def cancel_order(order_id: str, idempotency_key: str) -> dict[str, str]:
+        orders.runs.append((order_id, idempotency_key))
+        return next(answers)
+
+    bot = compile_flows([parse_flow(FLOW, path="orders.yaml")])
+    engine = Engine(bot, store=store, actions={"cancel_order": cancel_order})
+    engine.handle("s", "cancel", message_id="m1")
+    failed = send(engine, face, "AB123456", "m2")
+    assert failed.trace.rule == "error" and "number" in failed.trace.errors[0]
+    kept = engine.session("s")
+    assert kept is not None and kept.pending == "order_id" and kept.turn == 1
+    assert [mid for mid, _ in kept.answered] == ["m1"]  # not answered: may come again
+
+    again = send(engine, face, "AB123456", "m2")
+    assert again.replies == ["Cancelled AB123456: C2.", "Hi!"]
+    (first, _), (second, _) = orders.runs
+    assert first == second == "AB123456"
+    assert len({key for _, key in orders.runs}) == 1  # one call for one message: one key
     engine.close()
 
 

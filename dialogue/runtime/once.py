@@ -3,11 +3,12 @@
 A business action runs while the turn runs, before the session is saved. If the
 save then fails (the store is down: a ``StoreError``), or finds the session
 saved meanwhile (a ``ConflictError``: the engine runs the turn again from a
-fresh load), or the process dies, the action has run and the session does not
-show it. Running it *at most once* would need a save before every action and
-would lose the action's result on a crash; ``dialogue`` runs it *at least once*
-and hands it an **idempotency key** that is the same every time the same call is
-made for the same message:
+fresh load), or the turn fails after it (the error reply, nothing saved), or the
+process dies, the action has run and the session does not show it. Running it
+*at most once* would need a save before every action and would lose the
+action's result on a crash; ``dialogue`` runs it *at least once* and hands it
+an **idempotency key** that is the same every time the same call is made for
+the same message:
 
 - the key is a digest of the session id, the message id (``handle(...,
   message_id=)``; without one, an id drawn once per ``handle`` call), the flow,
