@@ -198,7 +198,8 @@ class _Soak:
         """Message ids a save or a turn failed for (their actions may run again)."""
 
     def actions(self) -> dict[str, Any]:
-        orders = {  # as flows/shop_actions.py has them: the zh replies say status_zh, eta_zh
+        # as flows/shop_actions.py has them: the zh replies say status_zh, eta_zh
+        orders: dict[str, dict[str, str | None]] = {
             "AB123456": {
                 "status": "on its way",
                 "status_zh": "运输中",
