@@ -49,10 +49,17 @@ class Ledger:
 
     def __init__(self, session_id: str, message_id: str | None) -> None:
         self.session_id = session_id
-        self.message = "m:" + message_id if message_id is not None else "h:" + secrets.token_hex(8)
-        """What keys are derived from: the message id, or one drawn for this call."""
+        self._message = None if message_id is None else "m:" + message_id
         self._done: dict[str, ActionOutcome] = {}
         self._seen: Counter[str] = Counter()
+
+    @property
+    def message(self) -> str:
+        """What keys are derived from: the message id, or one drawn for this call (when
+        its first action is called: most turns call none, and drawing is a system call)."""
+        if self._message is None:
+            self._message = "h:" + secrets.token_hex(8)
+        return self._message
 
     def restart(self) -> None:
         """The turn runs again (after a conflict): calls are counted from the start."""

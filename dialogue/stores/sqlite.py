@@ -35,8 +35,9 @@ one connection (its file descriptors, one WAL reader slot) however many threads
 call the store (engine workers, the ``asyncio.to_thread`` pool, a web server's
 threads), and ``close()`` closes it, which a connection per thread (closable
 only by its own thread) would not allow. A connection never crosses a fork: each
-call compares the process id with the one that opened it, and a child opens its
-own; the inherited one is set aside, never used nor closed by the store (only
+call compares the count of forks (``os.register_at_fork``; the process id would
+cost a system call) with the one the connection was opened under, and a child
+opens its own; the inherited one is set aside, never used nor closed by the store (only
 the garbage collector closes it, with the store). Waiting for a lease sleeps
 without holding the lock.
 
@@ -88,6 +89,18 @@ OPTIONS = ("ttl", "busy_timeout")
 _POLL_FIRST, _POLL_MAX = 0.005, 0.05
 """Waiting for a lease: the first pause, doubling up to the last (seconds)."""
 
+_forks = 0
+"""Forks this process descends from (``os.register_at_fork``): a store made before a
+fork opens a connection of its own in the child."""
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class SQLiteStore:
     """Sessions in a SQLite file, for one or several processes on one host.
@@ -119,7 +132,7 @@ class SQLiteStore:
         self.busy_timeout = busy_timeout
         self._clock = clock
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._forks = _forks
         self._saves = 0
         self._inherited: list[sqlite3.Connection] = []
         self._conn: sqlite3.Connection | None = self._open()
@@ -156,7 +169,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""
-        if self._pid != os.getpid():
+        if self._forks != _forks:
             self._after_fork(reopen=False)
         with self._lock:
             if self._conn is not None:
@@ -357,7 +370,7 @@ class SQLiteStore:
     @contextmanager
     def _use(self, doing: str, session_id: str = "") -> Iterator[sqlite3.Connection]:
         """The connection of this process, for one call; ``sqlite3`` errors -> ``StoreError``."""
-        if self._pid != os.getpid():
+        if self._forks != _forks:  # not os.getpid(): a system call on every call
             self._after_fork(reopen=True)
         with self._lock:
             if self._conn is None:
@@ -385,7 +398,7 @@ class SQLiteStore:
             self._inherited.append(self._conn)  # never used, nor closed, here
             self._conn = self._open() if reopen else None
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._forks = _forks
 
     def _locked(self, doing: str) -> str:
         return (
