@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from types import SimpleNamespace
 
 from dialogue import Engine, compile_flows, parse_flow
 from dialogue.llm.answers import Assembly, from_completion
@@ -112,16 +111,16 @@ def test_a_streamed_answer_carries_the_streams_id(
 
 def test_reading_ids_refuses_what_is_not_one() -> None:
     request = LLMRequest(messages=({"role": "user", "content": "hi"},))
-    message = SimpleNamespace(content="ok", refusal=None)
-    choice = SimpleNamespace(message=message, finish_reason="stop")
-    odd = SimpleNamespace(choices=[choice], id=7, created=True, model="m", usage=None)
+    message = {"content": "ok", "refusal": None}
+    choice = {"message": message, "finish_reason": "stop"}
+    odd = {"choices": [choice], "id": 7, "created": True, "model": "m", "usage": None}
     response = from_completion(odd, request, 0.0)
     assert response.ok and (response.id, response.created) == ("", None)
     # a stream: the first chunk that names them wins over later empty ones
     assembly = Assembly()
-    delta = SimpleNamespace(content="ok", refusal=None)
+    delta = {"content": "ok", "refusal": None}
     for ident, created, finish in [("chatcmpl-1", 1_700_000_000.0, None), ("", 0, "stop")]:
-        chunk_choice = SimpleNamespace(index=0, delta=delta, finish_reason=finish)
-        assembly.add(SimpleNamespace(choices=[chunk_choice], id=ident, created=created))
+        chunk_choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        assembly.add({"choices": [chunk_choice], "id": ident, "created": created})
     streamed = assembly.result(request, 0.0, "here")
     assert (streamed.id, streamed.created) == ("chatcmpl-1", 1_700_000_000)

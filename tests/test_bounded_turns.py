@@ -18,7 +18,7 @@ from dialogue.llm.openai_client import (
     LLMResponse,
     LLMSettings,
     OpenAIChatClient,
-    _args,
+    _post,
 )
 from dialogue.runtime import template_limits as limits
 from dialogue.testing.fake_server import FakeChatServer, FakeReply
@@ -191,9 +191,10 @@ def test_backoff_waits_stop_at_the_deadline(fake: FakeChatServer) -> None:
 
 def test_each_attempt_s_timeout_is_cut_to_the_time_left() -> None:
     request = LLMRequest(({"role": "user", "content": "hi"},), LLMSettings(timeout=10.0))
-    assert _args(request, 3.5, 0)["timeout"] == 3.5
-    assert _args(request, None, 0)["timeout"] == 10.0
-    assert _args(request, 20.0, 1)["extra_headers"] == {"x-stainless-retry-count": "1"}
+    assert _post(request, 3.5, 0, stream=False)["options"]["timeout"] == 3.5
+    assert _post(request, None, 0, stream=False)["options"]["timeout"] == 10.0
+    sent = _post(request, 20.0, 1, stream=True)["options"]["headers"]
+    assert sent["x-stainless-retry-count"] == "1"
 
 
 def test_the_deadline_reaches_the_llm_request(fake: FakeChatServer) -> None:

@@ -1,9 +1,11 @@
 """Reading an answer of the Chat Completions API into an ``LLMResponse``.
 
-Pure functions over the SDK's result objects (read by attribute, so this module
-needs no ``openai`` import): what the request looks like, how a completion or a
-stream of chunks becomes content, parsed JSON, usage (estimated when the
-endpoint gives none) and, when the answer is unusable, an ``LLMFailure``.
+Pure functions over the answer's JSON data, as the endpoint sent it (the client
+decodes the body or each stream event itself, rather than have the SDK build its
+model objects: that was most of its CPU work per call): what the request looks
+like, how a completion or a stream of chunks becomes content, parsed JSON, usage
+(estimated when the endpoint gives none) and, when the answer is unusable, an
+``LLMFailure``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ def estimate(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+def _get(data: object, name: str) -> Any:
+    """``data[name]`` of a JSON object; ``None`` when missing or not an object."""
+    return data.get(name) if isinstance(data, dict) else None
+
+
 def usage_of(reported: object, request: LLMRequest, content: str | None) -> Usage:
-    prompt, completion = (
-        getattr(reported, n, None) for n in ("prompt_tokens", "completion_tokens")
-    )
+    prompt, completion = (_get(reported, n) for n in ("prompt_tokens", "completion_tokens"))
     if isinstance(prompt, int) and isinstance(completion, int):
         return Usage(prompt, completion, prompt + completion)
     prompt = sum(estimate(str(m.get("content", ""))) + 3 for m in request.messages)
@@ -108,37 +113,39 @@ def snippet(value: object) -> str:
 
 
 def from_completion(completion: object, request: LLMRequest, started: float) -> LLMResponse:
-    """Judge what ``create()`` returned: a ChatCompletion, or a str / list on odd bodies."""
+    """Judge a decoded response body (a ``str`` when it was not JSON)."""
     if isinstance(completion, str):
         message = f"the endpoint answered with a non-JSON body: {snippet(completion)}"
         return failed(request, started, LLMFailure("malformed", message))
-    if not hasattr(completion, "choices"):
+    if not isinstance(completion, dict) or "choices" not in completion:
         what = snippet(completion)
         message = f"the endpoint answered with JSON that is not a chat completion: {what}"
         return failed(request, started, LLMFailure("malformed", message))
-    choices = getattr(completion, "choices", None)
-    if not choices:
+    choices = completion["choices"]
+    if not choices or not isinstance(choices, list):
         message = f"the endpoint answered with no choices ({snippet(choices)})"
         return failed(request, started, LLMFailure("empty", message))
     choice = choices[0]
-    message_obj = getattr(choice, "message", None)
-    content = getattr(message_obj, "content", None)
-    refusal = getattr(message_obj, "refusal", None)
-    finish_reason = getattr(choice, "finish_reason", None)
-    if not all(isinstance(v, (str, type(None))) for v in (content, refusal, finish_reason)):
+    message_obj = _get(choice, "message")
+    content = _get(message_obj, "content")
+    refusal = _get(message_obj, "refusal")
+    finish_reason = _get(choice, "finish_reason")
+    if not isinstance(choice, dict) or not all(
+        isinstance(v, (str, type(None))) for v in (content, refusal, finish_reason)
+    ):
         message = f"the endpoint answered with a malformed choice: {snippet(choice)}"
         return failed(request, started, LLMFailure("malformed", message))
-    model = getattr(completion, "model", None)
+    model = completion.get("model")
     return finish(
         request,
         started,
         content=content,
         refusal=refusal,
         finish_reason=finish_reason,
-        usage=getattr(completion, "usage", None),
+        usage=completion.get("usage"),
         model=model if isinstance(model, str) else None,
-        ident=getattr(completion, "id", None),
-        created=getattr(completion, "created", None),
+        ident=completion.get("id"),
+        created=completion.get("created"),
     )
 
 
@@ -170,19 +177,21 @@ class Assembly:
     created: object = None
     chunks: int = 0
 
-    def add(self, chunk: Any) -> str:
+    def add(self, chunk: object) -> str:
+        """Take one stream event's data; the reply text it adds."""
         self.chunks += 1
-        self.model = getattr(chunk, "model", None) or self.model
-        self.ident = getattr(chunk, "id", None) or self.ident
-        self.created = getattr(chunk, "created", None) or self.created
-        self.usage = getattr(chunk, "usage", None) or self.usage
+        self.model = _text(_get(chunk, "model")) or self.model
+        self.ident = _get(chunk, "id") or self.ident
+        self.created = _get(chunk, "created") or self.created
+        self.usage = _get(chunk, "usage") or self.usage
         piece = ""
-        for choice in getattr(chunk, "choices", None) or ():
-            if getattr(choice, "index", 0) == 0:
-                delta = getattr(choice, "delta", None)
-                piece = getattr(delta, "content", None) or ""
-                self.refusal.append(getattr(delta, "refusal", None) or "")
-                self.finish_reason = getattr(choice, "finish_reason", None) or self.finish_reason
+        choices = _get(chunk, "choices")
+        for choice in choices if isinstance(choices, list) else ():
+            if (_get(choice, "index") or 0) == 0:
+                delta = _get(choice, "delta")
+                piece = _text(_get(delta, "content"))
+                self.refusal.append(_text(_get(delta, "refusal")))
+                self.finish_reason = _text(_get(choice, "finish_reason")) or self.finish_reason
         self.parts.append(piece)
         return piece
 
@@ -209,3 +218,8 @@ class Assembly:
             ident=self.ident,
             created=self.created,
         )
+
+
+def _text(value: object) -> str:
+    """A string field of a stream event ('' when missing, null or not a string)."""
+    return value if isinstance(value, str) else ""
