@@ -21,7 +21,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from dialogue.assemble import NLUCache, check_actions, flow_actions, load_bot, worst_turn
-from dialogue.errors import ConfigurationError, ConflictError, DialogueError, RenderError
+from dialogue.errors import (
+    ConfigurationError,
+    ConflictError,
+    DialogueError,
+    RenderError,
+    SessionNotFound,
+)
 from dialogue.llm.openai_client import LLMClient, LLMRequest, OpenAIChatClient
 from dialogue.llm.protocol import LLMResponse
 from dialogue.llm.service import OFFLINE_NOTICE, LLMService
@@ -242,6 +248,7 @@ class Engine:
         *,
         message_id: str | None = None,
         language: str | None = None,
+        existing: bool = False,
     ) -> TurnResult:
         """Answer one user message.
 
@@ -249,10 +256,15 @@ class Engine:
         retry, a queue's redelivery) changes nothing and gets the first answer again
         (``trace.rule == "duplicate"``); the latest 32 ids of a session are kept.
         ``language`` sets the session's language (one of ``languages``) from this
-        turn on; it is kept with the session.
+        turn on; it is kept with the session. With ``existing=True`` a session id the
+        store does not hold raises ``SessionNotFound`` (nothing is saved) instead of
+        starting a conversation: a service whose sessions are created apart checks
+        that in the turn's own load.
         """
         checked = self._check_text(text)
-        return self._handle(session_id, checked, message_id=message_id, language=language)
+        return self._handle(
+            session_id, checked, message_id=message_id, language=language, existing=existing
+        )
 
     def event(
         self,
@@ -309,11 +321,14 @@ class Engine:
         seed: Seed = None,
         message_id: str | None = None,
         language: str | None = None,
+        existing: bool = False,
     ) -> TurnResult:
         started = time.perf_counter()
         language = None if language is None else spoken(self.bot, language)
         try:
-            result = self._run(session_id, text, seed, message_id, started, language)
+            result = self._run(session_id, text, seed, message_id, started, language, existing)
+        except SessionNotFound:
+            raise  # no turn: nothing failed
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
@@ -342,11 +357,14 @@ class Engine:
         message_id: str | None,
         started: float,
         language: str | None = None,
+        existing: bool = False,
     ) -> TurnResult:
         lock = self._locks.acquire(session_id)
         lease = None
         try:
             lease, stored = self._store.begin(session_id, ttl=self.lease_ttl, wait=self.lease_wait)
+            if existing and stored is None:
+                raise _not_found(session_id)
             ledger = Ledger(session_id, message_id)
             for attempt in range(CONFLICT_RETRIES + 1):
                 if attempt:  # the lease is still held: load again
@@ -422,10 +440,13 @@ class Engine:
         *,
         message_id: str | None = None,
         language: str | None = None,
+        existing: bool = False,
     ) -> TurnResult:
         """Answer one user message without blocking the event loop (see ``handle``)."""
         checked = self._check_text(text)
-        return await self._ahandle(session_id, checked, message_id=message_id, language=language)
+        return await self._ahandle(
+            session_id, checked, message_id=message_id, language=language, existing=existing
+        )
 
     async def astart(
         self,
@@ -466,11 +487,16 @@ class Engine:
         seed: Seed = None,
         message_id: str | None = None,
         language: str | None = None,
+        existing: bool = False,
     ) -> TurnResult:
         started = time.perf_counter()
         language = None if language is None else spoken(self.bot, language)
         try:
-            result = await self._arun(session_id, text, sink, seed, message_id, started, language)
+            result = await self._arun(
+                session_id, text, sink, seed, message_id, started, language, existing
+            )
+        except SessionNotFound:
+            raise  # no turn: nothing failed
         except DialogueError as exc:
             self._failed(session_id, exc, started)
             raise
@@ -491,6 +517,7 @@ class Engine:
         message_id: str | None,
         started: float,
         language: str | None = None,
+        existing: bool = False,
     ) -> TurnResult:
         lock = await self._locks.aacquire(session_id)
         lease = None
@@ -498,6 +525,8 @@ class Engine:
             lease, stored = await self._store.abegin(
                 session_id, ttl=self.lease_ttl, wait=self.lease_wait
             )
+            if existing and stored is None:
+                raise _not_found(session_id)
             ledger = Ledger(session_id, message_id)
             for attempt in range(CONFLICT_RETRIES + 1):
                 if attempt:  # the lease is still held: load again
@@ -780,6 +809,10 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _not_found(session_id: str) -> SessionNotFound:
+    return SessionNotFound(f"no session {session_id!r}", session_id=session_id)
 
 
 def _budgeted(request: LLMRequest, deadline: float) -> LLMRequest:

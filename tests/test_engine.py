@@ -518,3 +518,18 @@ def test_sync_and_async_turns_of_one_session_never_interleave(make_engine: Make)
     worker.join()
     assert not watched.overlap
     assert engine.session("s").turn == 11  # type: ignore[union-attr]
+
+
+def test_existing_only_raises_for_a_session_the_store_does_not_hold(shop: Engine) -> None:
+    from dialogue.errors import SessionNotFound
+
+    seen: list[object] = []
+    shop.add_observer(seen.append)
+    with pytest.raises(SessionNotFound):
+        shop.handle("nobody", "hi", existing=True)
+    with pytest.raises(SessionNotFound):
+        asyncio.run(shop.ahandle("nobody", "hi", existing=True))
+    assert shop.session("nobody") is None  # nothing started, nothing saved
+    assert seen == []  # no turn ran, so none failed
+    shop.start("s1")
+    assert shop.handle("s1", "return", existing=True).trace.turn == 2

@@ -142,6 +142,22 @@ def test_a_handoff_over_http_and_the_resume_endpoint(serve: Serve) -> None:
     assert seen == ["asked_for_person"]
 
 
+def test_a_message_to_an_unknown_session_saves_nothing_and_keeps_no_count(
+    serve: Serve, tmp_path: Path
+) -> None:
+    # the message endpoint finds a missing session in the turn's own load (one store
+    # round trip, not two); the made-up id leaves no session and no rate-limit count
+    engine = Engine.from_path(SHOP, llm=None, store=f"sqlite:///{tmp_path}/s.db")
+    client = serve(engine, rate_limit=(2, 60.0))
+    missing = "z" * 32
+    for _ in range(3):  # more than the limit: each a 404, never a 429
+        said = client.post(f"/v1/sessions/{missing}/messages", json={"text": "hi"})
+        assert said.status_code == 404 and said.json()["error"]["code"] == "session_not_found"
+    assert engine.session(missing) is None and engine.store.count() == 0  # type: ignore[attr-defined]
+    sid = new_session(client)
+    assert client.post(f"/v1/sessions/{sid}/messages", json={"text": "hi"}).status_code == 200
+
+
 def test_resume_of_an_unknown_session_is_404_and_needs_the_token(serve: Serve) -> None:
     client = serve(token=TOKEN)
     missing = client.post("/v1/sessions/" + "x" * 32 + "/resume", headers=AUTH)
@@ -392,11 +408,11 @@ def test_a_redis_store_that_went_away_is_503(
     assert client.get("/healthz").status_code == 503
     said = client.post(f"/v1/sessions/{sid}/messages", json={"text": "hi"})
     assert said.status_code == 503 and said.json()["error"]["code"] == "store_error"
-    created = client.post("/v1/sessions")  # the engine's turn fails: counted
+    created = client.post("/v1/sessions")
     assert created.status_code == 503 and created.json()["error"]["code"] == "store_error"
-    metrics = client.get("/metrics").text
-    assert 'dialogue_turns_total{outcome="error"} 1.0' in metrics
-    assert 'dialogue_turn_failures_total{kind="StoreError"} 1.0' in metrics
+    metrics = client.get("/metrics").text  # both are turns that failed (their loads)
+    assert 'dialogue_turns_total{outcome="error"} 2.0' in metrics
+    assert 'dialogue_turn_failures_total{kind="StoreError"} 2.0' in metrics
     assert "dialogue_active_sessions NaN" in metrics
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "dialogue.server")
     assert "POST /v1/sessions/{session_id}/messages: store_error (StoreError)" in logged

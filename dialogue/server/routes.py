@@ -96,8 +96,9 @@ async def delete_session(svc: Svc, session_id: str) -> Response:
     return Response(status_code=204)
 
 
-async def admit(svc: Service, session_id: str, message: MessageIn) -> None:
-    """The checks before a turn: the text's length, the session, its rate limit."""
+async def admit(svc: Service, session_id: str, message: MessageIn, *, load: bool = True) -> None:
+    """The checks before a turn: the text's length, the session (with ``load=False`` the
+    turn checks it in its own load: ``existing=True``), its rate limit."""
     if len(message.text) > svc.max_text_chars:
         raise HTTPException(
             422,
@@ -107,7 +108,10 @@ async def admit(svc: Service, session_id: str, message: MessageIn) -> None:
                 f"the limit is {svc.max_text_chars}",
             },
         )
-    await stored(svc, session_id)
+    if load:
+        await stored(svc, session_id)
+    elif not SESSION_ID.fullmatch(session_id):
+        raise SessionNotFound(f"no session {session_id!r}", session_id=session_id)
     if message.language is not None:
         from dialogue.runtime.language import spoken
 
@@ -127,10 +131,19 @@ async def admit(svc: Service, session_id: str, message: MessageIn) -> None:
 @api.post("/sessions/{session_id}/messages", response_model=TurnOut)
 async def send_message(svc: Svc, session_id: str, message: MessageIn) -> TurnOut:
     """Answer one message (a redelivered ``message_id`` gets the first answer)."""
-    await admit(svc, session_id, message)
-    result = await svc.engine.ahandle(
-        session_id, message.text, message_id=message.message_id, language=message.language
-    )
+    await admit(svc, session_id, message, load=False)
+    try:
+        result = await svc.engine.ahandle(
+            session_id,
+            message.text,
+            message_id=message.message_id,
+            language=message.language,
+            existing=True,  # a session the server did not create is a 404, found by the turn
+        )
+    except SessionNotFound:
+        if svc.rate_limit is not None:
+            svc.rate_limit.forget(session_id)
+        raise
     return TurnOut.of(result, debug=svc.debug, handoff_states=svc.handoff_states)
 
 

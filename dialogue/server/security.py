@@ -117,6 +117,11 @@ class RateLimit:
             self._forget(now)
         return 0.0
 
+    def forget(self, session_id: str) -> None:
+        """Drop a session's count (an id that named no session: kept, ids made up by a
+        client would fill the table within one window)."""
+        self._seen.pop(session_id, None)
+
     def _forget(self, now: float) -> None:
         """Drop the sessions that sent nothing within the window (bounds the memory)."""
         for sid in [s for s, q in self._seen.items() if not q or q[-1] <= now - self.per]:
