@@ -476,3 +476,45 @@ def test_the_store_module_does_not_import_asyncio() -> None:
     code = "import sys\nimport dialogue.stores.sqlite\nassert 'asyncio' not in sys.modules\n"
     done = python(code)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_async_face_runs_calls_that_need_not_wait_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "s.db", busy_timeout=5.0)
+    hops: list[str] = []
+    real = asyncio.to_thread
+
+    async def counted(call: object, *args: object, **kwargs: object) -> object:
+        hops.append(getattr(call, "__name__", "?"))
+        return await real(call, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+
+    async def turns() -> None:
+        token, loaded = await store.aacquire_load("s1", ttl=10.0, wait=1.0)
+        assert loaded is None
+        await store.asave_release(session("s1", n=1), token)
+        assert (await store.aload("s1")).slots == {"n": 1}  # type: ignore[union-attr]
+        assert hops == []  # nothing had to wait: no worker thread
+        loop = asyncio.get_running_loop()
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the file a little while
+        loop.call_later(0.05, other.execute, "COMMIT")
+        token, loaded = await store.aacquire_load("s1", ttl=10.0, wait=1.0)
+        assert hops == ["_claim"] and loaded is not None  # it had to wait: in a thread
+        other.execute("BEGIN IMMEDIATE")
+        loop.call_later(0.05, other.execute, "COMMIT")
+        await store.asave_release(loaded, token)  # waits in a thread, then writes
+        assert hops == ["_claim", "save_release"]
+
+    try:
+        asyncio.run(turns())
+    finally:
+        other.close()
+        store.close()
+    reread = SQLiteStore(tmp_path / "s.db")
+    found = reread.load("s1")
+    assert found is not None and found.version == 2
+    assert reread.busy_timeout == 5.0
+    reread.close()
