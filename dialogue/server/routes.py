@@ -129,7 +129,11 @@ async def send_message(svc: Svc, session_id: str, message: MessageIn) -> TurnOut
     """Answer one message (a redelivered ``message_id`` gets the first answer)."""
     await admit(svc, session_id, message)
     result = await svc.engine.ahandle(
-        session_id, message.text, message_id=message.message_id, language=message.language
+        session_id,
+        message.text,
+        message_id=message.message_id,
+        language=message.language,
+        user=message.user,
     )
     return TurnOut.of(result, debug=svc.debug, handoff_states=svc.handoff_states)
 
@@ -143,7 +147,11 @@ async def stream_message(svc: Svc, session_id: str, message: MessageIn) -> Strea
     """Answer one message as Server-Sent Events: ``delta`` events, then ``result``."""
     await admit(svc, session_id, message)
     stream = svc.engine.astream(
-        session_id, message.text, message_id=message.message_id, language=message.language
+        session_id,
+        message.text,
+        message_id=message.message_id,
+        language=message.language,
+        user=message.user,
     )
     return StreamingResponse(
         turn_events(stream, debug=svc.debug, handoff_states=svc.handoff_states),
