@@ -426,3 +426,30 @@ def test_store_errors_of_counts_are_store_errors(tmp_path: Path) -> None:
     sqlite.close()
     with pytest.raises(StoreError, match="hold tokens"):
         sqlite.hold_tokens("day:2026-12-02:alice", 10, least=1, limit=100, ttl=60)
+
+
+# --------------------------------------------------------------------------- the guide
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_guide_s_example_runs_and_prints_what_the_guide_says(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    example = ROOT / "docs" / "examples" / "user_budget.py"
+    guide = (ROOT / "docs" / "llm.md").read_text(encoding="utf-8")
+    code = example.read_text(encoding="utf-8")
+    assert f"```python\n{code}```" in guide, "copy docs/examples/user_budget.py into llm.md"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    run = subprocess.run(
+        [sys.executable, str(example)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert f"It prints:\n\n```\n{run.stdout}```" in guide
