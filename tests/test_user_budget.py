@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -410,15 +411,19 @@ def test_a_count_that_cannot_be_held_fails_the_turn_and_changes_nothing(
 
 
 def test_a_count_that_cannot_be_corrected_keeps_the_answer(
-    make: Make, fake: FakeChatServer
+    make: Make, fake: FakeChatServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     engine = make(BrokenCounts("charge"))
     engine.start("s")
     fake.script(FakeReply.text("We open at 8.", usage=(412, 7)))
-    result = engine.handle("s", "when do you open?", user="alice")
+    user = "jane.doe@example.com"
+    with caplog.at_level(logging.WARNING, logger="dialogue"):
+        result = engine.handle("s", "when do you open?", user=user)
     assert result.replies == ["We open at 8."]
     assert any("user token count not corrected" in e for e in result.trace.errors)
-    assert engine.user_tokens("alice") > 419  # the whole hold stays counted
+    assert engine.user_tokens(user) > 419  # the whole hold stays counted
+    logged = [r.getMessage() for r in caplog.records if "token count" in r.getMessage()]
+    assert len(logged) == 1 and "[email]" in logged[0] and user not in logged[0]
 
 
 def test_store_errors_of_counts_are_store_errors(tmp_path: Path) -> None:

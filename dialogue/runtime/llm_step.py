@@ -147,7 +147,7 @@ def ask(
     response = yield LLMCall(request, fb.mode, fb.prompt_name, fb.knowledge)
     assert isinstance(response, LLMResponse)
     usage = _account(session, llm, request, response)
-    yield from _charge(access.user, held, None if llm.cached else usage, trace)
+    yield from _charge(access.user, held, None if llm.cached else usage, trace, access.privacy)
     if response.failure is not None:
         llm.outcome, llm.failure = "failed", response.failure.kind
         llm.error = f"{response.failure.kind}: {response.failure.message}"
@@ -205,7 +205,7 @@ def _within_budgets(
 
 
 def _charge(
-    user: UserLimit | None, held: int, usage: Usage | None, trace: Trace
+    user: UserLimit | None, held: int, usage: Usage | None, trace: Trace, privacy: Privacy
 ) -> Generator[TokensCharge, Any, None]:
     """Correct the user's count by what the call cost (``usage``; None: nothing) less
     what was held; a count the store could not correct is in the trace and the log."""
@@ -215,7 +215,7 @@ def _charge(
     failed = yield TokensCharge(user, cost - held)
     if failed is not None:
         trace.errors.append(f"user token count not corrected: {failed}")
-        log.warning("the user's token count was not corrected: %s", failed)
+        log.warning("the user's token count was not corrected: %s", privacy(str(failed)))
 
 
 _LEAK_WHAT = {
