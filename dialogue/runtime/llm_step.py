@@ -2,10 +2,12 @@
 
 ``ask`` renders the state's prompt, yields an ``LLMCall`` (the engine's sync or
 async face makes the request), accounts the tokens and checks the answer with
-``llm_contract.interpret``. It returns the checked ``Interpretation``, or None
-when there is nothing to apply (offline, budget spent, a failed call, a rejected
-answer); it never changes the conversation. The turn applies an interpretation
-through the same path as a rule's match.
+``llm_contract.interpret``. With a user budget it also yields a ``TokensHold``
+before the call and a ``TokensCharge`` after it (``runtime/user_budget.py``). It
+returns the checked ``Interpretation``, or None when there is nothing to apply
+(offline, budget spent, a failed call, a rejected answer); it never changes the
+conversation. The turn applies an interpretation through the same path as a
+rule's match.
 """
 
 from __future__ import annotations
