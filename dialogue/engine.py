@@ -27,6 +27,7 @@ from dialogue.errors import (
     DialogueError,
     RenderError,
     SessionNotFound,
+    StoreError,
 )
 from dialogue.llm.openai_client import LLMClient, LLMRequest, OpenAIChatClient
 from dialogue.llm.protocol import LLMResponse
@@ -47,7 +48,9 @@ from dialogue.runtime.results import degraded, finish
 from dialogue.runtime.session_locks import SessionLocks
 from dialogue.runtime.streaming import Sink, TurnStream
 from dialogue.runtime.turn_setup import Incoming, Seed, TurnSetup, remember
+from dialogue.runtime.user_budget import TokensCharge, TokensHold, count_key
 from dialogue.runtime.walker import Steps
+from dialogue.schema import UserBudget
 from dialogue.session import Feedback, Session, rated
 from dialogue.stores import open_store
 from dialogue.stores.base import SessionStore
@@ -112,6 +115,7 @@ class Engine:
         offload: bool = True,
         turn_deadline: float = 15.0,
         on_handoff: HandoffHook | None = None,
+        user_budget: UserBudget | Mapping[str, Any] | None = None,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
@@ -162,7 +166,24 @@ class Engine:
         self._llm_access = LLMAccess(
             self._llm.enabled, self.llm_settings, trace_prompts, self._privacy
         )
-        self._setup = TurnSetup(bot, clock=self._clock, llm=self._llm_access, privacy=self._privacy)
+        self.user_budget = _user_budget(user_budget, self.main.llm_config.user_budget)
+        """Tokens a user (``handle(..., user=)``) may spend per period, across sessions:
+        ``user_budget=`` if given, else the main flow's ``llm.user_budget``."""
+        if self.user_budget is not None and not self._store.counts:
+            raise ConfigurationError(
+                f"a user budget is set ({self.user_budget.tokens} tokens per "
+                f"{self.user_budget.per}) but the store {type(self.store).__name__} keeps "
+                "no token counts",
+                hint="use a store that implements dialogue.stores.TokenStore (memory://, "
+                "sqlite:///..., redis://...), or remove llm.user_budget / user_budget=",
+            )
+        self._setup = TurnSetup(
+            bot,
+            clock=self._clock,
+            llm=self._llm_access,
+            privacy=self._privacy,
+            user_budget=self.user_budget,
+        )
         if configured is None:
             configured = self.main.llm_config.history_turns if self._llm.enabled else 0
             configured = max(configured, history_needed(bot))  # a handoff's transcript
@@ -248,6 +269,7 @@ class Engine:
         *,
         message_id: str | None = None,
         language: str | None = None,
+        user: str | None = None,
         existing: bool = False,
     ) -> TurnResult:
         """Answer one user message.
@@ -256,14 +278,21 @@ class Engine:
         retry, a queue's redelivery) changes nothing and gets the first answer again
         (``trace.rule == "duplicate"``); the latest 32 ids of a session are kept.
         ``language`` sets the session's language (one of ``languages``) from this
-        turn on; it is kept with the session. With ``existing=True`` a session id the
-        store does not hold raises ``SessionNotFound`` (nothing is saved) instead of
-        starting a conversation: a service whose sessions are created apart checks
-        that in the turn's own load.
+        turn on; it is kept with the session. ``user`` is the host's key of the user
+        (an account id): an LLM call of the turn draws from that user's token budget
+        for the period (``user_budget``), shared by all of the user's sessions. With
+        ``existing=True`` a session id the store does not hold raises
+        ``SessionNotFound`` (nothing is saved) instead of starting a conversation: a
+        service whose sessions are created apart checks that in the turn's own load.
         """
         checked = self._check_text(text)
         return self._handle(
-            session_id, checked, message_id=message_id, language=language, existing=existing
+            session_id,
+            checked,
+            message_id=message_id,
+            language=language,
+            user=_user(user),
+            existing=existing,
         )
 
     def event(
@@ -321,12 +350,15 @@ class Engine:
         seed: Seed = None,
         message_id: str | None = None,
         language: str | None = None,
+        user: str | None = None,
         existing: bool = False,
     ) -> TurnResult:
         started = time.perf_counter()
         language = None if language is None else spoken(self.bot, language)
         try:
-            result = self._run(session_id, text, seed, message_id, started, language, existing)
+            result = self._run(
+                session_id, text, seed, message_id, started, language, user, existing
+            )
         except SessionNotFound:
             raise  # no turn: nothing failed
         except DialogueError as exc:
@@ -357,6 +389,7 @@ class Engine:
         message_id: str | None,
         started: float,
         language: str | None = None,
+        user: str | None = None,
         existing: bool = False,
     ) -> TurnResult:
         lock = self._locks.acquire(session_id)
@@ -387,7 +420,7 @@ class Engine:
                         return early
                 try:
                     turn, steps = self._setup.begin(
-                        session_id, stored, text, seed, restarted, language
+                        session_id, stored, text, seed, restarted, language, user
                     )
                     self._drive(steps, started + self.turn_deadline, ledger)
                     result = finish(
@@ -426,10 +459,58 @@ class Engine:
             while True:
                 if isinstance(effect, ActionCall):
                     effect = steps.send(ledger.outcome(effect, self._actions))
-                else:
+                elif isinstance(effect, LLMCall):
                     effect = steps.send(self._llm.complete(_budgeted(effect.request, deadline)))
+                elif isinstance(effect, TokensHold):
+                    effect = steps.send(self._hold(effect))
+                else:
+                    effect = steps.send(self._charge(effect))
         except StopIteration:
             return
+
+    def _hold(self, hold: TokensHold) -> int:
+        """Hold tokens of the user's count; a store failure fails the turn (StoreError)."""
+        limit = hold.limit
+        return self._store.hold_tokens(
+            limit.key, hold.want, least=hold.least, limit=limit.tokens, ttl=limit.ttl
+        )
+
+    def _charge(self, charge: TokensCharge) -> StoreError | None:
+        """Correct the user's count after a call; a store failure is the turn's to record
+        (the answer stands: the tokens held already bound what the call cost)."""
+        try:
+            self._store.charge_tokens(charge.limit.key, charge.tokens, ttl=charge.limit.ttl)
+        except StoreError as exc:
+            return exc
+        return None
+
+    async def _ahold(self, hold: TokensHold) -> int:
+        limit = hold.limit
+        return await self._store.ahold_tokens(
+            limit.key, hold.want, least=hold.least, limit=limit.tokens, ttl=limit.ttl
+        )
+
+    async def _acharge(self, charge: TokensCharge) -> StoreError | None:
+        try:
+            limit = charge.limit
+            await self._store.acharge_tokens(limit.key, charge.tokens, ttl=limit.ttl)
+        except StoreError as exc:
+            return exc
+        return None
+
+    def user_tokens(self, user: str) -> int:
+        """Tokens ``user`` has spent in the current period of the user budget (0 when
+        there is no user budget)."""
+        if self.user_budget is None or _user(user) is None:
+            return 0
+        return self._store.used_tokens(count_key(self.user_budget, user, self._clock()))
+
+    async def auser_tokens(self, user: str) -> int:
+        """``user_tokens`` for coroutines."""
+        if self.user_budget is None or _user(user) is None:
+            return 0
+        key = count_key(self.user_budget, user, self._clock())
+        return await self._store.aused_tokens(key)
 
     # -- the async face ------------------------------------------------------
 
@@ -440,12 +521,18 @@ class Engine:
         *,
         message_id: str | None = None,
         language: str | None = None,
+        user: str | None = None,
         existing: bool = False,
     ) -> TurnResult:
         """Answer one user message without blocking the event loop (see ``handle``)."""
         checked = self._check_text(text)
         return await self._ahandle(
-            session_id, checked, message_id=message_id, language=language, existing=existing
+            session_id,
+            checked,
+            message_id=message_id,
+            language=language,
+            user=_user(user),
+            existing=existing,
         )
 
     async def astart(
@@ -467,15 +554,17 @@ class Engine:
         *,
         message_id: str | None = None,
         language: str | None = None,
+        user: str | None = None,
     ) -> TurnStream:
         """Answer one message as a stream of text deltas: rule replies as soon as they
         are said, an LLM reply in pieces as it arrives (modes ``respond`` and ``both``);
         ``stream.result`` is the same ``TurnResult`` ``ahandle`` gives (``message_id``
-        as there)."""
+        and ``user`` as there)."""
         checked = self._check_text(text)
+        who = _user(user)
         return TurnStream(
             lambda sink: self._ahandle(
-                session_id, checked, sink, message_id=message_id, language=language
+                session_id, checked, sink, message_id=message_id, language=language, user=who
             )
         )
 
@@ -487,13 +576,14 @@ class Engine:
         seed: Seed = None,
         message_id: str | None = None,
         language: str | None = None,
+        user: str | None = None,
         existing: bool = False,
     ) -> TurnResult:
         started = time.perf_counter()
         language = None if language is None else spoken(self.bot, language)
         try:
             result = await self._arun(
-                session_id, text, sink, seed, message_id, started, language, existing
+                session_id, text, sink, seed, message_id, started, language, user, existing
             )
         except SessionNotFound:
             raise  # no turn: nothing failed
@@ -517,6 +607,7 @@ class Engine:
         message_id: str | None,
         started: float,
         language: str | None = None,
+        user: str | None = None,
         existing: bool = False,
     ) -> TurnResult:
         lock = await self._locks.aacquire(session_id)
@@ -549,7 +640,7 @@ class Engine:
                         return early
                 try:
                     turn, steps = self._setup.begin(
-                        session_id, stored, text, seed, restarted, language
+                        session_id, stored, text, seed, restarted, language, user
                     )
                     on_text = None if sink is None else functools.partial(sink, turn.replies)
                     await self._adrive(steps, on_text, started + self.turn_deadline, ledger)
@@ -600,8 +691,12 @@ class Engine:
                 on_text("")  # "Let me check..." reaches the client before the wait
             if isinstance(effect, ActionCall):
                 effect = await advance(steps, await ledger.aoutcome(effect, self._actions))
-            else:
+            elif isinstance(effect, LLMCall):
                 effect = await advance(steps, await self._aask(effect, on_text, deadline))
+            elif isinstance(effect, TokensHold):
+                effect = await advance(steps, await self._ahold(effect))
+            else:
+                effect = await advance(steps, await self._acharge(effect))
 
     async def _aask(
         self, call: LLMCall, on_text: Callable[[str], Any] | None, deadline: float
@@ -813,6 +908,27 @@ class Engine:
 
 def _not_found(session_id: str) -> SessionNotFound:
     return SessionNotFound(f"no session {session_id!r}", session_id=session_id)
+
+
+def _user(user: str | None) -> str | None:
+    if user is not None and not isinstance(user, str):
+        raise TypeError(f"user must be a str, not {type(user).__name__}")
+    return user
+
+
+def _user_budget(
+    given: UserBudget | Mapping[str, Any] | None, flow: UserBudget | None
+) -> UserBudget | None:
+    """The engine's user budget: ``user_budget=`` if given (checked), else the flow's."""
+    if given is None or isinstance(given, UserBudget):
+        return given or flow
+    try:
+        return UserBudget.model_validate(dict(given))
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"user_budget: {exc}",
+            hint='e.g. user_budget={"tokens": 50000, "per": "day"} (per: hour, day or month)',
+        ) from None
 
 
 def _budgeted(request: LLMRequest, deadline: float) -> LLMRequest:

@@ -717,6 +717,20 @@ class StateFallback(_Model):
     """Where to go after ``max_failures`` failed calls in a row (default: the flow's)."""
 
 
+Period = Literal["hour", "day", "month"]
+"""A user budget's period: a calendar hour, day or month of the engine's clock."""
+
+
+class UserBudget(_Model):
+    """Tokens one user (the key the host passes as ``handle(..., user=)``) may spend in
+    each calendar period, across all of the user's sessions."""
+
+    tokens: int = Field(ge=1)
+    """Tokens per period (prompt and completion), across the user's sessions."""
+    per: Period = "day"
+    """The period: ``hour``, ``day`` or ``month``, by the engine's clock."""
+
+
 class LLMConfig(_Model):
     """The LLM used by the fallback; embedding code may override any of it."""
 
@@ -734,6 +748,9 @@ class LLMConfig(_Model):
     token_budget: int | None = Field(None, ge=1)
     """Tokens one session may spend, across its conversations; once spent, no more calls
     (``settings.budget_reply`` answers)."""
+    user_budget: UserBudget | None = None
+    """Tokens one user may spend per period, across their sessions (the main flow's;
+    ``Engine(user_budget=)`` wins); applies to turns the host names a ``user`` for."""
 
 
 class Settings(_Model):
@@ -751,7 +768,8 @@ class Settings(_Model):
     too_long_reply: Texts = ()
     budget_reply: Texts = ()
     """Said instead of the no-match reply when the session's token budget
-    (``llm.token_budget``) is spent; default: a built-in message in the flow's language."""
+    (``llm.token_budget``) or the user's (``llm.user_budget``) is spent; default: a
+    built-in message in the flow's language."""
     invalid_reply: Texts = ()
     """Said after an invalid answer to a slot without its own ``invalid`` ladder;
     default: a built-in message in the flow's language."""

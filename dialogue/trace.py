@@ -66,9 +66,13 @@ class LLMTrace:
     mode: AskMode
     outcome: LLMOutcome = ""
     """``intent``, ``slots``, ``reply``, ``nothing``, ``rejected``, ``failed``,
-    ``budget`` (the session's token budget is spent, or too little is left for the
-    call's ``max_tokens``: no call), ``offline`` or ``leaked`` (the reply quoted the
-    system prompt or private knowledge: withheld, ``runtime/leak.py``)."""
+    ``budget`` (the session's or the user's token budget is spent, or too little is
+    left for the prompt and a short answer: no call; ``budget`` says which),
+    ``offline`` or ``leaked`` (the reply quoted the system prompt or private
+    knowledge: withheld, ``runtime/leak.py``)."""
+    budget: Literal["", "session", "user"] = ""
+    """Which token budget stopped the call when ``outcome`` is ``budget``: the session's
+    (``llm.token_budget``) or the user's (``llm.user_budget``)."""
     model: str = ""
     response_id: str = ""
     """The answer's ``id`` (``chatcmpl-...``): find the call in the provider's logs."""

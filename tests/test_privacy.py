@@ -275,7 +275,8 @@ LOG_CALLS = {
     "runtime/turn_setup.py": 1,  # a session restarted under changed flows
     "observe.py": 2,  # the turn's DEBUG line (no text, no slots); an observer failing
     "runtime/actions.py": 2,  # a failed action (sync, async faces)
-    "runtime/llm_step.py": 2,  # a failed LLM call; a withheld (leaking) reply, without its text
+    "runtime/llm_step.py": 3,  # a failed LLM call; a withheld (leaking) reply, without its
+    # text; a user token count not corrected (the store's error: the user key, redacted)
     "runtime/results.py": 1,  # a failed turn
     "runtime/handoff.py": 1,  # a failed on_handoff hook: its type (message with log_user_data)
     "llm/openai_client.py": 1,  # a retry: how long it waits (no text)

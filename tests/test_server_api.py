@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 import socket
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from dialogue import Engine, OpenAIChatClient, Session, StoreError
+from dialogue.runtime.user_budget import count_key
 from dialogue.server import create_app
 from dialogue.stores import MemoryStore
 from dialogue.testing import FakeChatServer, FakeReply
@@ -508,3 +510,32 @@ def test_a_message_may_set_the_conversation_s_language(serve: Serve) -> None:
         "code": "unknown_language",
         "message": "language 'fr' is not one the flow speaks",
     }
+
+
+def test_a_message_names_its_user_for_the_user_budget(
+    serve: Serve, fake: FakeChatServer, client: OpenAIChatClient
+) -> None:
+    engine = Engine.from_path(
+        SHOP, llm=client, llm_settings={"retries": 0}, user_budget={"tokens": 5000}
+    )
+    http = serve(engine)
+    assert engine.user_budget is not None
+    key = count_key(engine.user_budget, "alice", datetime.datetime.now())
+    engine.store.charge_tokens(key, 5000, ttl=60)  # type: ignore[attr-defined]
+    for path in ("messages", "messages/stream"):
+        sid = new_session(http)
+        said = http.post(
+            f"/v1/sessions/{sid}/{path}", json={"text": "do you sell gift cards?", "user": "alice"}
+        )
+        assert said.status_code == 200, said.text
+        assert "Sorry, I can't answer more open questions in this chat." in said.text
+    assert fake.requests == []
+    fake.script(FakeReply.text('{"reply": "Yes, from 10 euros."}', usage=(300, 9)))
+    sid = new_session(http)
+    said = http.post(
+        f"/v1/sessions/{sid}/messages", json={"text": "do you sell gift cards?", "user": "bob"}
+    )
+    assert len(fake.requests) == 1
+    assert engine.user_tokens("bob") > 0 and engine.user_tokens("alice") == 5000
+    too_long = {"text": "hi", "user": "x" * 201}
+    assert http.post(f"/v1/sessions/{sid}/messages", json=too_long).status_code == 422

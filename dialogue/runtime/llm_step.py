@@ -2,10 +2,12 @@
 
 ``ask`` renders the state's prompt, yields an ``LLMCall`` (the engine's sync or
 async face makes the request), accounts the tokens and checks the answer with
-``llm_contract.interpret``. It returns the checked ``Interpretation``, or None
-when there is nothing to apply (offline, budget spent, a failed call, a rejected
-answer); it never changes the conversation. The turn applies an interpretation
-through the same path as a rule's match.
+``llm_contract.interpret``. With a user budget it also yields a ``TokensHold``
+before the call and a ``TokensCharge`` after it (``runtime/user_budget.py``). It
+returns the checked ``Interpretation``, or None when there is nothing to apply
+(offline, budget spent, a failed call, a rejected answer); it never changes the
+conversation. The turn applies an interpretation through the same path as a
+rule's match.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialogue.errors import AnswerRejected
-from dialogue.llm.protocol import FailureKind, LLMFailure, LLMRequest, LLMResponse
+from dialogue.llm.protocol import FailureKind, LLMFailure, LLMRequest, LLMResponse, Usage
 from dialogue.redact import Privacy
 from dialogue.runtime.compiled import CFallback, CompiledFlow, CState
 from dialogue.runtime.leak import find_leak, system_message
@@ -31,7 +33,8 @@ from dialogue.runtime.llm_contract import (
     prompt_context,
 )
 from dialogue.runtime.rules import Prepared
-from dialogue.runtime.token_budget import charge, reserve
+from dialogue.runtime.token_budget import MIN_COMPLETION, charge, estimate_prompt, reserve
+from dialogue.runtime.user_budget import TokensCharge, TokensHold, UserLimit
 from dialogue.session import Session
 from dialogue.trace import LLMTrace, Trace
 
@@ -52,6 +55,9 @@ class LLMAccess:
     """Keep the rendered messages in the trace."""
     privacy: Privacy = dataclasses.field(default_factory=Privacy)
     """What the log line of a failed call may carry."""
+    user: UserLimit | None = None
+    """The user's token budget this turn draws from (the host named a ``user`` and a
+    user budget is set): ``runtime/user_budget.py``."""
 
 
 QUOTING: frozenset[FailureKind] = frozenset({"refusal", "cassette_miss"})
@@ -110,7 +116,7 @@ def ask(
     access: LLMAccess,
     trace: Trace,
     candidates: Sequence[Mapping[str, Any]] = (),
-) -> Generator[LLMCall, Any, Interpretation | None]:
+) -> Generator[LLMCall | TokensHold | TokensCharge, Any, Interpretation | None]:
     """Ask the LLM about ``text``: its checked answer, or None (the reason is in the trace).
 
     ``candidates`` (the classifier's best guesses when it abstained) are named in the prompt."""
@@ -123,7 +129,7 @@ def ask(
         return None
     budget = flow.llm_config.token_budget
     if budget is not None and session.tokens >= budget:
-        llm.outcome = "budget"
+        llm.outcome, llm.budget = "budget", "session"
         return None
     wanted = request_for(
         fb,
@@ -135,15 +141,15 @@ def ask(
         overrides=access.overrides,
         candidates=candidates,
     )
-    request = reserve(wanted, spent=session.tokens, budget=budget)
+    held, request = yield from _within_budgets(wanted, session, budget, access.user, llm)
     if request is None:
-        llm.outcome = "budget"
         return None
     if access.trace_prompts:
         llm.messages = [dict(m) for m in request.messages]
     response = yield LLMCall(request, fb.mode, fb.prompt_name, fb.knowledge)
     assert isinstance(response, LLMResponse)
-    _account(session, llm, request, response)
+    usage = _account(session, llm, request, response)
+    yield from _charge(access.user, held, None if llm.cached else usage, trace, access.privacy)
     if response.failure is not None:
         llm.outcome, llm.failure = "failed", response.failure.kind
         llm.error = f"{response.failure.kind}: {response.failure.message}"
@@ -175,6 +181,45 @@ def ask(
     return answer
 
 
+def _within_budgets(
+    wanted: LLMRequest, session: Session, budget: int | None, user: UserLimit | None, llm: LLMTrace
+) -> Generator[TokensHold, Any, tuple[int, LLMRequest | None]]:
+    """The request as it fits the session's budget and the user's (``max_tokens``
+    lowered to fit), and the tokens held in the user's count for it; None when one
+    of them is spent (``llm.budget`` says which)."""
+    request = reserve(wanted, spent=session.tokens, budget=budget)
+    if request is None:
+        llm.outcome, llm.budget = "budget", "session"
+        return 0, None
+    if user is None:
+        return 0, request
+    prompt = estimate_prompt(request)
+    want = prompt + request.settings.max_tokens
+    held = yield TokensHold(user, want, prompt + MIN_COMPLETION)
+    assert isinstance(held, int)
+    if held <= 0:
+        llm.outcome, llm.budget = "budget", "user"
+        return 0, None
+    if held < want:
+        settings = dataclasses.replace(request.settings, max_tokens=held - prompt)
+        request = dataclasses.replace(request, settings=settings)
+    return held, request
+
+
+def _charge(
+    user: UserLimit | None, held: int, usage: Usage | None, trace: Trace, privacy: Privacy
+) -> Generator[TokensCharge, Any, None]:
+    """Correct the user's count by what the call cost (``usage``; None: nothing) less
+    what was held; a count the store could not correct is in the trace and the log."""
+    cost = 0 if usage is None else usage.total_tokens
+    if user is None or cost == held:
+        return
+    failed = yield TokensCharge(user, cost - held)
+    if failed is not None:
+        trace.errors.append(f"user token count not corrected: {failed}")
+        log.warning("the user's token count was not corrected: %s", privacy(str(failed)))
+
+
 _LEAK_WHAT = {
     "prompt": "system prompt",
     "private": "private knowledge",
@@ -182,9 +227,12 @@ _LEAK_WHAT = {
 }
 
 
-def _account(session: Session, llm: LLMTrace, request: LLMRequest, response: LLMResponse) -> None:
+def _account(
+    session: Session, llm: LLMTrace, request: LLMRequest, response: LLMResponse
+) -> Usage | None:
     """Charge the call to the session: what the server reported, within bounds, or an
-    estimate (``runtime/token_budget.py``); a cached answer is free."""
+    estimate (``runtime/token_budget.py``); a cached answer is free. Returns what the
+    call cost (None: nothing)."""
     llm.model, llm.seconds = response.model, response.seconds
     llm.response_id, llm.created = response.id, response.created
     llm.cached = getattr(response, "cached", False)
@@ -195,3 +243,4 @@ def _account(session: Session, llm: LLMTrace, request: LLMRequest, response: LLM
         llm.estimated = usage.estimated
         if not llm.cached:
             session.tokens = max(session.tokens, 0) + usage.total_tokens
+    return usage

@@ -9,6 +9,7 @@ answered. ``remember`` keeps a message id with its replies for redeliveries.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 from collections.abc import Callable
@@ -22,7 +23,9 @@ from dialogue.runtime.llm_step import LLMAccess
 from dialogue.runtime.results import degraded, duplicate, event_ignored, status
 from dialogue.runtime.rules import prepare
 from dialogue.runtime.turn import Turn
+from dialogue.runtime.user_budget import user_limit
 from dialogue.runtime.walker import Steps
+from dialogue.schema import UserBudget
 from dialogue.session import Session
 from dialogue.trace import Trace, TurnResult
 
@@ -46,12 +49,15 @@ class TurnSetup:
         clock: Callable[[], datetime.datetime],
         llm: LLMAccess,
         privacy: Privacy,
+        user_budget: UserBudget | None = None,
     ) -> None:
         self.bot = bot
         self.main = bot.flows[bot.main]
         self._clock = clock
         self._llm = llm
         self._privacy = privacy
+        self.user_budget = user_budget
+        """Tokens per user and period (``Engine(user_budget=)`` or the main flow's)."""
 
     def new_session(self, session_id: str, meta: dict[str, Any] | None = None) -> Session:
         main, fingerprint = self.main, self.bot.fingerprint
@@ -115,9 +121,11 @@ class TurnSetup:
         seed: Seed = None,
         restarted: str | None = None,
         language: str | None = None,
+        user: str | None = None,
     ) -> tuple[Turn, Steps]:
         """The turn over a copy of the session, and the generator of its steps;
-        ``language`` (the host's) sets the session's language first."""
+        ``language`` (the host's) sets the session's language first; ``user`` (the
+        host's user key) names the user budget the turn's LLM call draws from."""
         if stored is not None and stored.handoff is not None:
             return self._held(stored, restarted)
         fresh = stored is None or stored.ended or restarted is not None
@@ -143,7 +151,11 @@ class TurnSetup:
         bot = self.bot.in_language(session.language)
         trace.language = bot.language
         clock = self._clock
-        turn = Turn(bot, session, trace, today=lambda: clock().date(), llm=self._llm)
+        access = self._llm
+        if user is not None and self.user_budget is not None and access.enabled:
+            limit = user_limit(self.user_budget, user, clock())
+            access = dataclasses.replace(access, user=limit)
+        turn = Turn(bot, session, trace, today=lambda: clock().date(), llm=access)
         if restarted is not None:
             trace.raw_events.append(("Restarted", session.flow, session.state, restarted))
             log.warning("session %s restarted: %s", self._privacy.ident(session_id), restarted)

@@ -31,14 +31,16 @@ from dialogue.runtime.options import COption, render
 from dialogue.runtime.rules import Prepared
 from dialogue.runtime.slots import ParseResult
 from dialogue.runtime.templates import Text
+from dialogue.runtime.user_budget import TokensCharge, TokensHold
 from dialogue.session import Frame, HandoffMark, Session
 from dialogue.trace import ActionTrace, MoveKind, Option, RawEvent, Trace
 
 MAX_STEPS = 64
 """Moves within one turn before the flow is declared to loop forever."""
 
-Effects = ActionCall | LLMCall
-"""What a turn asks its driver to do: run a business action, or ask the LLM."""
+Effects = ActionCall | LLMCall | TokensHold | TokensCharge
+"""What a turn asks its driver to do: run a business action, ask the LLM, or hold and
+charge tokens of the user's budget in the store (``runtime/user_budget.py``)."""
 Steps = Generator[Effects, Any, None]
 Moves = Generator[Effects, Any, bool]
 OFFLINE = LLMAccess()

@@ -16,6 +16,7 @@ from dialogue.session import Feedback, Session
 from dialogue.trace import HandoffInfo, Option, TurnResult
 
 MAX_MESSAGE_ID = 200
+MAX_USER = 200
 MAX_COMMENT = 2000
 
 
@@ -34,6 +35,12 @@ class MessageIn(_In):
         default=None,
         description="The conversation's language from this message on, one the flow "
         "speaks (``zh-CN`` names ``zh``); another: 422 ``unknown_language``.",
+    )
+    user: Annotated[str, Field(min_length=1, max_length=MAX_USER)] | None = Field(
+        default=None,
+        description="The host's key of the user (an account id): the turn's LLM call "
+        "draws from that user's token budget for the period (``llm.user_budget``), shared "
+        "by all of the user's sessions. Trusted as given: send it from your backend.",
     )
 
 

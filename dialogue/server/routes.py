@@ -138,6 +138,7 @@ async def send_message(svc: Svc, session_id: str, message: MessageIn) -> TurnOut
             message.text,
             message_id=message.message_id,
             language=message.language,
+            user=message.user,
             existing=True,  # a session the server did not create is a 404, found by the turn
         )
     except SessionNotFound:
@@ -156,7 +157,11 @@ async def stream_message(svc: Svc, session_id: str, message: MessageIn) -> Strea
     """Answer one message as Server-Sent Events: ``delta`` events, then ``result``."""
     await admit(svc, session_id, message)
     stream = svc.engine.astream(
-        session_id, message.text, message_id=message.message_id, language=message.language
+        session_id,
+        message.text,
+        message_id=message.message_id,
+        language=message.language,
+        user=message.user,
     )
     return StreamingResponse(
         turn_events(stream, debug=svc.debug, handoff_states=svc.handoff_states),

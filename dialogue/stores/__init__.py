@@ -19,10 +19,12 @@ from dialogue.stores.base import (
     AsyncFoldingStore,
     AsyncLeasingStore,
     AsyncSessionStore,
+    AsyncTokenStore,
     FoldingStore,
     LeasingStore,
     ListingStore,
     SessionStore,
+    TokenStore,
 )
 from dialogue.stores.memory import MemoryStore
 
@@ -39,10 +41,12 @@ __all__ = [
     "AsyncFoldingStore",
     "AsyncLeasingStore",
     "AsyncSessionStore",
+    "AsyncTokenStore",
     "FoldingStore",
     "LeasingStore",
     "ListingStore",
     "MemoryStore",
     "SessionStore",
+    "TokenStore",
     "open_store",
 ]

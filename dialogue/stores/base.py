@@ -26,6 +26,12 @@ when a store has them, so a turn costs what a bare get + set costs; a store
 with only the basic protocols is leased with ``acquire``/``release`` around
 ``load``/``save``, as before.
 
+A store may also keep token counts (``TokenStore``): the engine's user budget
+(``Engine(user_budget=)``, ``llm.user_budget``) holds and charges tokens of one
+count per user and period there, each as one atomic step, so every session and
+worker of a user draws from the same count. A store without it is refused when a
+user budget is configured.
+
 Operators list and count sessions through ``session_ids()`` / ``count()``
 (``ListingStore``). A store used through ``Engine.ahandle`` implements the
 ``a``-prefixed methods without blocking the event loop; otherwise the engine
@@ -119,3 +125,37 @@ class ListingStore(Protocol):
     def session_ids(self) -> Iterator[str]: ...
 
     def count(self) -> int: ...
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """A store that keeps token counts by key, each change one atomic step.
+
+    A count that is not stored is 0; a count expires ``ttl`` seconds after its last
+    change (it is 0 again afterwards)."""
+
+    def hold_tokens(self, key: str, want: int, *, least: int, limit: int, ttl: float) -> int:
+        """Add to ``key``'s count ``want`` tokens if the count stays within ``limit``,
+        else what is left if that is at least ``least``, else nothing; returns what
+        was added (0: nothing)."""
+        ...
+
+    def charge_tokens(self, key: str, tokens: int, *, ttl: float) -> int:
+        """Add ``tokens`` (negative: give back) to ``key``'s count, never below 0;
+        returns the new count."""
+        ...
+
+    def used_tokens(self, key: str) -> int:
+        """``key``'s count."""
+        ...
+
+
+@runtime_checkable
+class AsyncTokenStore(Protocol):
+    async def ahold_tokens(
+        self, key: str, want: int, *, least: int, limit: int, ttl: float
+    ) -> int: ...
+
+    async def acharge_tokens(self, key: str, tokens: int, *, ttl: float) -> int: ...
+
+    async def aused_tokens(self, key: str) -> int: ...

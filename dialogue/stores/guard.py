@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from dialogue.errors import DialogueError, StoreError
 from dialogue.session import Session
-from dialogue.stores.base import FoldingStore, LeasingStore, SessionStore
+from dialogue.stores.base import FoldingStore, LeasingStore, SessionStore, TokenStore
 
 
 def _store_error(doing: str, session_id: str, exc: Exception) -> StoreError:
@@ -40,6 +40,17 @@ def _as_store_error(doing: str, session_id: str) -> Iterator[None]:
         raise _store_error(doing, session_id, exc) from exc
 
 
+@contextmanager
+def _as_count_error(doing: str, key: str) -> Iterator[None]:
+    try:
+        yield
+    except DialogueError:
+        raise
+    except Exception as exc:
+        message = f"could not {doing} the token count {key!r}: {exc}"
+        raise StoreError(message, retryable=isinstance(exc, OSError)) from exc
+
+
 class GuardedStore:
     def __init__(self, store: SessionStore) -> None:
         self.store = store
@@ -48,6 +59,8 @@ class GuardedStore:
         """Turns lease the session through ``acquire_load`` / ``save_release``."""
         self.leases = self.folds or (shared and isinstance(store, LeasingStore))
         """Turns take the store's lease on their session (a store shared by processes)."""
+        self.counts = isinstance(store, TokenStore)
+        """The store keeps token counts (a user budget may be configured)."""
 
     # -- a turn: begin, commit, release
 
@@ -197,6 +210,56 @@ class GuardedStore:
             return
         with _as_store_error("release the lease of", session_id):
             await self.store.arelease(session_id, token)
+
+    # -- token counts of the user budget (``TokenStore``), failures as StoreError
+
+    def hold_tokens(self, key: str, want: int, *, least: int, limit: int, ttl: float) -> int:
+        with _as_count_error("hold tokens of", key):
+            held: int = self._counting.hold_tokens(key, want, least=least, limit=limit, ttl=ttl)
+            return held
+
+    def charge_tokens(self, key: str, tokens: int, *, ttl: float) -> int:
+        with _as_count_error("charge tokens to", key):
+            used: int = self._counting.charge_tokens(key, tokens, ttl=ttl)
+            return used
+
+    def used_tokens(self, key: str) -> int:
+        with _as_count_error("read", key):
+            used: int = self._counting.used_tokens(key)
+            return used
+
+    async def ahold_tokens(self, key: str, want: int, *, least: int, limit: int, ttl: float) -> int:
+        import asyncio
+
+        if not hasattr(self.store, "ahold_tokens"):
+            return await asyncio.to_thread(
+                self.hold_tokens, key, want, least=least, limit=limit, ttl=ttl
+            )
+        with _as_count_error("hold tokens of", key):
+            held: int = await self.store.ahold_tokens(key, want, least=least, limit=limit, ttl=ttl)
+            return held
+
+    async def acharge_tokens(self, key: str, tokens: int, *, ttl: float) -> int:
+        import asyncio
+
+        if not hasattr(self.store, "acharge_tokens"):
+            return await asyncio.to_thread(self.charge_tokens, key, tokens, ttl=ttl)
+        with _as_count_error("charge tokens to", key):
+            used: int = await self.store.acharge_tokens(key, tokens, ttl=ttl)
+            return used
+
+    async def aused_tokens(self, key: str) -> int:
+        import asyncio
+
+        if not hasattr(self.store, "aused_tokens"):
+            return await asyncio.to_thread(self.used_tokens, key)
+        with _as_count_error("read", key):
+            used: int = await self.store.aused_tokens(key)
+            return used
+
+    @property
+    def _counting(self) -> TokenStore:
+        return self.store  # type: ignore[return-value]
 
     @property
     def _leasing(self) -> LeasingStore:

@@ -35,6 +35,9 @@ class MemoryStore:
         self._sessions: dict[str, Session] = {}
         self._expires: dict[str, float] = {}
         self._leases: dict[str, tuple[str, float]] = {}
+        self._tokens: dict[str, tuple[int, float]] = {}
+        """Token counts (``TokenStore``): key -> (count, when it expires by ``clock``)."""
+        self._charges = 0
         self._lock = threading.Lock()
         self._released = threading.Condition(self._lock)
 
@@ -138,3 +141,47 @@ class MemoryStore:
 
     async def adelete(self, session_id: str) -> None:
         self.delete(session_id)
+
+    # -- token counts (``TokenStore``)
+
+    def _count(self, key: str) -> int:
+        held = self._tokens.get(key)
+        if held is None or held[1] <= self._clock():
+            return 0
+        return held[0]
+
+    def hold_tokens(self, key: str, want: int, *, least: int, limit: int, ttl: float) -> int:
+        with self._lock:
+            used = self._count(key)
+            take = min(want, limit - used)
+            if take < least or take <= 0:
+                return 0
+            self._tokens[key] = (used + take, self._clock() + ttl)
+            return take
+
+    def charge_tokens(self, key: str, tokens: int, *, ttl: float) -> int:
+        with self._lock:
+            used = max(self._count(key) + tokens, 0)
+            self._tokens[key] = (used, self._clock() + ttl)
+            self._charges += 1
+            if self._charges % 1024 == 0:  # expired counts go now and then
+                self._sweep_tokens()
+            return used
+
+    def used_tokens(self, key: str) -> int:
+        with self._lock:
+            return self._count(key)
+
+    def _sweep_tokens(self) -> None:
+        now = self._clock()
+        for key in [k for k, (_, end) in self._tokens.items() if end <= now]:
+            del self._tokens[key]
+
+    async def ahold_tokens(self, key: str, want: int, *, least: int, limit: int, ttl: float) -> int:
+        return self.hold_tokens(key, want, least=least, limit=limit, ttl=ttl)
+
+    async def acharge_tokens(self, key: str, tokens: int, *, ttl: float) -> int:
+        return self.charge_tokens(key, tokens, ttl=ttl)
+
+    async def aused_tokens(self, key: str) -> int:
+        return self.used_tokens(key)

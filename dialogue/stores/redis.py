@@ -9,8 +9,12 @@ Two keys per session (``prefix`` defaults to ``dialogue:``):
 - ``{prefix}lease:{id}``: the random token of the turn that holds the session,
   expiring by itself after the lease's ``ttl``.
 
-Saving, taking and giving back a lease are Lua scripts: each is one atomic step
-on the server, so a failure or a crash never leaves half of one behind. Every
+- ``{prefix}tokens:{key}``: a token count of the user budget (``TokenStore``),
+  expiring ``ttl`` seconds after its last change.
+
+Saving, taking and giving back a lease, holding and charging tokens are Lua
+scripts: each is one atomic step on the server, so a failure or a crash never
+leaves half of one behind. Every
 redis-py error becomes a ``StoreError`` that names the session and the step.
 """
 
@@ -42,6 +46,8 @@ from dialogue.stores.codec import dumps, loads
 from dialogue.stores.redis_scripts import (
     ACQUIRE,
     ACQUIRE_LOAD,
+    CHARGE_TOKENS,
+    HOLD_TOKENS,
     RELEASE,
     SAVE,
     SAVE_RELEASE,
@@ -323,6 +329,48 @@ class RedisStore:
         with self._failing(f"save session {session.id!r}", session.id):
             result = _run2(self._client, SAVE_RELEASE, (key, self._lease(session.id)), *args, token)
         self._saved(session, result)
+
+    # -- token counts (``TokenStore``)
+
+    def _count(self, key: str) -> str:
+        return f"{self.prefix}tokens:{key}"
+
+    def hold_tokens(self, key: str, want: int, *, least: int, limit: int, ttl: float) -> int:
+        with self._failing(f"hold tokens of the count {key!r}", key):
+            args = (want, least, limit, _ms(ttl))
+            return int(_run(self._client, HOLD_TOKENS, self._count(key), *args))
+
+    def charge_tokens(self, key: str, tokens: int, *, ttl: float) -> int:
+        with self._failing(f"charge tokens to the count {key!r}", key):
+            return int(_run(self._client, CHARGE_TOKENS, self._count(key), tokens, _ms(ttl)))
+
+    def used_tokens(self, key: str) -> int:
+        with self._failing(f"read the count {key!r}", key):
+            return int(self._client.get(self._count(key)) or 0)
+
+    async def ahold_tokens(self, key: str, want: int, *, least: int, limit: int, ttl: float) -> int:
+        client = await self._aclient()
+        if client is None:
+            return await asyncio.to_thread(
+                self.hold_tokens, key, want, least=least, limit=limit, ttl=ttl
+            )
+        with self._failing(f"hold tokens of the count {key!r}", key):
+            args = (want, least, limit, _ms(ttl))
+            return int(await _arun(client, HOLD_TOKENS, self._count(key), *args))
+
+    async def acharge_tokens(self, key: str, tokens: int, *, ttl: float) -> int:
+        client = await self._aclient()
+        if client is None:
+            return await asyncio.to_thread(self.charge_tokens, key, tokens, ttl=ttl)
+        with self._failing(f"charge tokens to the count {key!r}", key):
+            return int(await _arun(client, CHARGE_TOKENS, self._count(key), tokens, _ms(ttl)))
+
+    async def aused_tokens(self, key: str) -> int:
+        client = await self._aclient()
+        if client is None:
+            return await asyncio.to_thread(self.used_tokens, key)
+        with self._failing(f"read the count {key!r}", key):
+            return int(await client.get(self._count(key)) or 0)
 
     # -- the async face
 

@@ -85,3 +85,23 @@ local function release()
 end"""
     + _SAVE_BODY.replace("$DONE", "release()")
 )
+
+
+HOLD_TOKENS = _lua("""
+-- KEYS[1] a token count; ARGV[1] want, ARGV[2] least, ARGV[3] limit, ARGV[4] ttl in ms.
+-- Adds want if the count stays within limit, else what is left if at least least;
+-- returns what was added (0: nothing).
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local take = math.min(tonumber(ARGV[1]), tonumber(ARGV[3]) - used)
+if take < tonumber(ARGV[2]) or take <= 0 then return 0 end
+redis.call('SET', KEYS[1], used + take, 'PX', ARGV[4])
+return take
+""")
+
+CHARGE_TOKENS = _lua("""
+-- KEYS[1] a token count; ARGV[1] tokens to add (negative: give back), ARGV[2] ttl in ms.
+-- Returns the new count (never below 0).
+local used = math.max(tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1]), 0)
+redis.call('SET', KEYS[1], used, 'PX', ARGV[2])
+return used
+""")

@@ -21,6 +21,11 @@ session if its version is still the one loaded and gives the lease back (one
 commit of the claim. A lease on a session not stored yet is a row of version 0
 (no data), which no query shows and ``release``/``sweep`` delete.
 
+The user budget's token counts (``TokenStore``) are a second table, ``tokens (key,
+used, expires_at)``, made the first time a store holds or charges tokens; each
+change is one ``BEGIN IMMEDIATE`` transaction (read, check, write), so processes
+sharing the file never lose an update. Files without it stay version 2.
+
 ``PRAGMA user_version`` holds the schema version (``SCHEMA_VERSION``); a file of
 a newer version is refused; a file of version 1 (leases in a table of their own)
 is migrated when opened: its ``leases`` table goes (leases held at that moment
@@ -138,6 +143,9 @@ class SQLiteStore:
         """The thread running a call inline (``_soon``), holding ``_lock`` already."""
         self._forks = _forks
         self._saves = 0
+        self._charges = 0
+        self._counted = False
+        """The ``tokens`` table is known to exist (``_counts``)."""
         self._inherited: list[sqlite3.Connection] = []
         self._conn: sqlite3.Connection | None = self._open()
 
@@ -298,6 +306,48 @@ class SQLiteStore:
             ).fetchone()
         return (0.0 if row is None or row[0] is None else max(float(row[0]) - now, 0.0)), None
 
+    # ------------------------------------------------------------------ token counts
+
+    def hold_tokens(self, key: str, want: int, *, least: int, limit: int, ttl: float) -> int:
+        """``TokenStore.hold_tokens``: one write transaction."""
+        with self._use(f"hold tokens of the count {key!r}") as conn:
+            self._counts(conn)
+            with sql.write(conn):
+                now = self._clock()
+                row = conn.execute(sql.COUNT, (key, now)).fetchone()
+                used = 0 if row is None else int(row[0])
+                take = min(want, limit - used)
+                if take < least or take <= 0:
+                    return 0
+                conn.execute(sql.SET_COUNT, (key, used + take, now + ttl))
+                return take
+
+    def charge_tokens(self, key: str, tokens: int, *, ttl: float) -> int:
+        """``TokenStore.charge_tokens``: one write transaction."""
+        with self._use(f"charge tokens to the count {key!r}") as conn:
+            self._counts(conn)
+            with sql.write(conn):
+                now = self._clock()
+                row = conn.execute(sql.COUNT, (key, now)).fetchone()
+                used = max((0 if row is None else int(row[0])) + tokens, 0)
+                conn.execute(sql.SET_COUNT, (key, used, now + ttl))
+                self._charges += 1
+                if self._charges % SWEEP_EVERY == 0:
+                    conn.execute(sql.SWEEP_COUNTS, (now,))
+                return used
+
+    def used_tokens(self, key: str) -> int:
+        with self._use(f"read the count {key!r}") as conn:
+            self._counts(conn)
+            row = conn.execute(sql.COUNT, (key, self._clock())).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _counts(self, conn: sqlite3.Connection) -> None:
+        """Make the ``tokens`` table, the first time this store uses it."""
+        if not self._counted:
+            conn.execute(sql.TOKENS)
+            self._counted = True
+
     # ------------------------------------------------------------------ async face
 
     # A call that would not wait runs on the event loop: the connection's lock is free
@@ -359,6 +409,23 @@ class SQLiteStore:
 
     async def asave_release(self, session: Session, token: str) -> None:
         await self._soon(self.save_release, session, token)
+
+    async def ahold_tokens(self, key: str, want: int, *, least: int, limit: int, ttl: float) -> int:
+        import asyncio
+
+        return await asyncio.to_thread(
+            self.hold_tokens, key, want, least=least, limit=limit, ttl=ttl
+        )
+
+    async def acharge_tokens(self, key: str, tokens: int, *, ttl: float) -> int:
+        import asyncio
+
+        return await asyncio.to_thread(self.charge_tokens, key, tokens, ttl=ttl)
+
+    async def aused_tokens(self, key: str) -> int:
+        import asyncio
+
+        return await asyncio.to_thread(self.used_tokens, key)
 
     async def arelease(self, session_id: str, token: str) -> None:
         await self._soon(self.release, session_id, token)

@@ -61,6 +61,19 @@ RELEASE = (
 SAVE = (UPDATE.format(release=""), INSERT.format(release=""))
 SAVE_RELEASE = (UPDATE.format(release=RELEASE), INSERT.format(release=RELEASE))
 
+TOKENS = (
+    # the user budget's counts (``TokenStore``): made when first used, so files stay
+    # readable by versions that do not know it (the schema version stays the same)
+    "CREATE TABLE IF NOT EXISTS tokens "
+    "(key TEXT PRIMARY KEY, used INTEGER NOT NULL, expires_at REAL NOT NULL)"
+)
+COUNT = "SELECT used FROM tokens WHERE key = ? AND expires_at > ?"
+SET_COUNT = (
+    "INSERT INTO tokens (key, used, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) "
+    "DO UPDATE SET used = excluded.used, expires_at = excluded.expires_at"
+)
+SWEEP_COUNTS = "DELETE FROM tokens WHERE expires_at <= ?"
+
 
 @contextmanager
 def write(conn: sqlite3.Connection) -> Iterator[None]:
