@@ -11,9 +11,12 @@ traced memory flat: the least-squares slope of the traced bytes over the rounds
 after the warm-up (``SoakReport.slope``), per session, below 256 bytes per
 session per round. A leak keeps a little of every session and its slope stays
 at that size; a bounded cache filling (pydantic-core's JSON strings, left out
-of the count; the leak check's 64 prompts) flattens as it fills. The slope of
-the second half of the rounds is printed too: near the whole run's for a leak,
-smaller for a cache filling.
+of the count; the leak check's 64 prompts) or a connection pool reaching a new
+high-water mark (Redis and HTTP connections: as many as turns ran at once)
+flattens as it fills, and it does not grow with the sessions of a round, so
+many sessions per round keep it small per session. The slope of the second half
+of the rounds is printed too: near the whole run's for a leak, smaller for a
+cache filling.
 
     python bench/soak.py [--quick] [--sessions N] [--rounds R] [--redis-url URL]
 """
@@ -36,8 +39,8 @@ TARGET = 256
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
-    parser.add_argument("--sessions", type=int, default=80, help="sessions per round")
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--sessions", type=int, default=120, help="sessions per round")
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--messages", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
