@@ -16,7 +16,7 @@ import os
 import pytest
 
 from dialogue.testing import FakeChatServer
-from dialogue.testing.soak import SoakPlan, soak
+from dialogue.testing.soak import SoakPlan, SoakReport, soak
 
 pytest.importorskip("redis")
 
@@ -38,8 +38,24 @@ def test_a_short_soak_keeps_every_message_once_and_memory_flat(
     assert set(report.llm) == {"good", "error", "slow", "timeout", "garbage", "leak", "disallowed"}
     assert report.save_failures > 0 and report.duplicates > 0 and report.leaks_blocked > 0
     assert report.action_runs > 0
+    # nothing per session is left behind: no session lock after any round
+    assert report.locks == [0] * PLAN.rounds
     # memory: the round after the warm-up keeps less than 128 KiB, whatever the
     # noise of a run (a few dozen KiB either way); a turn that kept its session
-    # (~3 KiB) would keep ~180 KiB here. bench/soak.py measures finer, over many rounds.
+    # (~3 KiB) would keep ~180 KiB here. bench/soak.py measures finer, over many
+    # rounds (the slope of the readings after the warm-up, per session).
     _, *later = report.growth()
     assert max(later) < 128 * 1024, report.memory
+
+
+def test_the_memory_slope_is_a_least_squares_fit_after_the_warm_up() -> None:
+    # a leak: every round keeps the same; the warm-up round's jump is left out
+    leak = SoakReport(memory=[1_000_000, 1_500_000, 1_600_000, 1_700_000, 1_800_000])
+    assert leak.slope() == 100_000
+    # one noisy round moves the slope by a fraction of its own jump
+    noisy = SoakReport(memory=[0, 500, 500, 90_500, 500, 500])
+    assert noisy.growth()[2] == 90_000 and abs(noisy.slope()) < 10_000
+    # a cache filling up: the later rounds' slope is smaller than the whole run's
+    filling = SoakReport(memory=[0, 1000, 1500, 1750, 1875, 1875, 1875])
+    assert filling.slope(warmup=4) < filling.slope() / 4
+    assert SoakReport(memory=[5, 7]).slope() == 0.0

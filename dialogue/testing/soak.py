@@ -18,9 +18,13 @@ Afterwards, for every session: its stored history holds every message applied,
 once, in the order sent; no action ran twice for one message unless a save of
 that message failed, and every run of one message's call carried the same
 idempotency key; no reply quoted the system prompt; no turn took a move its
-state does not allow. The run goes in rounds of fresh sessions, and traced
-memory (``tracemalloc``) is read after each: the growth from round to round
-must stay flat.
+state does not allow. The run goes in rounds of fresh sessions; after each
+the actions of its messages are checked (and the run's own records of them
+dropped, so that the harness keeps nothing per session), the engines' session
+locks are counted (none may be left), and traced memory (``tracemalloc``) is
+read: ``SoakReport.slope`` fits a line through the readings after the warm-up,
+and its slope per session must be near 0 (a leak keeps a little of every
+session: the slope stays at that size however many rounds run).
 
 Used by ``tests/test_soak.py`` (a short run) and ``bench/soak.py`` (a long one).
 Needs the ``redis`` extra and a Redis server.
@@ -110,11 +114,25 @@ class SoakReport:
     leaks_blocked: int = 0
     memory: list[int] = field(default_factory=list)
     """Traced bytes after each round (``gc.collect()`` first; ``_traced``)."""
+    locks: list[int] = field(default_factory=list)
+    """Session locks the engines still hold after each round (0: none left behind)."""
     problems: list[str] = field(default_factory=list)
 
     def growth(self) -> list[int]:
         """Bytes gained by each round after the first."""
         return [b - a for a, b in pairwise(self.memory)]
+
+    def slope(self, *, warmup: int = 1) -> float:
+        """Bytes gained per round: the least-squares slope of ``memory`` over the rounds
+        after the first ``warmup`` (0.0 with fewer than two). One noisy round moves it
+        far less than it moves that round's growth."""
+        ys = self.memory[warmup:]
+        n = len(ys)
+        if n < 2:
+            return 0.0
+        mean_x, mean_y = (n - 1) / 2, sum(ys) / n
+        spread = sum((x - mean_x) ** 2 for x in range(n))
+        return sum((x - mean_x) * (y - mean_y) for x, y in enumerate(ys)) / spread
 
     def summary(self) -> str:
         return (
@@ -122,7 +140,7 @@ class SoakReport:
             f"conflicts={self.conflicts} degraded={self.degraded} action_runs={self.action_runs} "
             f"action_reruns={self.action_reruns} leaks_blocked={self.leaks_blocked} "
             f"llm={dict(sorted(self.llm.items()))} memory={self.memory} growth={self.growth()} "
-            f"problems={len(self.problems)}"
+            f"slope={self.slope():+.0f} locks={self.locks} problems={len(self.problems)}"
         )
 
 
@@ -315,6 +333,8 @@ class _Soak:
             self.report.problems.append(f"{sid}: {stored.turn} turns for {len(sent)} messages")
 
     def check_actions(self) -> None:
+        """Check the action runs recorded so far, then forget them (a round's sessions
+        are done: none of their messages is delivered again)."""
         for (sid, mid, action), keys in self.runs.items():
             self.report.action_runs += len(keys)
             if len(set(keys)) != 1:
@@ -323,6 +343,8 @@ class _Soak:
                 self.report.action_reruns += len(keys) - 1
                 if mid not in self.failed:
                     self.report.problems.append(f"{sid}: {mid}: {action} ran {len(keys)} times")
+        self.runs.clear()
+        self.failed.clear()
 
 
 async def soak(plan: SoakPlan, *, redis_url: str, server: FakeChatServer) -> SoakReport:
@@ -358,6 +380,8 @@ async def soak(plan: SoakPlan, *, redis_url: str, server: FakeChatServer) -> Soa
         for r in range(plan.rounds):
             await asyncio.gather(*(one(f"r{r}s{i}") for i in range(plan.sessions)))
             server.reset()  # the server's request log is the test's, not the engine's
+            run.check_actions()
+            report.locks.append(sum(len(worker._locks._locks) for worker in workers))
             report.memory.append(_traced())
     finally:
         if not started:
@@ -367,7 +391,7 @@ async def soak(plan: SoakPlan, *, redis_url: str, server: FakeChatServer) -> Soa
             await worker.aclose()
             await worker.store.aclose()  # type: ignore[attr-defined]
         _erase(redis_url, prefix)
-    run.check_actions()
+    run.check_actions()  # anything recorded after the last round's check
     return report
 
 
