@@ -49,12 +49,8 @@ def period(per: Period, now: datetime.datetime) -> str:
     return f"{per}:{now.strftime(_LABEL[per])}"
 
 
-def user_limit(
-    budget: UserBudget | None, user: str | None, now: datetime.datetime
-) -> UserLimit | None:
-    """The count this turn draws from, or None (no user key, or no user budget)."""
-    if budget is None or user is None:
-        return None
+def user_limit(budget: UserBudget, user: str, now: datetime.datetime) -> UserLimit:
+    """The count a turn of ``user`` draws from at ``now``, and its limit."""
     return UserLimit(count_key(budget, user, now), budget.tokens, TTL[budget.per])
 
 

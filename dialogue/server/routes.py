@@ -65,10 +65,14 @@ ops = APIRouter()
 Svc = Annotated[Service, Depends(service)]
 
 
+def _no_session(session_id: str) -> SessionNotFound:
+    return SessionNotFound(f"no session {session_id!r}", session_id=session_id)
+
+
 async def stored(svc: Service, session_id: str) -> Session:
     found = await svc.engine.asession(session_id) if SESSION_ID.fullmatch(session_id) else None
     if found is None:
-        raise SessionNotFound(f"no session {session_id!r}", session_id=session_id)
+        raise _no_session(session_id)
     return found
 
 
@@ -110,8 +114,8 @@ async def admit(svc: Service, session_id: str, message: MessageIn, *, load: bool
         )
     if load:
         await stored(svc, session_id)
-    elif not SESSION_ID.fullmatch(session_id):
-        raise SessionNotFound(f"no session {session_id!r}", session_id=session_id)
+    elif not SESSION_ID.fullmatch(session_id):  # not an id the server makes
+        raise _no_session(session_id)
     if message.language is not None:
         from dialogue.runtime.language import spoken
 

@@ -355,8 +355,8 @@ class SQLiteStore:
     # that would wait runs in a worker thread, as before. A thread hop costs more than
     # the statement itself (tens of microseconds against a few on a local file).
 
-    async def _soon(self, call: Callable[..., R], *args: Any) -> R:
-        """``call(*args)`` now if that does not wait, else in a worker thread."""
+    async def _soon(self, call: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """``call(*args, **kwargs)`` now if that does not wait, else in a worker thread."""
         if self._forks == _forks and self._conn is not None and self._lock.acquire(False):
             try:
                 conn = self._conn
@@ -364,7 +364,7 @@ class SQLiteStore:
                     conn.execute("PRAGMA busy_timeout = 0")
                     self._inline = threading.get_ident()
                     try:
-                        return call(*args)
+                        return call(*args, **kwargs)
                     except StoreError as exc:
                         if not exc.retryable:  # busy: another writer; wait in a thread
                             raise
@@ -375,7 +375,7 @@ class SQLiteStore:
                 self._lock.release()
         import asyncio
 
-        return await asyncio.to_thread(call, *args)
+        return await asyncio.to_thread(call, *args, **kwargs)
 
     async def aload(self, session_id: str) -> Session | None:
         return await self._soon(self.load, session_id)
@@ -411,21 +411,13 @@ class SQLiteStore:
         await self._soon(self.save_release, session, token)
 
     async def ahold_tokens(self, key: str, want: int, *, least: int, limit: int, ttl: float) -> int:
-        import asyncio
-
-        return await asyncio.to_thread(
-            self.hold_tokens, key, want, least=least, limit=limit, ttl=ttl
-        )
+        return await self._soon(self.hold_tokens, key, want, least=least, limit=limit, ttl=ttl)
 
     async def acharge_tokens(self, key: str, tokens: int, *, ttl: float) -> int:
-        import asyncio
-
-        return await asyncio.to_thread(self.charge_tokens, key, tokens, ttl=ttl)
+        return await self._soon(self.charge_tokens, key, tokens, ttl=ttl)
 
     async def aused_tokens(self, key: str) -> int:
-        import asyncio
-
-        return await asyncio.to_thread(self.used_tokens, key)
+        return await self._soon(self.used_tokens, key)
 
     async def arelease(self, session_id: str, token: str) -> None:
         await self._soon(self.release, session_id, token)
